@@ -1,0 +1,3 @@
+from detector_app.cli.main import main
+
+raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""Headless command line: ``detector-app <subcommand>``; with no subcommand it starts the GUI."""

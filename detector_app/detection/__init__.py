@@ -1,0 +1,1 @@
+"""RetinaNet models, weights and inference. No Qt here."""

@@ -1,0 +1,1 @@
+"""Checks the test-suite runs over the code base itself."""
