@@ -1,13 +1,51 @@
-"""The main window: canvas in the middle, source bar on top, side panel, status bar."""
+"""The main window: source bar on top, canvas in the middle, image list left, boxes and classes right."""
 
 from __future__ import annotations
 
+import logging
+from functools import partial
 from pathlib import Path
 
-from PySide6.QtCore import QSettings, Qt
-from PySide6.QtWidgets import QLabel, QMainWindow
+from PySide6.QtCore import QSettings, Qt, QThread
+from PySide6.QtGui import QAction, QActionGroup, QKeySequence, QUndoStack
+from PySide6.QtWidgets import (
+    QComboBox,
+    QDockWidget,
+    QFileDialog,
+    QLabel,
+    QListView,
+    QMainWindow,
+    QMessageBox,
+    QSlider,
+    QStackedWidget,
+    QToolBar,
+    QVBoxLayout,
+    QWidget,
+)
 
 from detector_app import __version__
+from detector_app.core.detections import Detections
+from detector_app.detection.detector import Detector, DetectorConfig
+from detector_app.detection.presets import PRESETS
+from detector_app.errors import DetectorAppError
+from detector_app.sources import Frame, open_source
+from detector_app.storage.project import Project, default_project_path
+from detector_app.ui import model_loading
+from detector_app.ui.banner import Banner
+from detector_app.ui.batch import BatchRun
+from detector_app.ui.canvas import AnnotationCanvas
+from detector_app.ui.dialogs import ClassPicker, ExportDialog, ShortcutsDialog
+from detector_app.ui.image_list import ImageListModel
+from detector_app.ui.live_view import LiveController
+from detector_app.ui.panels import BoxTable, ClassTable
+from detector_app.ui.review_view import ReviewController, annotation_spec
+from detector_app.ui.workers import CallWorker, start_in_thread
+
+log = logging.getLogger(__name__)
+
+QUEUES = (("unreviewed", "To review"), ("all", "All images"), ("reviewed", "Reviewed"))
+SIZES = (320, 512, 640, 800)
+DEVICES = ("auto", "cpu", "cuda")
 
 
 class MainWindow(QMainWindow):
@@ -16,16 +54,622 @@ class MainWindow(QMainWindow):
         self.settings = settings
         self.setWindowTitle(f"Detector {__version__}")
         self.resize(1280, 800)
-        empty = QLabel("Open a video, a webcam or an image folder to start detecting.")
-        empty.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        empty.setObjectName("emptyState")
-        self.setCentralWidget(empty)
-        self.statusBar().showMessage("Ready")
-        geometry = settings.value("window/geometry")
-        if geometry is not None:
-            self.restoreGeometry(geometry)
+        self.detector: Detector | None = None
+        self.project: Project | None = None
+        self.source_spec: str | None = None
+        self.batch: BatchRun | None = None
+        self._threads: list[QThread] = []
+        self.undo_stack = QUndoStack(self)
+        self._build_central()
+        self._build_docks()
+        self._build_actions()
+        self._build_menus()
+        self._build_toolbar()
+        self._build_status_bar()
+        self._restore_settings()
+        self.open_project(project_path or Path(settings.value("project/last", str(default_project_path()))))
+        self.load_model()
 
-    def closeEvent(self, event) -> None:  # noqa: N802 (Qt naming)
-        self.settings.setValue("window/geometry", self.saveGeometry())
-        self.settings.sync()
+    # layout ---------------------------------------------------------------------------------------------
+    def _build_central(self) -> None:
+        self.canvas = AnnotationCanvas()
+        self.banner = Banner()
+        self.empty = QLabel("<h3>Nothing open yet</h3><p>Start the <b>webcam</b>, open a <b>video</b> or an "
+                            "<b>image folder</b> from the toolbar,<br>or pick an image from the project list "
+                            "on the left to review its boxes.</p><p>Press <b>F1</b> for keyboard shortcuts.</p>")
+        self.empty.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.empty.setObjectName("emptyState")
+        self.stack = QStackedWidget()
+        self.stack.addWidget(self.empty)
+        self.stack.addWidget(self.canvas)
+        central = QWidget()
+        layout = QVBoxLayout(central)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.addWidget(self.banner)
+        layout.addWidget(self.stack, 1)
+        self.setCentralWidget(central)
+        self.live = LiveController(self.canvas, self.threshold, self.class_filter)
+        self.live.error.connect(self.show_error)
+        self.live.stats_changed.connect(self._on_live_stats)
+        self.live.position_changed.connect(self._on_position)
+
+    def _build_docks(self) -> None:
+        self.queue_combo = QComboBox()
+        for key, text in QUEUES:
+            self.queue_combo.addItem(text, key)
+        self.queue_combo.currentIndexChanged.connect(lambda _i: self.refresh_image_list())
+        self.image_view = QListView()
+        self.image_view.setUniformItemSizes(True)
+        self.image_view.setIconSize(self.image_view.iconSize().expandedTo(self.image_view.iconSize()))
+        self.image_view.clicked.connect(self._on_image_clicked)
+        self.image_view.activated.connect(self._on_image_clicked)
+        left = QWidget()
+        left_layout = QVBoxLayout(left)
+        left_layout.setContentsMargins(2, 2, 2, 2)
+        left_layout.addWidget(self.queue_combo)
+        left_layout.addWidget(self.image_view)
+        self._add_dock("Project images", left, Qt.DockWidgetArea.LeftDockWidgetArea)
+
+        self.threshold_slider = QSlider(Qt.Orientation.Horizontal)
+        self.threshold_slider.setRange(5, 95)
+        self.threshold_slider.setValue(50)
+        self.threshold_label = QLabel()
+        self.threshold_slider.valueChanged.connect(self._on_filters_changed)
+        self.box_table = BoxTable()
+        self.box_table.box_selected.connect(lambda key: self.canvas.select(key))
+        self.canvas.selection_changed.connect(self.box_table.select_key)
+        self.class_table = ClassTable()
+        self.class_table.class_chosen.connect(lambda _name: self._on_filters_changed())
+        right = QWidget()
+        right_layout = QVBoxLayout(right)
+        right_layout.setContentsMargins(2, 2, 2, 2)
+        right_layout.addWidget(self.threshold_label)
+        right_layout.addWidget(self.threshold_slider)
+        right_layout.addWidget(QLabel("Boxes on this image"))
+        right_layout.addWidget(self.box_table, 2)
+        right_layout.addWidget(QLabel("Classes (click to filter)"))
+        right_layout.addWidget(self.class_table, 1)
+        self._add_dock("Boxes and classes", right, Qt.DockWidgetArea.RightDockWidgetArea)
+        self._on_filters_changed()
+
+    def _add_dock(self, title: str, widget: QWidget, area: Qt.DockWidgetArea) -> None:
+        dock = QDockWidget(title, self)
+        dock.setObjectName(title)
+        dock.setWidget(widget)
+        dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable
+                         | QDockWidget.DockWidgetFeature.DockWidgetFloatable)
+        self.addDockWidget(area, dock)
+
+    def _action(self, text: str, slot, shortcut: str | QKeySequence | None = None, tip: str = "",  # noqa: ANN001
+                checkable: bool = False) -> QAction:
+        action = QAction(text, self)
+        if shortcut:
+            action.setShortcut(QKeySequence(shortcut))
+        action.setToolTip(f"{tip or text} ({action.shortcut().toString()})" if shortcut else (tip or text))
+        action.setCheckable(checkable)
+        action.triggered.connect(slot)
+        self.addAction(action)  # shortcuts work whatever widget has focus
+        return action
+
+    def _build_actions(self) -> None:
+        a = self._action
+        self.act_webcam = a("Webcam", self.start_webcam, tip="Start the selected webcam")
+        self.act_video = a("Open video…", self.choose_video, QKeySequence.StandardKey.Open)
+        self.act_folder = a("Open image folder…", self.choose_folder, "Ctrl+Shift+O")
+        self.act_stop = a("Stop", self.stop_source, "Esc", "Stop the live source")
+        self.act_play = a("Pause", self.toggle_pause, "K", "Play / pause", checkable=True)
+        self.act_capture = a("Capture", self.capture_frame, "Space", "Capture the frame and its boxes into the project")
+        self.act_batch = a("Detect all…", self.run_batch, "Ctrl+B", "Detect on every frame or image of the source")
+        self.act_draw = a("Draw box", self.toggle_draw, "D", checkable=True)
+        self.act_accept = a("Accept", self.review_accept, "A")
+        self.act_accept_enter = a("Accept (Enter)", self.review_accept, "Return")
+        self.act_accept_all = a("Accept all", self.review_accept_all, "Shift+A")
+        self.act_reject = a("Reject", self.review_reject, "R")
+        self.act_delete = a("Delete box", self.review_delete, QKeySequence.StandardKey.Delete)
+        self.act_relabel = a("Change class…", self.review_pick_class, "L")
+        self.act_next = a("Next image", partial(self.step_image, 1), "N")
+        self.act_next2 = a("Next image (→)", partial(self.step_image, 1), "Right")
+        self.act_prev = a("Previous image", partial(self.step_image, -1), "P")
+        self.act_prev2 = a("Previous image (←)", partial(self.step_image, -1), "Left")
+        self.act_fit = a("Fit", self.canvas.fit, "F")
+        self.act_undo = self.undo_stack.createUndoAction(self, "Undo")
+        self.act_undo.setShortcut(QKeySequence("Ctrl+Z"))
+        self.act_redo = self.undo_stack.createRedoAction(self, "Redo")
+        self.act_redo.setShortcuts([QKeySequence("Ctrl+Shift+Z"), QKeySequence("Ctrl+Y")])
+        self.addActions([self.act_undo, self.act_redo])
+        for digit in range(1, 10):
+            self._action(f"Class {digit}", partial(self.review_class_key, digit), str(digit))
+
+    def _build_menus(self) -> None:
+        file_menu = self.menuBar().addMenu("&File")
+        file_menu.addAction(self._action("New project…", self.choose_new_project, QKeySequence.StandardKey.New))
+        file_menu.addAction(self._action("Open project…", self.choose_project, "Ctrl+Shift+P"))
+        file_menu.addSeparator()
+        file_menu.addActions([self.act_video, self.act_folder])
+        file_menu.addSeparator()
+        file_menu.addAction(self._action("Import COCO…", self.import_coco))
+        file_menu.addAction(self._action("Export labels…", self.export_labels, "Ctrl+E"))
+        file_menu.addSeparator()
+        file_menu.addAction(self._action("Quit", self.close, QKeySequence.StandardKey.Quit))
+        edit_menu = self.menuBar().addMenu("&Edit")
+        edit_menu.addActions([self.act_undo, self.act_redo])
+        edit_menu.addSeparator()
+        edit_menu.addActions([self.act_draw, self.act_accept, self.act_accept_all, self.act_reject,
+                              self.act_delete, self.act_relabel])
+        view_menu = self.menuBar().addMenu("&View")
+        view_menu.addActions([self.act_fit, self.act_next, self.act_prev])
+        self._build_model_menu()
+        help_menu = self.menuBar().addMenu("&Help")
+        help_menu.addAction(self._action("Keyboard shortcuts", lambda: ShortcutsDialog(self).exec(), "F1"))
+        help_menu.addAction(self._action("About", self.show_about))
+
+    def _build_model_menu(self) -> None:
+        menu = self.menuBar().addMenu("&Model")
+        self.preset_group = QActionGroup(self)
+        presets = menu.addMenu("Preset")
+        for name, preset in PRESETS.items():
+            act = QAction(f"{name} — {preset.description}", self, checkable=True)
+            act.setData(name)
+            act.triggered.connect(partial(self.choose_preset, name))
+            self.preset_group.addAction(act)
+            presets.addAction(act)
+        menu.addAction(self._action("Load weights file…", self.choose_weights_file))
+        self.act_untrained = self._action("Use untrained weights (testing)", self.use_untrained, checkable=True)
+        menu.addAction(self.act_untrained)
+        self.versions_menu = menu.addMenu("Project model versions")
+        self.versions_menu.aboutToShow.connect(self._fill_versions_menu)
+        menu.addSeparator()
+        self.device_group = self._choice_menu(menu.addMenu("Device"), DEVICES, "model/device", "auto")
+        self.size_group = self._choice_menu(menu.addMenu("Input size"), SIZES, "model/size", 512)
+        self.act_fast = self._action("Fast path (bf16 / channels-last)", self.apply_detector_config, checkable=True)
+        self.act_fast.setChecked(self.settings.value("model/fast", True, type=bool))
+        menu.addAction(self.act_fast)
+        menu.addSeparator()
+        menu.addAction(self._action("Train on reviewed labels…", self.open_train_dialog, "Ctrl+T"))
+
+    def _choice_menu(self, menu, values, key: str, default) -> QActionGroup:  # noqa: ANN001
+        group = QActionGroup(self)
+        current = str(self.settings.value(key, default))
+        for value in values:
+            act = QAction(str(value), self, checkable=True)
+            act.setData(value)
+            act.setChecked(str(value) == current)
+            act.triggered.connect(self.apply_detector_config)
+            group.addAction(act)
+            menu.addAction(act)
+        return group
+
+    def _build_toolbar(self) -> None:
+        bar = QToolBar("Sources")
+        bar.setObjectName("sources")
+        self.addToolBar(bar)
+        self.webcam_combo = QComboBox()
+        self.webcam_combo.addItems([f"Camera {i}" for i in range(4)])
+        self.webcam_combo.setToolTip("Webcam device")
+        bar.addWidget(self.webcam_combo)
+        bar.addActions([self.act_webcam, self.act_video, self.act_folder, self.act_stop])
+        bar.addSeparator()
+        bar.addActions([self.act_play, self.act_capture, self.act_batch])
+        self.seek_slider = QSlider(Qt.Orientation.Horizontal)
+        self.seek_slider.setMaximumWidth(240)
+        self.seek_slider.setEnabled(False)
+        self.seek_slider.sliderReleased.connect(lambda: self.live.seek(self.seek_slider.value()))
+        bar.addWidget(self.seek_slider)
+        review = QToolBar("Review")
+        review.setObjectName("review")
+        self.addToolBar(review)
+        review.addActions([self.act_draw, self.act_accept, self.act_accept_all, self.act_reject, self.act_delete,
+                           self.act_prev, self.act_next, self.act_undo, self.act_redo, self.act_fit])
+
+    def _build_status_bar(self) -> None:
+        self.status_device = QLabel()
+        self.status_model = QLabel("model: loading…")
+        self.status_rates = QLabel()
+        for label in (self.status_rates, self.status_model, self.status_device):
+            self.statusBar().addPermanentWidget(label)
+
+    # settings -------------------------------------------------------------------------------------------
+    def _restore_settings(self) -> None:
+        s = self.settings
+        if s.value("window/geometry") is not None:
+            self.restoreGeometry(s.value("window/geometry"))
+        if s.value("window/state") is not None:
+            self.restoreState(s.value("window/state"))
+        self.threshold_slider.setValue(int(s.value("view/threshold", 50, type=int)))
+        self.webcam_combo.setCurrentIndex(int(s.value("source/webcam", 0, type=int)))
+        self.act_untrained.setChecked(s.value("model/weights", "default") == "none")
+
+    def _save_settings(self) -> None:
+        s = self.settings
+        s.setValue("window/geometry", self.saveGeometry())
+        s.setValue("window/state", self.saveState())
+        s.setValue("view/threshold", self.threshold_slider.value())
+        s.setValue("source/webcam", self.webcam_combo.currentIndex())
+        s.setValue("model/fast", self.act_fast.isChecked())
+        if self.project is not None:
+            s.setValue("project/last", str(self.project.path))
+        s.sync()
+
+    def closeEvent(self, event) -> None:  # noqa: N802, ANN001
+        self._save_settings()
+        self.live.stop()
+        if self.batch is not None:
+            self.batch.cancel()
+            self.batch.wait()
+        for thread in self._threads:
+            thread.wait(30_000)
+        if self.project is not None:
+            self.project.close()
         super().closeEvent(event)
+
+    # filters --------------------------------------------------------------------------------------------
+    def threshold(self) -> float:
+        return self.threshold_slider.value() / 100.0
+
+    def class_filter(self) -> set[str] | None:
+        rows = self.class_table.selectionModel().selectedRows() if hasattr(self, "class_table") else []
+        return {self.class_table.item(rows[0].row(), 1).text()} if rows else None
+
+    def _on_filters_changed(self) -> None:
+        self.threshold_label.setText(f"Score threshold: {self.threshold():.2f}")
+        if not hasattr(self, "class_table"):
+            return
+        if self.live.running or self.live.result is not None:
+            self.live.redraw()
+        if getattr(self, "review", None) is not None and self.review.image_id is not None:
+            self.review.refresh()
+        if self.queue_combo.currentData() and hasattr(self, "image_model"):
+            self.refresh_image_list()
+
+    # project --------------------------------------------------------------------------------------------
+    def open_project(self, path: Path) -> None:
+        try:
+            project = Project.open(path, create=True)
+        except DetectorAppError as exc:
+            self.show_error(str(exc))
+            if self.project is not None or path == default_project_path():
+                return
+            project = Project.open(default_project_path(), create=True)
+        if self.project is not None:
+            self.live.stop()
+            self.project.close()
+        self.project = project
+        self.undo_stack.clear()
+        self.review = ReviewController(self.canvas, project.repo, self.undo_stack, self.threshold, self.class_filter)
+        self.review.changed.connect(self._on_review_changed)
+        self.review.error.connect(self.show_error)
+        self.image_model = ImageListModel(self._image_ids, project.repo.get_images,
+                                          project.path / ".thumbnails", self)
+        self.image_view.setModel(self.image_model)
+        self.refresh_classes()
+        self.setWindowTitle(f"Detector {__version__} — {project.path}")
+        self.settings.setValue("project/last", str(project.path))
+
+    def _image_ids(self) -> list[int]:
+        return self.project.repo.image_ids(state=self.queue_combo.currentData() or "all",
+                                           category=next(iter(self.class_filter() or []), None))
+
+    def refresh_image_list(self) -> None:
+        current = self.review.image_id
+        self.image_model.refresh()
+        row = self.image_model.row_of(current) if current is not None else None
+        if row is not None:
+            self.image_view.setCurrentIndex(self.image_model.index(row))
+
+    def refresh_classes(self) -> None:
+        repo = self.project.repo
+        counts = {name: sum(n for status, n in by_status.items() if status != "rejected")
+                  for name, by_status in repo.class_counts().items()}
+        names = [c.name for c in repo.categories()]
+        from detector_app.core.draw import class_color
+
+        self.class_table.set_classes(names, counts, {n: class_color(n) for n in names})
+
+    def choose_project(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Open project folder", str(self.project.path.parent))
+        if folder:
+            self.open_project(Path(folder))
+
+    def choose_new_project(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Choose an empty folder for the new project")
+        if folder:
+            self.open_project(Path(folder))
+
+    # model ----------------------------------------------------------------------------------------------
+    def detector_config(self) -> DetectorConfig:
+        size = self.size_group.checkedAction()
+        device = self.device_group.checkedAction()
+        return DetectorConfig(size=int(size.data()) if size else 512, score_threshold=0.05,
+                              device=str(device.data()) if device else "auto", fast=self.act_fast.isChecked())
+
+    def apply_detector_config(self) -> None:
+        for key, group in (("model/size", self.size_group), ("model/device", self.device_group)):
+            if group.checkedAction() is not None:
+                self.settings.setValue(key, group.checkedAction().data())
+        self.settings.setValue("model/fast", self.act_fast.isChecked())
+        if self.detector is not None:
+            config = self.detector_config()
+            self.detector.update_config(size=config.size, device=config.device, fast=config.fast)
+            self._update_model_status()
+
+    def load_model(self) -> None:
+        """Load the chosen model off the UI thread; a failure shows a banner and the app carries on."""
+        spec = model_loading.ModelChoice.from_settings(self.settings, self.project)
+        for act in self.preset_group.actions():
+            act.setChecked(act.data() == spec.preset)
+        self.status_model.setText(f"model: loading {spec.label}…")
+        config = self.detector_config()
+        worker = CallWorker(lambda: model_loading.build_detector(spec, config, self.project))
+        worker.done.connect(self._on_model_loaded)
+        worker.error.connect(self._on_model_failed)
+        self._threads.append(start_in_thread(worker, "model-loader"))
+
+    def _on_model_loaded(self, detector: Detector) -> None:
+        restart = self.live.running and self.source_spec is not None
+        self.live.stop()
+        self.detector = detector
+        self._update_model_status()
+        self.banner.hide()
+        if restart:
+            self.start_source(self.source_spec)
+
+    def _on_model_failed(self, message: str) -> None:
+        self.detector = None
+        self.status_model.setText("model: none")
+        self.show_error(f"{message}\nYou can still review and draw labels. Choose Model › Load weights file…, "
+                        "a project model version, or Model › Use untrained weights to try the app.")
+
+    def _update_model_status(self) -> None:
+        d = self.detector
+        if d is None:
+            return
+        self.status_model.setText(f"model: {d.name}")
+        self.status_device.setText(f"{d.device.type.upper()}{' · fast path' if d.fast_path_active else ''}")
+
+    def choose_preset(self, name: str) -> None:
+        self.settings.setValue("model/preset", name)
+        self.settings.remove("model/file")
+        self.settings.remove("model/version")
+        self.load_model()
+
+    def choose_weights_file(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Load weights", "", "PyTorch weights (*.pth *.pt);;All files (*)")
+        if path:
+            self.settings.setValue("model/file", path)
+            self.settings.remove("model/version")
+            self.load_model()
+
+    def use_untrained(self, on: bool) -> None:
+        self.settings.setValue("model/weights", "none" if on else "default")
+        self.load_model()
+
+    def _fill_versions_menu(self) -> None:
+        self.versions_menu.clear()
+        versions = self.project.repo.model_versions() if self.project else []
+        if not versions:
+            self.versions_menu.addAction("No versions yet: train one with Model › Train").setEnabled(False)
+        for version in versions:
+            act = self.versions_menu.addAction(f"{version.name}{'  (active)' if version.is_active else ''}")
+            act.triggered.connect(partial(self.activate_version, version.id))
+
+    def activate_version(self, version_id: int) -> None:
+        self.project.repo.activate_model_version(version_id)
+        self.settings.setValue("model/version", int(version_id))
+        self.load_model()
+
+    def open_train_dialog(self) -> None:
+        try:
+            from detector_app.ui.train_dialog import TrainDialog
+        except ImportError as exc:
+            self.show_error(f"training is not available: {exc}")
+            return
+        dialog = TrainDialog(self.project.path, self.detector.name if self.detector else None, parent=self)
+        dialog.version_activated.connect(self.activate_version)
+        dialog.show()
+        self.train_dialog = dialog
+
+    # sources --------------------------------------------------------------------------------------------
+    def start_webcam(self) -> None:
+        self.start_source(f"webcam:{self.webcam_combo.currentIndex()}")
+
+    def choose_video(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Open video", self.settings.value("source/dir", ""),
+                                              "Videos (*.mp4 *.avi *.mov *.mkv *.webm *.m4v);;All files (*)")
+        if path:
+            self.settings.setValue("source/dir", str(Path(path).parent))
+            self.start_source(path)
+
+    def choose_folder(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Open image folder", self.settings.value("source/dir", ""))
+        if folder:
+            self.settings.setValue("source/dir", folder)
+            self.start_source(folder)
+
+    def start_source(self, spec: str) -> None:
+        """Play ``spec`` (webcam, video, folder) with live detection when a model is loaded."""
+        self.review.leave()
+        self.source_spec = spec
+        self.settings.setValue("source/last", spec)
+        self.stack.setCurrentWidget(self.canvas)
+        self.act_play.setChecked(False)
+        self.live.start(partial(open_source, spec), self.detector)
+        if self.detector is None:
+            self.banner.show_message("Playing without detection: no model is loaded.", "info", 6000)
+
+    def stop_source(self) -> None:
+        self.live.stop()
+
+    def toggle_pause(self, paused: bool) -> None:
+        self.live.set_paused(paused)
+        self.act_play.setText("Play" if paused else "Pause")
+
+    def _on_position(self, index: int, count: int) -> None:
+        self.seek_slider.setEnabled(count > 0)
+        if count > 0 and not self.seek_slider.isSliderDown():
+            self.seek_slider.setMaximum(int(count - 1))
+            self.seek_slider.setValue(int(index))
+
+    def _on_live_stats(self, capture_fps: float, inference_fps: float, latency_s: float) -> None:
+        self.status_rates.setText(f"capture {capture_fps:.1f} fps · inference {inference_fps:.1f} fps · "
+                                  f"latency {latency_s * 1000:.0f} ms")
+
+    def capture_frame(self) -> None:
+        """Space: store the newest frame that has a result, with the boxes shown on it, for review."""
+        result = self.live.result
+        frame = result.frame if result is not None else self.live.frame
+        if frame is None:
+            return
+        shown = self.live.visible_detections() if result is not None else None
+        image_id, n = self.store_frame(frame, shown or Detections.empty())
+        self.refresh_image_list()
+        self.refresh_classes()
+        self.banner.show_message(f"Captured frame {frame.index} into the project with {n} boxes to review.",
+                                 "info", 4000)
+        log.info("captured image %s", image_id)
+
+    def store_frame(self, frame: Frame, detections: Detections) -> tuple[int, int]:
+        repo = self.project.repo
+        if frame.kind == "image":
+            image = repo.add_image(Path(frame.origin))
+        else:
+            image = repo.add_frame(frame.image, origin=frame.kind, video_path=frame.video_path,
+                                   frame_index=frame.index)
+        version = self.detector_version_id()
+        added = repo.add_predictions(image.id, detections, model_version_id=version) if len(detections) else []
+        return image.id, len(added)
+
+    def detector_version_id(self) -> int | None:
+        version = self.settings.value("model/version")
+        return int(version) if version not in (None, "") else None
+
+    def run_batch(self) -> None:
+        if self.detector is None:
+            self.show_error("Load a model first (Model menu) to run detection.")
+            return
+        if self.source_spec is None or self.source_spec.startswith("webcam"):
+            self.show_error("Open a video or an image folder first; batch detection runs over all of it.")
+            return
+        self.live.stop()
+        threshold = self.threshold()
+
+        def store(frame: Frame, detections: Detections) -> None:
+            self.store_frame(frame, detections.with_min_score(threshold))
+
+        self.batch = BatchRun(self, partial(open_source, self.source_spec), self.detector, store)
+        self.batch.error.connect(self.show_error)
+        self.batch.finished.connect(self._on_batch_finished)
+
+    def _on_batch_finished(self, completed: bool, stored: int) -> None:
+        self.batch = None
+        self.refresh_image_list()
+        self.refresh_classes()
+        verb = "Finished" if completed else "Stopped"
+        self.banner.show_message(f"{verb}: {stored} frames stored with their predictions for review.", "info", 8000)
+
+    # review ---------------------------------------------------------------------------------------------
+    def _on_image_clicked(self, index) -> None:  # noqa: ANN001
+        image_id = self.image_model.data(index, ImageListModel.ImageIdRole)
+        if image_id is not None:
+            self.show_image(int(image_id))
+
+    def show_image(self, image_id: int) -> None:
+        self.live.stop()
+        self.stack.setCurrentWidget(self.canvas)
+        self.review.show_image(image_id)
+        row = self.image_model.row_of(image_id)
+        if row is not None:
+            self.image_view.setCurrentIndex(self.image_model.index(row))
+
+    def step_image(self, step: int) -> None:
+        rows = self.image_model.rowCount()
+        if not rows:
+            return
+        current = self.image_model.row_of(self.review.image_id) if self.review.image_id is not None else None
+        row = 0 if current is None else min(max(current + step, 0), rows - 1)
+        self.show_image(self.image_model.image_id(row))
+
+    def _on_review_changed(self) -> None:
+        specs = [annotation_spec(a) for a in self.review.annotations]
+        self.box_table.set_boxes(specs, self.canvas.selected_key())
+        self.refresh_classes()
+
+    def _reviewing(self) -> bool:
+        return self.review.image_id is not None and not self.live.running
+
+    def toggle_draw(self, on: bool) -> None:
+        self.canvas.set_draw_mode(on and self._reviewing())
+        self.act_draw.setChecked(self.canvas.draw_mode)
+
+    def review_accept(self) -> None:
+        if self._reviewing():
+            self.review.accept_selected()
+
+    def review_accept_all(self) -> None:
+        if self._reviewing():
+            self.review.accept_all()
+
+    def review_reject(self) -> None:
+        if self._reviewing():
+            self.review.reject_selected()
+
+    def review_delete(self) -> None:
+        if self._reviewing():
+            self.review.delete_selected()
+
+    def review_class_key(self, digit: int) -> None:
+        names = [c.name for c in self.project.repo.categories()]
+        if self._reviewing() and digit <= len(names):
+            self.review.relabel_selected(names[digit - 1])
+
+    def review_pick_class(self) -> None:
+        if not self._reviewing():
+            return
+        names = [c.name for c in self.project.repo.categories()]
+        picker = ClassPicker(names, parent=self)
+        if picker.exec() and picker.chosen():
+            self.review.relabel_selected(picker.chosen())
+
+    # import / export ------------------------------------------------------------------------------------
+    def import_coco(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "COCO annotations", "", "COCO JSON (*.json)")
+        if not path:
+            return
+        images = QFileDialog.getExistingDirectory(self, "Folder with the COCO images", str(Path(path).parent))
+        if not images:
+            return
+        from detector_app.export.coco import import_coco
+
+        try:
+            report = import_coco(self.project.repo, Path(path), Path(images))
+        except DetectorAppError as exc:
+            self.show_error(str(exc))
+            return
+        self.refresh_image_list()
+        self.refresh_classes()
+        self.banner.show_message(f"Imported {report}", "info", 8000)
+
+    def export_labels(self) -> None:
+        from detector_app.export.registry import exporter_names, get_exporter
+
+        dialog = ExportDialog(exporter_names(), self)
+        if not dialog.exec():
+            return
+        fmt, scope, copy_images = dialog.options()
+        folder = QFileDialog.getExistingDirectory(self, f"Export {fmt} into folder")
+        if not folder:
+            return
+        try:
+            out = get_exporter(fmt)(self.project.repo, Path(folder), scope=scope, copy_images=copy_images)
+        except DetectorAppError as exc:
+            self.show_error(str(exc))
+            return
+        self.banner.show_message(f"Exported {fmt} labels to {out}", "info", 8000)
+
+    # messages -------------------------------------------------------------------------------------------
+    def show_error(self, message: str) -> None:
+        log.warning("%s", message)
+        self.banner.show_message(message, "error")
+
+    def show_about(self) -> None:
+        QMessageBox.about(self, "About Detector", f"<b>Detector {__version__}</b><p>RetinaNet detection and "
+                          "annotation with SQLite projects and COCO export.</p>")

@@ -1,0 +1,95 @@
+"""Each user action is one committed repository change plus the snapshots to undo and redo it.
+
+Undo and redo only ever write snapshots back (``restore_annotation``) or delete what an action
+created, so every edit kind shares one tested code path, whatever image is on screen.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from detector_app.storage.records import AnnotationRecord
+from detector_app.storage.repository import Repository
+
+BBox = tuple[float, float, float, float]
+
+
+@dataclass(frozen=True)
+class Edit:
+    """``before[i]``/``after[i]`` describe one annotation; None means it does not exist on that side."""
+
+    text: str
+    image_id: int
+    before: tuple[AnnotationRecord | None, ...]
+    after: tuple[AnnotationRecord | None, ...]
+
+
+class Reviewer:
+    def __init__(self, repo: Repository) -> None:
+        self.repo = repo
+
+    def _get(self, ann_id: int) -> AnnotationRecord:
+        return self.repo.get_annotation(ann_id)
+
+    def move(self, ann_id: int, bbox: BBox) -> Edit:
+        before = self._get(ann_id)
+        after = self.repo.update_bbox(ann_id, clamp_bbox(bbox, *self._image_size(before.image_id)))
+        return Edit("Move box", before.image_id, (before,), (after,))
+
+    def draw(self, image_id: int, category: str | int, bbox: BBox) -> Edit:
+        bbox = clamp_bbox(bbox, *self._image_size(image_id))
+        after = self.repo.add_annotation(image_id, category, bbox, origin="human", status="accepted")
+        return Edit("Draw box", image_id, (None,), (after,))
+
+    def relabel(self, ann_id: int, category: str | int) -> Edit:
+        before = self._get(ann_id)
+        return Edit("Change class", before.image_id, (before,), (self.repo.set_category(ann_id, category),))
+
+    def accept(self, ann_id: int) -> Edit:
+        before = self._get(ann_id)
+        return Edit("Accept box", before.image_id, (before,), (self.repo.set_status(ann_id, "accepted"),))
+
+    def reject(self, ann_id: int) -> Edit:
+        before = self._get(ann_id)
+        return Edit("Reject box", before.image_id, (before,), (self.repo.set_status(ann_id, "rejected"),))
+
+    def delete(self, ann_id: int) -> Edit:
+        before = self.repo.delete_annotation(ann_id)
+        return Edit("Delete box", before.image_id, (before,), (None,))
+
+    def accept_all(self, image_id: int, min_score: float = 0.0) -> Edit:
+        """Accept every prediction on the image whose score reaches ``min_score`` (what is on screen)."""
+        pending = [a for a in self.repo.annotations_for_image(image_id)
+                   if a.status == "predicted" and (a.score is None or a.score >= min_score)]
+        after = tuple(self.repo.set_status(a.id, "accepted") for a in pending)
+        if not pending:
+            self.repo.mark_reviewed(image_id)
+        return Edit("Accept all", image_id, tuple(pending), after)
+
+    def undo(self, edit: Edit) -> None:
+        self._apply(edit.after, edit.before)
+
+    def redo(self, edit: Edit) -> None:
+        self._apply(edit.before, edit.after)
+
+    def _apply(self, current: Sequence[AnnotationRecord | None], target: Sequence[AnnotationRecord | None]) -> None:
+        for now, wanted in zip(current, target, strict=True):
+            if wanted is None:
+                if now is not None:
+                    self.repo.delete_annotation(now.id)
+            else:
+                self.repo.restore_annotation(wanted)
+
+    def _image_size(self, image_id: int) -> tuple[int, int]:
+        image = self.repo.get_image(image_id)
+        return image.width, image.height
+
+
+def clamp_bbox(bbox: BBox, width: float, height: float) -> BBox:
+    """Clip an (x, y, w, h) box to the image; keeps at least one pixel of size."""
+    x1 = min(max(bbox[0], 0.0), width - 1.0)
+    y1 = min(max(bbox[1], 0.0), height - 1.0)
+    x2 = min(max(bbox[0] + bbox[2], x1 + 1.0), float(width))
+    y2 = min(max(bbox[1] + bbox[3], y1 + 1.0), float(height))
+    return (x1, y1, x2 - x1, y2 - y1)

@@ -1,0 +1,214 @@
+"""A box on the canvas: selectable, movable, resizable by its handles, clamped to the image."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import Enum
+
+from PySide6.QtCore import QPointF, QRectF, Qt
+from PySide6.QtGui import QBrush, QColor, QFont, QFontMetricsF, QPainter, QPen
+from PySide6.QtWidgets import (
+    QGraphicsItem,
+    QGraphicsRectItem,
+    QGraphicsSceneMouseEvent,
+    QStyleOptionGraphicsItem,
+)
+
+HANDLE_PX = 8.0  # handle size on screen, whatever the zoom
+MIN_SIZE = 2.0  # smallest box side in image pixels
+
+
+@dataclass(frozen=True)
+class BoxSpec:
+    """What the canvas draws for one box. ``key`` is the annotation id (None for live overlays)."""
+
+    key: int | None
+    bbox: tuple[float, float, float, float]  # x, y, w, h in image pixels
+    label: str
+    score: float | None
+    status: str  # predicted | accepted | corrected | rejected | live
+    color: tuple[int, int, int]
+
+    @property
+    def tag(self) -> str:
+        return self.label if self.score is None else f"{self.label} {self.score:.2f}"
+
+
+class Handle(Enum):
+    TOP_LEFT = (0, 0)
+    TOP = (0.5, 0)
+    TOP_RIGHT = (1, 0)
+    RIGHT = (1, 0.5)
+    BOTTOM_RIGHT = (1, 1)
+    BOTTOM = (0.5, 1)
+    BOTTOM_LEFT = (0, 1)
+    LEFT = (0, 0.5)
+
+    def cursor(self) -> Qt.CursorShape:
+        if self in (Handle.TOP, Handle.BOTTOM):
+            return Qt.CursorShape.SizeVerCursor
+        if self in (Handle.LEFT, Handle.RIGHT):
+            return Qt.CursorShape.SizeHorCursor
+        if self in (Handle.TOP_LEFT, Handle.BOTTOM_RIGHT):
+            return Qt.CursorShape.SizeFDiagCursor
+        return Qt.CursorShape.SizeBDiagCursor
+
+
+class BoxItem(QGraphicsRectItem):
+    """Geometry lives in ``rect()`` in scene (image pixel) coordinates; ``pos()`` is the drag offset.
+
+    ``on_edited(item, old_bbox)`` is called once per finished move or resize.
+    """
+
+    def __init__(self, spec: BoxSpec, bounds: QRectF, editable: bool,
+                 on_edited: Callable[[BoxItem, tuple[float, float, float, float]], None] | None = None) -> None:
+        x, y, w, h = spec.bbox
+        super().__init__(QRectF(x, y, w, h))
+        self.spec = spec
+        self.bounds = bounds
+        self.on_edited = on_edited
+        self._handle: Handle | None = None
+        self._press_bbox: tuple[float, float, float, float] | None = None
+        self.setZValue(1)
+        self.setAcceptHoverEvents(editable)
+        if editable:
+            self.setFlags(QGraphicsItem.GraphicsItemFlag.ItemIsSelectable
+                          | QGraphicsItem.GraphicsItemFlag.ItemIsMovable
+                          | QGraphicsItem.GraphicsItemFlag.ItemSendsGeometryChanges)
+
+    # geometry -------------------------------------------------------------------------------------------
+    def bbox(self) -> tuple[float, float, float, float]:
+        r = self.sceneBoundingRectOfBox()
+        return (r.x(), r.y(), r.width(), r.height())
+
+    def sceneBoundingRectOfBox(self) -> QRectF:  # noqa: N802 (Qt naming style)
+        return self.rect().translated(self.pos())
+
+    def set_bbox(self, bbox: tuple[float, float, float, float]) -> None:
+        self.prepareGeometryChange()
+        self.setPos(0, 0)
+        self.setRect(QRectF(*bbox))
+
+    def _handle_size(self) -> float:
+        views = self.scene().views() if self.scene() else []
+        scale = views[0].transform().m11() if views else 1.0
+        return HANDLE_PX / max(scale, 1e-6)
+
+    def _handle_rect(self, handle: Handle) -> QRectF:
+        r, s = self.rect(), self._handle_size()
+        fx, fy = handle.value
+        center = QPointF(r.left() + fx * r.width(), r.top() + fy * r.height())
+        return QRectF(center.x() - s / 2, center.y() - s / 2, s, s)
+
+    def handle_at(self, pos: QPointF) -> Handle | None:
+        if not self.isSelected():
+            return None
+        return next((h for h in Handle if self._handle_rect(h).contains(pos)), None)
+
+    def boundingRect(self) -> QRectF:  # noqa: N802
+        pad = self._handle_size()
+        return self.rect().adjusted(-pad, -pad - 24.0, pad, pad)
+
+    def shape(self):  # noqa: ANN201 - Qt override
+        from PySide6.QtGui import QPainterPath
+
+        path = QPainterPath()
+        pad = self._handle_size() / 2
+        path.addRect(self.rect().adjusted(-pad, -pad, pad, pad))
+        return path
+
+    def itemChange(self, change, value):  # noqa: N802, ANN001, ANN201 - Qt override
+        if change == QGraphicsItem.GraphicsItemChange.ItemPositionChange:
+            return self._clamped_offset(value)
+        return super().itemChange(change, value)
+
+    def _clamped_offset(self, offset: QPointF) -> QPointF:
+        r, b = self.rect(), self.bounds
+        dx = min(max(offset.x(), b.left() - r.left()), b.right() - r.right())
+        dy = min(max(offset.y(), b.top() - r.top()), b.bottom() - r.bottom())
+        return QPointF(dx, dy)
+
+    # mouse ----------------------------------------------------------------------------------------------
+    def hoverMoveEvent(self, event) -> None:  # noqa: N802, ANN001
+        handle = self.handle_at(event.pos())
+        self.setCursor(handle.cursor() if handle else Qt.CursorShape.SizeAllCursor)
+        super().hoverMoveEvent(event)
+
+    def mousePressEvent(self, event: QGraphicsSceneMouseEvent) -> None:  # noqa: N802
+        self._press_bbox = self.bbox()
+        self._handle = self.handle_at(event.pos()) if event.button() == Qt.MouseButton.LeftButton else None
+        super().mousePressEvent(event)
+
+    def mouseMoveEvent(self, event: QGraphicsSceneMouseEvent) -> None:  # noqa: N802
+        if self._handle is None:
+            super().mouseMoveEvent(event)
+            return
+        self._resize_to(event.pos())
+
+    def _resize_to(self, pos: QPointF) -> None:
+        fx, fy = self._handle.value
+        r = QRectF(self.rect())
+        b = self.bounds.translated(-self.pos())
+        x = min(max(pos.x(), b.left()), b.right())
+        y = min(max(pos.y(), b.top()), b.bottom())
+        if fx == 0:
+            r.setLeft(min(x, r.right() - MIN_SIZE))
+        elif fx == 1:
+            r.setRight(max(x, r.left() + MIN_SIZE))
+        if fy == 0:
+            r.setTop(min(y, r.bottom() - MIN_SIZE))
+        elif fy == 1:
+            r.setBottom(max(y, r.top() + MIN_SIZE))
+        self.prepareGeometryChange()
+        self.setRect(r)
+
+    def mouseReleaseEvent(self, event: QGraphicsSceneMouseEvent) -> None:  # noqa: N802
+        super().mouseReleaseEvent(event)
+        self._handle = None
+        before, self._press_bbox = self._press_bbox, None
+        after = self.bbox()
+        if before is not None and self.on_edited and any(abs(a - b) > 1e-3 for a, b in zip(after, before, strict=True)):
+            self.set_bbox(after)  # fold the drag offset into the rect
+            self.on_edited(self, before)
+
+    # drawing --------------------------------------------------------------------------------------------
+    def paint(self, painter: QPainter, option: QStyleOptionGraphicsItem, widget=None) -> None:  # noqa: ANN001
+        color = QColor(*self.spec.color)
+        pen = QPen(color, 2.5 if self.isSelected() else 2.0)
+        pen.setCosmetic(True)
+        if self.spec.status == "predicted":
+            pen.setStyle(Qt.PenStyle.DashLine)
+        painter.setPen(pen)
+        fill = QColor(color)
+        fill.setAlpha(40 if self.isSelected() else 0)
+        painter.setBrush(QBrush(fill))
+        painter.drawRect(self.rect())
+        self._paint_tag(painter, color)
+        if self.isSelected():
+            painter.setBrush(QBrush(QColor(255, 255, 255)))
+            for handle in Handle:
+                painter.drawRect(self._handle_rect(handle))
+
+    def _paint_tag(self, painter: QPainter, color: QColor) -> None:
+        scale = self._handle_size() / HANDLE_PX  # scene units per screen pixel
+        font = QFont()
+        font.setPixelSize(max(1, int(round(13 * scale))) if scale >= 1 else 13)
+        painter.save()
+        if scale < 1:  # zoomed in: draw the tag at screen size
+            painter.translate(self.rect().topLeft())
+            painter.scale(scale, scale)
+            origin = QPointF(0, 0)
+        else:
+            origin = self.rect().topLeft()
+        painter.setFont(font)
+        metrics = QFontMetricsF(font)
+        text = self.spec.tag
+        box = QRectF(origin.x(), origin.y() - metrics.height() - 2, metrics.horizontalAdvance(text) + 8,
+                     metrics.height() + 2)
+        painter.setPen(Qt.PenStyle.NoPen)
+        painter.setBrush(QBrush(color))
+        painter.drawRect(box)
+        painter.setPen(QPen(QColor(0, 0, 0) if color.lightnessF() > 0.55 else QColor(255, 255, 255)))
+        painter.drawText(box.adjusted(4, 0, 0, 0), Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft, text)
+        painter.restore()

@@ -1,0 +1,171 @@
+"""A lazy list of the project's images: ids are fetched at once, rows and thumbnails on demand.
+
+With 10,000+ images only the rows Qt asks for are read from SQLite (pages of ``PAGE`` records) and
+only the thumbnails of visible rows are decoded, on a thread pool, then cached in memory and on disk.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import cv2
+import numpy as np
+from PySide6.QtCore import QAbstractListModel, QModelIndex, QObject, QRunnable, QSize, Qt, QThreadPool, Signal
+from PySide6.QtGui import QColor, QIcon, QImage, QPixmap
+
+from detector_app.storage.records import ImageRecord
+
+log = logging.getLogger(__name__)
+
+PAGE = 200
+THUMB = 96
+
+
+def make_thumbnail(path: Path, cache_dir: Path | None, key: str) -> np.ndarray | None:
+    """Decode at reduced size (JPEG scaling in the decoder) and shrink to fit THUMB px; cached as JPEG."""
+    cached = cache_dir / f"{key}.jpg" if cache_dir else None
+    if cached is not None and cached.is_file():
+        image = cv2.imread(str(cached), cv2.IMREAD_COLOR)
+        if image is not None:
+            return image
+    image = cv2.imread(str(path), cv2.IMREAD_REDUCED_COLOR_4)
+    if image is None:
+        return None
+    scale = THUMB / max(image.shape[:2])
+    if scale < 1:
+        size = (max(1, int(image.shape[1] * scale)), max(1, int(image.shape[0] * scale)))
+        image = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+    if cached is not None:
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        cv2.imwrite(str(cached), image)
+    return image
+
+
+class _ThumbSignals(QObject):
+    ready = Signal(int, object)  # image id, BGR array or None
+
+
+class _ThumbJob(QRunnable):
+    def __init__(self, image_id: int, path: Path, cache_dir: Path | None, signals: _ThumbSignals) -> None:
+        super().__init__()
+        self.image_id, self.path, self.cache_dir, self.signals = image_id, path, cache_dir, signals
+
+    def run(self) -> None:
+        try:
+            image = make_thumbnail(self.path, self.cache_dir, str(self.image_id))
+        except Exception:  # an unreadable file gets a placeholder, never a crash
+            log.warning("thumbnail failed for %s", self.path, exc_info=True)
+            image = None
+        self.signals.ready.emit(self.image_id, image)
+
+
+class ImageListModel(QAbstractListModel):
+    """Rows are image ids; ``fetch_page(offset, limit)`` returns the records for a slice of them."""
+
+    ImageIdRole = Qt.ItemDataRole.UserRole + 1
+
+    def __init__(self, fetch_ids: Callable[[], Sequence[int]],
+                 fetch_records: Callable[[Sequence[int]], Sequence[ImageRecord]],
+                 cache_dir: Path | None = None, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._fetch_ids = fetch_ids
+        self._fetch_records = fetch_records
+        self._cache_dir = cache_dir
+        self._ids: list[int] = []
+        self._records: dict[int, ImageRecord] = {}
+        self._thumbs: OrderedDict[int, QIcon] = OrderedDict()
+        self._pending: set[int] = set()
+        self._pool = QThreadPool(self)
+        self._pool.setMaxThreadCount(2)
+        self._signals = _ThumbSignals()
+        self._signals.ready.connect(self._on_thumb)
+        self._placeholder = _placeholder_icon()
+        self.thumbnails_requested = 0  # for tests and diagnostics
+        self.refresh()
+
+    def refresh(self) -> None:
+        self.beginResetModel()
+        self._ids = list(self._fetch_ids())
+        self._records.clear()
+        self.endResetModel()
+
+    def rowCount(self, parent: QModelIndex = QModelIndex()) -> int:  # noqa: N802, B008
+        return 0 if parent.isValid() else len(self._ids)
+
+    def image_id(self, row: int) -> int | None:
+        return self._ids[row] if 0 <= row < len(self._ids) else None
+
+    def row_of(self, image_id: int) -> int | None:
+        try:
+            return self._ids.index(image_id)
+        except ValueError:
+            return None
+
+    def record(self, row: int) -> ImageRecord | None:
+        image_id = self.image_id(row)
+        if image_id is None:
+            return None
+        if image_id not in self._records:
+            start = (row // PAGE) * PAGE
+            for rec in self._fetch_records(self._ids[start:start + PAGE]):
+                self._records[rec.id] = rec
+        return self._records.get(image_id)
+
+    def data(self, index: QModelIndex, role: int = Qt.ItemDataRole.DisplayRole):  # noqa: ANN201
+        if not index.isValid():
+            return None
+        if role == self.ImageIdRole:
+            return self._ids[index.row()]
+        if role == Qt.ItemDataRole.DisplayRole:
+            rec = self.record(index.row())
+            return rec.path.name if rec else None
+        if role == Qt.ItemDataRole.ToolTipRole:
+            rec = self.record(index.row())
+            return str(rec.path) if rec else None
+        if role == Qt.ItemDataRole.DecorationRole:
+            return self._thumbnail(index.row())
+        if role == Qt.ItemDataRole.SizeHintRole:
+            return QSize(THUMB + 16, THUMB + 28)
+        return None
+
+    def _thumbnail(self, row: int) -> QIcon:
+        image_id = self._ids[row]
+        icon = self._thumbs.get(image_id)
+        if icon is not None:
+            self._thumbs.move_to_end(image_id)
+            return icon
+        if image_id not in self._pending:
+            rec = self.record(row)
+            if rec is not None:
+                self._pending.add(image_id)
+                self.thumbnails_requested += 1
+                self._pool.start(_ThumbJob(image_id, rec.path, self._cache_dir, self._signals))
+        return self._placeholder
+
+    def _on_thumb(self, image_id: int, image: np.ndarray | None) -> None:
+        self._pending.discard(image_id)
+        if image is None:
+            icon = _placeholder_icon(QColor(160, 60, 60))
+        else:
+            from detector_app.ui.imaging import bgr_to_pixmap
+
+            icon = QIcon(bgr_to_pixmap(image))
+        self._thumbs[image_id] = icon
+        while len(self._thumbs) > 2000:
+            self._thumbs.popitem(last=False)
+        row = self.row_of(image_id)
+        if row is not None:
+            index = self.index(row)
+            self.dataChanged.emit(index, index, [Qt.ItemDataRole.DecorationRole])
+
+    def wait_for_thumbnails(self, msecs: int = 5000) -> bool:
+        return self._pool.waitForDone(int(msecs))
+
+
+def _placeholder_icon(color: QColor | None = None) -> QIcon:
+    image = QImage(THUMB, THUMB, QImage.Format.Format_RGB32)
+    image.fill(color or QColor(90, 90, 90))
+    return QIcon(QPixmap.fromImage(image))

@@ -1,0 +1,116 @@
+"""Live mode: a webcam or video plays on the canvas; detection overlays come from a worker thread."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+from PySide6.QtCore import QObject, QThread, Signal
+
+from detector_app.core.detections import Detections
+from detector_app.core.draw import class_color
+from detector_app.detection.detector import Detector
+from detector_app.detection.live import LatestSlot
+from detector_app.sources import Frame, FrameSource
+from detector_app.ui.box_item import BoxSpec
+from detector_app.ui.canvas import AnnotationCanvas
+from detector_app.ui.workers import DetectionWorker, LiveResult, PlayerWorker, start_in_thread
+
+log = logging.getLogger(__name__)
+
+
+def detection_specs(detections: Detections) -> list[BoxSpec]:
+    return [BoxSpec(None, tuple(float(v) for v in xywh), name, float(score), "live", class_color(name))
+            for xywh, name, score in zip(detections.xywh, detections.names, detections.scores, strict=True)]
+
+
+class LiveController(QObject):
+    """Owns the player and detection threads of the source on screen."""
+
+    stats_changed = Signal(float, float, float)  # capture fps, inference fps, latency s
+    position_changed = Signal(int, int)
+    error = Signal(str)
+    stopped = Signal()
+
+    def __init__(self, canvas: AnnotationCanvas, threshold: Callable[[], float],
+                 class_filter: Callable[[], set[str] | None]) -> None:
+        super().__init__(canvas)
+        self.canvas = canvas
+        self.threshold = threshold
+        self.class_filter = class_filter
+        self.player: PlayerWorker | None = None
+        self.detector_worker: DetectionWorker | None = None
+        self._threads: list[QThread] = []
+        self.frame: Frame | None = None
+        self.result: LiveResult | None = None
+        self.frames_shown = 0
+
+    @property
+    def running(self) -> bool:
+        return self.player is not None
+
+    def start(self, open_source: Callable[[], FrameSource], detector: Detector | None) -> None:
+        self.stop()
+        slot = LatestSlot() if detector is not None else None
+        self.player = PlayerWorker(open_source, slot)
+        self.player.frame_ready.connect(self._on_frame)
+        self.player.position.connect(self.position_changed)
+        self.player.error.connect(self.error)
+        self.player.finished.connect(self._on_player_finished)
+        self._threads.append(start_in_thread(self.player, "player"))
+        if detector is not None:
+            self.detector_worker = DetectionWorker(detector, slot)
+            self.detector_worker.result.connect(self._on_result)
+            self.detector_worker.error.connect(self.error)
+            self._threads.append(start_in_thread(self.detector_worker, "detector"))
+
+    def stop(self) -> None:
+        """Stop both workers and wait for their threads (at most one inference)."""
+        if self.player is not None:
+            self.player.stop()
+        if self.detector_worker is not None:
+            self.detector_worker.stop()
+        for thread in self._threads:
+            thread.quit()
+            thread.wait(30_000)
+        self._threads.clear()
+        was_running = self.player is not None
+        self.player, self.detector_worker = None, None
+        if was_running:
+            self.stopped.emit()
+
+    def set_paused(self, paused: bool) -> None:
+        if self.player is not None:
+            self.player.set_paused(paused)
+
+    def seek(self, index: int) -> None:
+        if self.player is not None:
+            self.player.seek(index)
+
+    def _on_frame(self) -> None:
+        frame = self.player.take_frame() if self.player is not None else None
+        if frame is None:
+            return
+        self.frame = frame
+        self.frames_shown += 1
+        self.canvas.set_image(frame.image)
+        self.redraw()
+
+    def _on_result(self, result: LiveResult) -> None:
+        self.result = result
+        self.redraw()
+        capture = self.player.capture_fps if self.player is not None else 0.0
+        self.stats_changed.emit(capture, result.inference_fps, result.latency_s)
+
+    def visible_detections(self) -> Detections | None:
+        if self.result is None:
+            return None
+        return self.result.detections.with_min_score(self.threshold()).with_classes(sorted(self.class_filter() or []))
+
+    def redraw(self) -> None:
+        """Overlays from the newest finished result, filtered by the current threshold and classes."""
+        shown = self.visible_detections()
+        self.canvas.set_boxes(detection_specs(shown) if shown is not None else [], editable=False)
+
+    def _on_player_finished(self) -> None:
+        log.info("source ended")

@@ -1,0 +1,53 @@
+"""Which model the app runs, from the remembered settings, and building its Detector."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from PySide6.QtCore import QSettings
+
+from detector_app.detection.detector import Detector, DetectorConfig
+from detector_app.detection.presets import DEFAULT_PRESET, PRESETS
+from detector_app.detection.weights import load_model
+from detector_app.storage.project import Project
+
+
+@dataclass(frozen=True)
+class ModelChoice:
+    preset: str = DEFAULT_PRESET
+    weights: str = "default"  # "default" (pretrained) or "none" (untrained, for trying the app)
+    file: Path | None = None  # a weights file the user picked
+    version_id: int | None = None  # a model version of the open project
+
+    @property
+    def label(self) -> str:
+        if self.version_id is not None:
+            return f"version {self.version_id}"
+        return self.file.name if self.file else self.preset
+
+    @classmethod
+    def from_settings(cls, settings: QSettings, project: Project | None) -> ModelChoice:
+        preset = str(settings.value("model/preset", DEFAULT_PRESET))
+        version = settings.value("model/version")
+        if project is not None and version in (None, ""):
+            active = project.repo.active_model_version()
+            version = active.id if active is not None else None
+        file = settings.value("model/file")
+        return cls(preset=preset if preset in PRESETS else DEFAULT_PRESET,
+                   weights=str(settings.value("model/weights", "default")),
+                   file=Path(file) if file else None,
+                   version_id=int(version) if version not in (None, "") else None)
+
+
+def build_detector(choice: ModelChoice, config: DetectorConfig, project: Project | None) -> Detector:
+    """Runs on a worker thread: loading R50 weights takes a second or two."""
+    if choice.version_id is not None and project is not None:
+        version = project.repo.get_model_version(choice.version_id)
+        loaded = load_model(version.weights_path)
+        loaded = type(loaded)(loaded.model, loaded.class_names, f"{version.name} ({version.preset})", loaded.preset)
+    elif choice.file is not None:
+        loaded = load_model(choice.file)
+    else:
+        loaded = load_model(choice.preset, weights=choice.weights)
+    return Detector(loaded, config)

@@ -1,0 +1,99 @@
+"""Side panel: the current image's boxes and the project's classes with counts."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QBrush, QColor
+from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTableWidget, QTableWidgetItem
+
+from detector_app.ui.box_item import BoxSpec
+
+STATUS_TEXT = {"predicted": "to review", "accepted": "accepted", "corrected": "corrected",
+               "rejected": "rejected", "live": "live"}
+
+
+def _item(text: str, key: int | None = None, color: tuple[int, int, int] | None = None) -> QTableWidgetItem:
+    item = QTableWidgetItem(text)
+    item.setFlags(Qt.ItemFlag.ItemIsSelectable | Qt.ItemFlag.ItemIsEnabled)
+    if key is not None:
+        item.setData(Qt.ItemDataRole.UserRole, int(key))
+    if color is not None:
+        item.setForeground(QBrush(QColor(*color)))
+    return item
+
+
+class BoxTable(QTableWidget):
+    """One row per box: class, score, review state. Selecting a row selects the box on the canvas."""
+
+    box_selected = Signal(object)  # annotation id or None
+
+    def __init__(self, parent=None) -> None:  # noqa: ANN001
+        super().__init__(0, 3, parent)
+        self.setHorizontalHeaderLabels(["Class", "Score", "State"])
+        self.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        self.verticalHeader().setVisible(False)
+        self.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        self.itemSelectionChanged.connect(self._emit_selection)
+        self._updating = False
+
+    def set_boxes(self, specs: Sequence[BoxSpec], selected: int | None) -> None:
+        self._updating = True
+        self.setRowCount(len(specs))
+        for row, spec in enumerate(specs):
+            muted = (150, 150, 150) if spec.status == "rejected" else None
+            self.setItem(row, 0, _item(spec.label, spec.key, muted or spec.color))
+            self.setItem(row, 1, _item("" if spec.score is None else f"{spec.score:.2f}", spec.key, muted))
+            self.setItem(row, 2, _item(STATUS_TEXT.get(spec.status, spec.status), spec.key, muted))
+        self.select_key(selected)
+        self._updating = False
+
+    def select_key(self, key: int | None) -> None:
+        self._updating = True
+        self.clearSelection()
+        for row in range(self.rowCount()):
+            if key is not None and self.item(row, 0).data(Qt.ItemDataRole.UserRole) == key:
+                self.selectRow(row)
+                break
+        self._updating = False
+
+    def _emit_selection(self) -> None:
+        if self._updating:
+            return
+        rows = self.selectionModel().selectedRows()
+        self.box_selected.emit(self.item(rows[0].row(), 0).data(Qt.ItemDataRole.UserRole) if rows else None)
+
+
+class ClassTable(QTableWidget):
+    """Classes with their box counts; a click filters the review queue to that class."""
+
+    class_chosen = Signal(object)  # class name or None
+
+    def __init__(self, parent=None) -> None:  # noqa: ANN001
+        super().__init__(0, 3, parent)
+        self.setHorizontalHeaderLabels(["Key", "Class", "Boxes"])
+        self.horizontalHeader().setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
+        self.verticalHeader().setVisible(False)
+        self.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        self.itemSelectionChanged.connect(self._emit)
+
+    def set_classes(self, names: Sequence[str], counts: Mapping[str, int],
+                    colors: Mapping[str, tuple[int, int, int]]) -> None:
+        self.blockSignals(True)
+        self.setRowCount(len(names))
+        for row, name in enumerate(names):
+            self.setItem(row, 0, _item(str(row + 1) if row < 9 else ""))
+            self.setItem(row, 1, _item(name, None, colors.get(name)))
+            self.setItem(row, 2, _item(str(counts.get(name, 0))))
+        self.blockSignals(False)
+
+    def _emit(self) -> None:
+        rows = self.selectionModel().selectedRows()
+        self.class_chosen.emit(self.item(rows[0].row(), 1).text() if rows else None)

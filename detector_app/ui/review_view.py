@@ -1,0 +1,159 @@
+"""Review mode: one project image on the canvas, editable boxes, every change saved and undoable."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+import cv2
+from PySide6.QtCore import QObject, Signal
+from PySide6.QtGui import QUndoCommand, QUndoStack
+
+from detector_app.core.draw import class_color
+from detector_app.errors import DetectorAppError
+from detector_app.review import Edit, Reviewer
+from detector_app.storage.records import AnnotationRecord
+from detector_app.storage.repository import Repository
+from detector_app.ui.box_item import BoxSpec
+from detector_app.ui.canvas import AnnotationCanvas
+
+log = logging.getLogger(__name__)
+
+
+def annotation_spec(ann: AnnotationRecord) -> BoxSpec:
+    return BoxSpec(ann.id, tuple(ann.bbox), ann.category_name, ann.score, ann.status, class_color(ann.category_name))
+
+
+class EditCommand(QUndoCommand):
+    """An edit already applied to the database; undo/redo write its snapshots back."""
+
+    def __init__(self, review: ReviewController, edit: Edit) -> None:
+        super().__init__(edit.text)
+        self.review, self.edit, self._applied = review, edit, True
+
+    def redo(self) -> None:
+        if self._applied:  # pushed right after the change was made
+            self._applied = False
+            return
+        self.review.reviewer.redo(self.edit)
+        self.review.show_image(self.edit.image_id)
+
+    def undo(self) -> None:
+        self.review.reviewer.undo(self.edit)
+        self.review.show_image(self.edit.image_id)
+
+
+class ReviewController(QObject):
+    """Connects the canvas to the repository. ``changed`` fires after every stored change."""
+
+    changed = Signal()
+    image_shown = Signal(int)
+    error = Signal(str)
+
+    def __init__(self, canvas: AnnotationCanvas, repo: Repository, undo_stack: QUndoStack,
+                 threshold: Callable[[], float], class_filter: Callable[[], set[str] | None]) -> None:
+        super().__init__(canvas)
+        self.canvas = canvas
+        self.repo = repo
+        self.reviewer = Reviewer(repo)
+        self.undo_stack = undo_stack
+        self.threshold = threshold
+        self.class_filter = class_filter
+        self.image_id: int | None = None
+        self.draw_class: str | None = None
+        self.annotations: list[AnnotationRecord] = []
+        canvas.box_edited.connect(self._on_box_edited)
+        canvas.box_drawn.connect(self._on_box_drawn)
+
+    # showing --------------------------------------------------------------------------------------------
+    def show_image(self, image_id: int) -> None:
+        record = self.repo.get_image(image_id)
+        if image_id != self.image_id:
+            image = cv2.imread(str(record.path), cv2.IMREAD_COLOR)
+            if image is None:
+                self.error.emit(f"cannot read image {record.path}; its labels are kept")
+                self.canvas.clear_image()
+            else:
+                self.canvas.set_image(image, fit=True)
+            self.image_id = image_id
+        self.refresh()
+        self.image_shown.emit(image_id)
+
+    def refresh(self) -> None:
+        """Reload this image's boxes from the database and apply the threshold and class filter."""
+        if self.image_id is None:
+            return
+        self.annotations = self.repo.annotations_for_image(self.image_id)
+        self.canvas.set_boxes([annotation_spec(a) for a in self.visible_annotations()], editable=True)
+        self.changed.emit()
+
+    def visible_annotations(self) -> list[AnnotationRecord]:
+        """Rejected boxes and predictions below the threshold are hidden; human labels always show."""
+        wanted = self.class_filter()
+        return [a for a in self.annotations
+                if a.status != "rejected"
+                and (a.status != "predicted" or a.score is None or a.score >= self.threshold())
+                and (not wanted or a.category_name in wanted)]
+
+    def leave(self) -> None:
+        self.image_id = None
+        self.annotations = []
+
+    # edits ----------------------------------------------------------------------------------------------
+    def _do(self, action: Callable[[], Edit]) -> Edit | None:
+        try:
+            edit = action()
+        except DetectorAppError as exc:
+            self.error.emit(str(exc))
+            self.refresh()
+            return None
+        self.undo_stack.push(EditCommand(self, edit))
+        self.refresh()
+        return edit
+
+    def _on_box_edited(self, key: int, _before: tuple, after: tuple) -> None:
+        self._do(lambda: self.reviewer.move(key, after))
+
+    def _on_box_drawn(self, bbox: tuple) -> None:
+        if self.image_id is None:
+            return
+        category = self.draw_class or self._default_class()
+        image_id = self.image_id
+        edit = self._do(lambda: self.reviewer.draw(image_id, category, bbox))
+        if edit is not None and edit.after[0] is not None:
+            self.canvas.select(edit.after[0].id)
+
+    def _default_class(self) -> str:
+        names = [c.name for c in self.repo.categories()]
+        return names[0] if names else "object"
+
+    def selected(self) -> int | None:
+        return self.canvas.selected_key()
+
+    def accept_selected(self) -> None:
+        key = self.selected()
+        if key is not None:
+            self._do(lambda: self.reviewer.accept(key))
+
+    def reject_selected(self) -> None:
+        key = self.selected()
+        if key is not None:
+            self._do(lambda: self.reviewer.reject(key))
+
+    def delete_selected(self) -> None:
+        key = self.selected()
+        if key is not None:
+            self._do(lambda: self.reviewer.delete(key))
+
+    def relabel_selected(self, category: str) -> None:
+        key = self.selected()
+        if key is None:
+            self.draw_class = category  # no box selected: the class for the next drawn box
+            return
+        self._do(lambda: self.reviewer.relabel(key, category))
+        self.canvas.select(key)
+
+    def accept_all(self) -> None:
+        if self.image_id is not None:
+            image_id = self.image_id
+            self._do(lambda: self.reviewer.accept_all(image_id, self.threshold()))

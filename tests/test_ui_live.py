@@ -1,0 +1,141 @@
+"""Live view, batch detection with cancel, a missing webcam and a 10,000-image project, on real widgets."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from detector_app.detection.detector import Detector, DetectorConfig
+from detector_app.detection.weights import load_model
+from detector_app.storage.project import Project
+from detector_app.ui.main_window import MainWindow
+
+from .ui_helpers import make_settings
+
+pytestmark = pytest.mark.gui
+
+
+def make_video(path: Path, frames: int = 40, size: tuple[int, int] = (320, 240), fps: float = 25.0) -> Path:
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), fps, size)
+    for i in range(frames):
+        image = np.full((size[1], size[0], 3), 60, np.uint8)
+        cv2.circle(image, (20 + 6 * i % size[0], size[1] // 2), 25, (0, 0, 255), -1)
+        writer.write(image)
+    writer.release()
+    return path
+
+
+@pytest.fixture(scope="module")
+def light_detector() -> Detector:
+    loaded = load_model("retinanet_light", class_names=["__background__", "ball", "box"], weights="none", seed=0)
+    # Without the focal-loss prior every random score would sit near 0.01: lift them into view.
+    loaded.model.head.classification_head.cls_logits.bias.data.fill_(-1.0)
+    return Detector(loaded, DetectorConfig(size=320, score_threshold=0.0, max_detections=20))
+
+
+@pytest.fixture
+def window(qtbot, tmp_path: Path, project_dir: Path, light_detector: Detector):
+    win = MainWindow(make_settings(tmp_path), project_path=project_dir)
+    qtbot.addWidget(win)
+    win.show()
+    qtbot.waitUntil(lambda: win.detector is not None or win.banner.isVisible(), timeout=60_000)
+    win.detector = light_detector  # a fixed, fast model for every test here
+    win.threshold_slider.setValue(5)
+    yield win
+    win.close()
+
+
+def test_video_plays_with_overlays_and_capture_stores_the_frame(window: MainWindow, qtbot, tmp_path: Path) -> None:
+    win = window
+    win.start_source(str(make_video(tmp_path / "clip.avi", frames=200)))
+    qtbot.waitUntil(lambda: win.live.result is not None and len(win.canvas.box_items()) > 0, timeout=60_000)
+    assert win.live.frames_shown > 0
+    assert "inference" in win.status_rates.text()
+
+    # The threshold applies at once to what is already on screen.
+    win.threshold_slider.setValue(95)
+    expected = int((win.live.result.detections.scores >= 0.95).sum())
+    assert len(win.canvas.box_items()) == expected
+
+    win.threshold_slider.setValue(5)
+    result = win.live.result
+    win.capture_frame()
+    win.live.stop()
+    images = win.project.repo.list_images(state="all")
+    assert len(images) == 1 and images[0].origin == "video" and images[0].frame_index == result.frame.index
+    stored = win.project.repo.annotations_for_image(images[0].id)
+    assert len(stored) == int((result.detections.scores >= 0.05).sum())
+    assert {a.status for a in stored} <= {"predicted"}
+    assert Path(images[0].path).is_file()
+
+
+def test_missing_webcam_shows_a_message_and_the_app_keeps_working(window: MainWindow, qtbot) -> None:
+    win = window
+    win.webcam_combo.setCurrentIndex(3)
+    win.start_webcam()
+    qtbot.waitUntil(lambda: win.banner.isVisible() and "webcam" in win.banner.text.lower(), timeout=30_000)
+    qtbot.waitUntil(lambda: not win.live.running or win.live.player is not None, timeout=5000)
+    win.live.stop()
+    win.refresh_image_list()  # still responsive and usable
+    assert win.isVisible()
+
+
+def test_batch_cancel_stops_within_one_inference_and_keeps_what_was_stored(
+        window: MainWindow, qtbot, tmp_path: Path) -> None:
+    win = window
+    video = make_video(tmp_path / "batch.avi", frames=400)
+    win.source_spec = str(video)
+    win.run_batch()
+    batch = win.batch
+    qtbot.waitUntil(lambda: batch.worker.processed >= 3, timeout=60_000)
+    started = time.monotonic()
+    batch.dialog.cancel()  # what the Cancel button does
+    assert batch.wait(30_000)
+    elapsed = time.monotonic() - started
+    qtbot.waitUntil(lambda: win.batch is None, timeout=10_000)
+    stored = win.project.repo.count_images(state="all")
+    assert stored == batch.worker.processed < 400
+    # At most one inference in flight when Cancel was pressed: far less than the rest of the video.
+    per_frame = 1.0 / max(1e-6, 3 / 60)
+    assert elapsed < per_frame + 10
+    assert "Stopped" in win.banner.text
+
+
+def test_ten_thousand_images_open_without_reading_their_pixels(qtbot, tmp_path: Path, project_dir: Path,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    folder = tmp_path / "many"
+    folder.mkdir()
+    tile = np.full((24, 32, 3), 128, np.uint8)
+    ok, encoded = cv2.imencode(".png", tile)
+    for i in range(10_000):
+        (folder / f"img_{i:05d}.png").write_bytes(encoded.tobytes())
+    with Project.open(project_dir) as project:
+        project.repo.add_images_from_folder(folder)
+
+    reads: list[str] = []
+    real_imread = cv2.imread
+    monkeypatch.setattr(cv2, "imread", lambda path, *a: reads.append(path) or real_imread(path, *a))
+    win = MainWindow(make_settings(tmp_path, project__last=str(project_dir)), project_path=project_dir)
+    qtbot.addWidget(win)
+    win.resize(1000, 700)
+    win.show()
+    qtbot.waitExposed(win)
+    win.queue_combo.setCurrentIndex(1)  # all images
+    model = win.image_model
+    assert model.rowCount() == 10_000
+    qtbot.wait(300)
+    model.wait_for_thumbnails()
+    visible = win.image_view.height() // model.data(model.index(0), 13).height() + 2  # 13 = SizeHintRole
+    assert 0 < model.thumbnails_requested <= visible + 5
+    assert len(reads) <= visible + 5
+
+    # Scrolling to the end reads only the rows that become visible.
+    win.image_view.scrollToBottom()
+    qtbot.wait(300)
+    model.wait_for_thumbnails()
+    assert model.thumbnails_requested <= 2 * (visible + 5)
+    win.close()
