@@ -1,0 +1,155 @@
+"""Pascal VOC XML labels: export and import (``detector-app export voc OUT``, ``detector-app import voc OUT``).
+
+Layout written::
+
+    OUT/Annotations/<image>.xml      one file per image: size and an <object> per box
+    OUT/ImageSets/Main/default.txt   the image ids (annotation file names without .xml)
+    OUT/labels.txt                   every class name, one a line (keeps classes that have no box yet)
+    OUT/JPEGImages/...               the images, with --copy-images
+
+Coordinates follow the VOC devkit: 1-based pixels, ``xmin = x + 1`` and ``xmax = x + w`` for a COCO box
+``(x, y, w, h)``. They are written with up to three decimals (not rounded to whole pixels) so a round trip
+keeps the boxes. COCO's crowd flag maps to VOC's ``difficult`` (both mean "do not count this box in
+evaluation") and back. Images are matched by the ``<filename>`` of each file.
+"""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING
+
+from detector_app.errors import ImportValidationError
+from detector_app.plugins_api import API_VERSION, ExporterPlugin, ExportScope
+from detector_app.plugins_api.formats import (
+    Box,
+    ImageIndex,
+    LabelledImage,
+    ParsedImage,
+    raise_problems,
+    read_labels,
+    write_labels,
+)
+
+if TYPE_CHECKING:
+    from detector_app.export.coco import ImportReport
+    from detector_app.storage import Repository
+
+
+class VocFormat(ExporterPlugin):
+    name = "voc"
+    version = "1.0"
+    api_version = API_VERSION
+    description = "Pascal VOC XML, one file per image"
+
+    def export(self, repo: Repository, out_dir: Path, scope: ExportScope = "reviewed",
+               copy_images: bool = False) -> Path:
+        labels = read_labels(repo, scope, copy_images_to=out_dir / "JPEGImages" if copy_images else None)
+        ids = []
+        for image in labels.images:
+            image_id = PurePosixPath(image.file_name).with_suffix("").as_posix()
+            target = out_dir / "Annotations" / f"{image_id}.xml"
+            target.parent.mkdir(parents=True, exist_ok=True)
+            ET.ElementTree(voc_xml(image)).write(target, encoding="utf-8", xml_declaration=True)
+            ids.append(image_id)
+        image_sets = out_dir / "ImageSets" / "Main"
+        image_sets.mkdir(parents=True)
+        (image_sets / "default.txt").write_text("".join(i + "\n" for i in ids), encoding="utf-8")
+        (out_dir / "labels.txt").write_text("".join(n + "\n" for n in labels.categories), encoding="utf-8")
+        return out_dir / "Annotations"
+
+    def import_(self, repo: Repository, path: Path, images_dir: Path | None) -> ImportReport:
+        root = path.parent if path.is_file() or path.name == "Annotations" else path
+        files = [path] if path.is_file() else sorted((root / "Annotations").rglob("*.xml"))
+        if not files:
+            raise ImportValidationError(f"{path}: no .xml files in {root / 'Annotations'}")
+        images = ImageIndex(images_dir or root / "JPEGImages")
+        parsed, problems = [], []
+        for xml_file in files:
+            try:
+                parsed.append(parse_voc_file(xml_file, images))
+            except (LookupError, ValueError, ET.ParseError) as exc:
+                problems.append(f"{xml_file.name}: {exc}")
+        if problems:
+            raise_problems(path, problems)
+        return write_labels(repo, parsed, read_class_list(root), images.root, path)
+
+
+def voc_xml(image: LabelledImage) -> ET.Element:
+    root = ET.Element("annotation")
+    _text(root, "folder", PurePosixPath(image.file_name).parent.as_posix())
+    _text(root, "filename", PurePosixPath(image.file_name).name)
+    _text(ET.SubElement(root, "source"), "database", "detector-app")
+    size = ET.SubElement(root, "size")
+    for key, value in (("width", image.width), ("height", image.height), ("depth", 3)):
+        _text(size, key, str(value))
+    _text(root, "segmented", "0")
+    for box in image.boxes:
+        root.append(voc_object(box))
+    ET.indent(root)
+    return root
+
+
+def voc_object(box: Box) -> ET.Element:
+    x, y, w, h = box.bbox
+    obj = ET.Element("object")
+    _text(obj, "name", box.category)
+    _text(obj, "pose", "Unspecified")
+    _text(obj, "truncated", "0")
+    _text(obj, "difficult", str(int(box.iscrowd)))
+    bndbox = ET.SubElement(obj, "bndbox")
+    for key, value in (("xmin", x + 1), ("ymin", y + 1), ("xmax", x + w), ("ymax", y + h)):
+        _text(bndbox, key, _number(value))
+    return obj
+
+
+def _text(parent: ET.Element, tag: str, text: str) -> None:
+    ET.SubElement(parent, tag).text = text
+
+
+def _number(value: float) -> str:
+    return f"{value:.3f}".rstrip("0").rstrip(".")
+
+
+def parse_voc_file(xml_file: Path, images: ImageIndex) -> ParsedImage:
+    """The image named by ``<filename>`` (else the XML file's name) and its boxes."""
+    root = ET.parse(xml_file).getroot()
+    if root.tag != "annotation":
+        raise ValueError(f"the root element is <{root.tag}>, not <annotation>")
+    folder = (root.findtext("folder") or "").strip()
+    filename = (root.findtext("filename") or "").strip() or xml_file.stem
+    relative = f"{folder}/{filename}" if folder and folder != "." else filename
+    try:
+        image_path = images.find(relative)
+    except LookupError:
+        image_path = images.find(filename)  # datasets often put the VOC year or "images" in <folder>
+    return ParsedImage(image_path, [_parse_object(obj) for obj in root.iter("object")])
+
+
+def _parse_object(obj: ET.Element) -> Box:
+    name = (obj.findtext("name") or "").strip()
+    if not name:
+        raise ValueError("an <object> has no <name>")
+    box = obj.find("bndbox")
+    if box is None:
+        raise ValueError(f"object {name!r} has no <bndbox>")
+    try:
+        xmin, ymin, xmax, ymax = (float(box.findtext(k) or "nan") for k in ("xmin", "ymin", "xmax", "ymax"))
+    except ValueError:
+        raise ValueError(f"object {name!r} has a non-numeric coordinate") from None
+    bbox = (xmin - 1, ymin - 1, xmax - xmin + 1, ymax - ymin + 1)
+    if not (bbox[2] > 0 and bbox[3] > 0):  # also false for NaN (a missing coordinate)
+        raise ValueError(f"object {name!r} has an empty or incomplete <bndbox>")
+    difficult = (obj.findtext("difficult") or "0").strip() in ("1", "true")
+    return Box(name, bbox, int(difficult))
+
+
+def read_class_list(root: Path) -> list[str]:
+    """labels.txt when present (class order and classes without boxes); the XML files name the rest."""
+    labels = root / "labels.txt"
+    if not labels.is_file():
+        return []
+    return [line.strip() for line in labels.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+PLUGINS = [VocFormat]

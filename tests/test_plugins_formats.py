@@ -1,0 +1,178 @@
+"""The shipped YOLO and VOC plugins: round trips through real COCO data scored by pycocotools, and the
+details of each format (coordinates, class files, crowd boxes, bad files changing nothing)."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from detector_app.errors import ImportValidationError
+from detector_app.export.coco import export_coco, import_coco
+from detector_app.plugins_api import PluginError, PluginManager, get_manager, reset_manager
+from detector_app.storage import Project
+
+
+@pytest.fixture(autouse=True)
+def _fresh_manager() -> Iterator[None]:
+    reset_manager()  # each test has its own app home, so its own plugins.json
+    yield
+    reset_manager()
+
+
+def coco_ap(original: Path, exported: Path) -> float:
+    """AP (IoU .50:.95) of an exported dataset's boxes, read as detections with score 1, against the original.
+
+    Images are matched by file name and categories by name, since both get new ids in a new project.
+    """
+    from pycocotools.coco import COCO
+    from pycocotools.cocoeval import COCOeval
+
+    with contextlib.redirect_stdout(io.StringIO()):
+        gt = COCO(str(original))
+    data = json.loads(exported.read_text())
+    image_id = {i["file_name"]: i["id"] for i in gt.dataset["images"]}
+    category_id = {c["name"]: c["id"] for c in gt.dataset["categories"]}
+    names = {c["id"]: c["name"] for c in data["categories"]}
+    files = {i["id"]: Path(i["file_name"]).name for i in data["images"]}
+    results = [{"image_id": image_id[files[a["image_id"]]], "category_id": category_id[names[a["category_id"]]],
+                "bbox": a["bbox"], "score": 1.0} for a in data["annotations"]]
+    with contextlib.redirect_stdout(io.StringIO()):
+        evaluation = COCOeval(gt, gt.loadRes(results), "bbox")
+        evaluation.evaluate()
+        evaluation.accumulate()
+        evaluation.summarize()
+    return float(evaluation.stats[0])
+
+
+def round_trip(fmt: str, coco_tiny: Path, work: Path) -> dict:
+    """COCO -> project -> FORMAT -> fresh project -> COCO; returns the final COCO dataset."""
+    manager = get_manager()
+    with Project.open(work / "first") as project:
+        import_coco(project.repo, coco_tiny / "instances.json", coco_tiny / "images")
+        manager.export(fmt, project.repo, work / fmt, scope="all")
+    with Project.open(work / "second") as project:
+        report = manager.import_labels(fmt, project.repo, work / fmt, coco_tiny / "images")
+        assert report.images_added == 38
+        export_coco(project.repo, work / "final", scope="all")
+    return json.loads((work / "final" / "instances.json").read_text())
+
+
+def test_yolo_round_trip_scores_ap_1(shared_data: Path, tmp_path: Path) -> None:
+    coco_tiny = shared_data / "coco-tiny"
+    original = json.loads((coco_tiny / "instances.json").read_text())
+
+    final = round_trip("yolo", coco_tiny, tmp_path)
+
+    crowd = sum(a["iscrowd"] for a in original["annotations"])
+    assert crowd == 5  # YOLO has no crowd flag: those boxes are left out by design
+    assert len(final["annotations"]) == len(original["annotations"]) - crowd
+    assert {Path(i["file_name"]).name for i in final["images"]} == {i["file_name"] for i in original["images"]}
+    assert coco_ap(coco_tiny / "instances.json", tmp_path / "final" / "instances.json") >= 0.99
+
+
+def test_voc_round_trip_scores_ap_1_and_keeps_crowd_as_difficult(shared_data: Path, tmp_path: Path) -> None:
+    coco_tiny = shared_data / "coco-tiny"
+    original = json.loads((coco_tiny / "instances.json").read_text())
+
+    final = round_trip("voc", coco_tiny, tmp_path)
+
+    assert len(final["annotations"]) == len(original["annotations"])
+    assert sum(a["iscrowd"] for a in final["annotations"]) == sum(a["iscrowd"] for a in original["annotations"])
+    assert coco_ap(coco_tiny / "instances.json", tmp_path / "final" / "instances.json") >= 0.99
+
+
+def make_project(root: Path) -> tuple[Project, Path]:
+    """A project with two images (one in a subfolder, one with no boxes) and known boxes."""
+    images = root / "images"
+    (images / "sub").mkdir(parents=True)
+    Image.fromarray(np.zeros((100, 200, 3), np.uint8)).save(images / "a.png")
+    Image.fromarray(np.zeros((50, 80, 3), np.uint8)).save(images / "sub" / "b.jpg")
+    Image.fromarray(np.zeros((30, 30, 3), np.uint8)).save(images / "empty.png")
+    project = Project.open(root / "project")
+    repo = project.repo
+    a = repo.add_image(images / "a.png")
+    b = repo.add_image(images / "sub" / "b.jpg")
+    repo.add_image(images / "empty.png")
+    repo.ensure_category("unused")
+    repo.add_annotation(a.id, "cat", (10, 20, 50, 40))
+    repo.add_annotation(a.id, "dog", (150.5, 0, 49.5, 100))
+    repo.add_annotation(b.id, "cat", (-2, 5, 30, 10))  # sticks out on the left: clipped in YOLO
+    repo.add_annotation(b.id, "crowd", (1, 1, 20, 20), iscrowd=1)
+    return project, images
+
+
+def test_yolo_files_hold_normalised_centre_boxes(tmp_path: Path) -> None:
+    project, images = make_project(tmp_path)
+    with project:
+        yaml_path = get_manager().export("yolo", project.repo, tmp_path / "out", scope="all")
+    out = tmp_path / "out"
+    classes = (out / "classes.txt").read_text().split("\n")[:-1]
+    assert classes == ["unused", "cat", "dog", "crowd"]
+    assert yaml_path == out / "data.yaml"
+    assert 'names: ["unused", "cat", "dog", "crowd"]' in yaml_path.read_text()
+    rows = [line.split() for line in (out / "labels" / "a.txt").read_text().splitlines()]
+    assert rows == [["1", "0.175000", "0.400000", "0.250000", "0.400000"],
+                    ["2", "0.876250", "0.500000", "0.247500", "1.000000"]]
+    b_rows = [line.split() for line in (out / "labels" / "sub" / "b.txt").read_text().splitlines()]
+    assert b_rows == [["1", f"{14 / 80:.6f}", "0.200000", f"{28 / 80:.6f}", "0.200000"]]  # clipped, no crowd
+    assert (out / "labels" / "empty.txt").read_text() == ""
+    assert (out / "images.txt").read_text().split() == [str(images / "a.png"), str(images / "sub" / "b.jpg"),
+                                                        str(images / "empty.png")]
+
+
+def test_yolo_import_reads_classes_from_data_yaml_and_rejects_bad_lines(tmp_path: Path) -> None:
+    project, images = make_project(tmp_path)
+    dataset = tmp_path / "dataset"
+    (dataset / "labels").mkdir(parents=True)
+    (dataset / "data.yaml").write_text("path: .\nnames:\n  0: person\n  1: 'traffic light'\n")
+    (dataset / "labels" / "a.txt").write_text("1 0.5 0.5 0.5 0.5\n0 0.1 0.1 0.3 0.1 0.3 0.3\n")
+    with Project.open(tmp_path / "fresh") as fresh:
+        report = get_manager().import_labels("yolo", fresh.repo, dataset / "data.yaml", images)
+        image = fresh.repo.find_image(images / "a.png")
+        boxes = sorted((b.category_name, tuple(round(v, 3) for v in b.bbox))
+                       for b in fresh.repo.annotations_for_image(image.id))
+        assert report.annotations_added == 2
+        assert boxes == [("person", (20.0, 10.0, 40.0, 20.0)), ("traffic light", (50.0, 25.0, 100.0, 50.0))]
+        (dataset / "labels" / "sub").mkdir()
+        (dataset / "labels" / "sub" / "b.txt").write_text("7 0.5 0.5 0.1 0.1\n")
+        with pytest.raises(ImportValidationError, match=r"sub/b.txt: line 1: class '7'"):
+            get_manager().import_labels("yolo", fresh.repo, dataset, images)
+        assert fresh.repo.count_annotations() == 2  # the bad file changed nothing
+    project.close()
+
+
+def test_voc_writes_one_based_coordinates_and_difficult_for_crowd(tmp_path: Path) -> None:
+    project, _ = make_project(tmp_path)
+    with project:
+        get_manager().export("voc", project.repo, tmp_path / "voc", scope="all")
+        get_manager().export("voc", project.repo, tmp_path / "copied", scope="all", copy_images=True)
+    out = tmp_path / "voc"
+    xml = (out / "Annotations" / "sub" / "b.xml").read_text()
+    flat = xml.replace("\n", "").replace(" ", "")
+    assert "<folder>sub</folder><filename>b.jpg</filename>" in flat
+    assert "<xmin>-1</xmin><ymin>6</ymin><xmax>28</xmax><ymax>15</ymax>" in flat
+    assert "<name>crowd</name><pose>Unspecified</pose><truncated>0</truncated><difficult>1</difficult>" in flat
+    assert (out / "ImageSets" / "Main" / "default.txt").read_text().split() == ["a", "sub/b", "empty"]
+    assert (out / "labels.txt").read_text().split("\n")[:-1] == ["unused", "cat", "dog", "crowd"]
+    # Copied images sit side by side in JPEGImages (COCO export names them), annotations follow.
+    copied = tmp_path / "copied"
+    assert sorted(p.name for p in (copied / "JPEGImages").iterdir()) == ["a.png", "b.jpg", "empty.png"]
+    assert (copied / "Annotations" / "b.xml").read_text() == xml.replace("<folder>sub</folder>",
+                                                                         "<folder>.</folder>")
+
+
+def test_export_of_a_disabled_plugin_is_refused(tmp_path: Path) -> None:
+    project, _ = make_project(tmp_path)
+    manager = PluginManager()
+    manager.discover()
+    manager.set_enabled("yolo", False)
+    with project, pytest.raises(PluginError, match="disabled; enable it with `detector-app plugins enable yolo`"):
+        manager.export("yolo", project.repo, tmp_path / "out")
+    assert not (tmp_path / "out").exists()
