@@ -53,7 +53,7 @@ class VocFormat(ExporterPlugin):
             ET.ElementTree(voc_xml(image)).write(target, encoding="utf-8", xml_declaration=True)
             ids.append(image_id)
         image_sets = out_dir / "ImageSets" / "Main"
-        image_sets.mkdir(parents=True)
+        image_sets.mkdir(parents=True, exist_ok=True)
         (image_sets / "default.txt").write_text("".join(i + "\n" for i in ids), encoding="utf-8")
         (out_dir / "labels.txt").write_text("".join(n + "\n" for n in labels.categories), encoding="utf-8")
         return out_dir / "Annotations"

@@ -128,6 +128,13 @@ def test_plugin_detector_behaves_like_the_builtin_detector(throwaway_site: Path)
     detector.update_config(score_threshold=0.1, classes=("edge",))
     assert detector.predict(frame).names == ["edge"]
     assert detector.name == "plugin:corner" and detector.class_names == ("__background__", "corner", "edge")
+    assert detector.device.type == "cpu" and not detector.fast_path_active
+    # The batch runner drives it like the built-in detector, worker threads included.
+    from detector_app.detection.batch import detect_frames
+    from detector_app.sources import Frame
+
+    frames = [Frame(frame, i, 0.0, "test", "video") for i in range(6)]
+    assert [d.names for _, d in detect_frames(frames, detector, workers=2)] == [["edge"]] * 6
     with pytest.raises(Exception, match="unknown class name"):
         detector.update_config(classes=("zebra",))
 

@@ -94,6 +94,8 @@ class DetectionModel(ABC):
     """A loaded model of a detector plugin."""
 
     class_names: tuple[str, ...]  # index 0 is "__background__", as in the built-in models
+    # The app calls predict from one thread at a time unless the model says it may run several frames at once.
+    thread_safe: bool = False
 
     @abstractmethod
     def predict(self, image_bgr: np.ndarray) -> Detections:

@@ -9,6 +9,7 @@ the other from a ``--model`` value, so callers need a single line for both.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Sequence
 from dataclasses import replace
@@ -23,6 +24,8 @@ from detector_app.plugins_api.hooks import is_plugin_model, parse_plugin_model
 from detector_app.plugins_api.manager import PluginManager, get_manager
 
 if TYPE_CHECKING:
+    import torch
+
     from detector_app.detection.detector import DetectorConfig
 
 
@@ -35,6 +38,7 @@ class PluginDetector:
 
         self._manager = manager or get_manager()
         self._lock = threading.Lock()  # serialises writers; predict reads one (model, config) snapshot
+        self._predicting = threading.Lock()  # batch runs call predict from worker threads
         self._plugin_name = plugin_name
         self._state = (model, _checked(config or DetectorConfig(), _names(model)))
 
@@ -51,8 +55,12 @@ class PluginDetector:
         return _names(self._state[0])
 
     @property
-    def device(self) -> str:
-        return str(getattr(self._state[0], "device", "cpu"))
+    def device(self) -> torch.device:
+        """Where the model runs, as the plugin says (``device`` attribute), else the CPU; a ``torch.device``
+        like the built-in detector's, since callers look at ``device.type``."""
+        import torch
+
+        return torch.device(str(getattr(self._state[0], "device", "cpu")))
 
     @property
     def fast_path_active(self) -> bool:
@@ -81,7 +89,9 @@ class PluginDetector:
 
     def predict(self, frame_bgr: np.ndarray) -> Detections:
         model, config = self._state
-        detections = self._manager.run_guarded(self._plugin_name, "detecting", lambda: model.predict(frame_bgr))
+        with contextlib.nullcontext() if model.thread_safe else self._predicting:
+            detections = self._manager.run_guarded(self._plugin_name, "detecting",
+                                                   lambda: model.predict(frame_bgr))
         if not isinstance(detections, Detections):
             raise self._manager.record_failure(
                 self._plugin_name, "detecting", TypeError(f"predict() returned {type(detections).__name__}"))
