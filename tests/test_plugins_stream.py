@@ -15,7 +15,9 @@ import cv2
 import numpy as np
 import pytest
 
+from detector_app.cli.main import main
 from detector_app.errors import SourceError
+from detector_app.paths import app_paths
 from detector_app.plugins_api import get_manager, reset_manager
 from detector_app.sources import open_source
 
@@ -133,3 +135,43 @@ def test_stream_plugin_only_claims_network_urls(stream_plugin: object) -> None:
     assert not stream_plugin.can_open("/videos/street.mp4")
     assert not stream_plugin.can_open("webcam:0")
     assert not stream_plugin.can_open("http://")
+
+
+WHOLE_FRAME_DETECTOR = """
+import numpy as np
+from detector_app.core.detections import Detections
+from detector_app.plugins_api import API_VERSION, DetectionModel, DetectorPlugin
+
+
+class WholeFrameModel(DetectionModel):
+    class_names = ("__background__", "frame")
+
+    def predict(self, image_bgr):
+        h, w = image_bgr.shape[:2]
+        return Detections(np.array([[0, 0, w, h]]), np.array([0.9]), np.array([1]), self.class_names)
+
+
+class WholeFrame(DetectorPlugin):
+    name = "whole_frame"
+    version = "1.0"
+    api_version = API_VERSION
+
+    def load(self, options=""):
+        return WholeFrameModel()
+
+
+PLUGINS = [WholeFrame]
+"""
+
+
+def test_detect_cli_reads_a_stream_with_a_plugin_detector(capsys: pytest.CaptureFixture) -> None:
+    app_paths().user_plugins.mkdir(parents=True)
+    (app_paths().user_plugins / "whole_frame.py").write_text(WHOLE_FRAME_DETECTOR)
+    server = MjpegServer(first_connection_frames=10_000)
+    try:
+        code = main(["detect", server.url, "--model", "plugin:whole_frame", "--max-frames", "5"])
+    finally:
+        server.stop()
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "done: 5 frames, 5 detections" in out and "classes: frame 5" in out

@@ -125,7 +125,7 @@ class PluginManager:
         with self._lock:
             record = self._records.get(name)
         if record is None:
-            known = ", ".join(sorted(self._records)) or "none found"
+            known = ", ".join(sorted({r.name for r in self._records.values()})) or "none found"
             raise PluginError(f"no plugin called {name!r} (plugins: {known})")
         return record
 
