@@ -1,0 +1,42 @@
+"""``detector-app stats``: images by review state and boxes per class and status."""
+
+from __future__ import annotations
+
+import argparse
+from typing import TYPE_CHECKING
+
+from detector_app.cli.project_arg import add_project_argument, open_project
+
+if TYPE_CHECKING:
+    from detector_app.storage.repository import Repository
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser("stats", help="show a project's image and label counts")
+    add_project_argument(p)
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    with open_project(args.project, create=args.project is None) as project:
+        print(f"project: {project.path}")
+        print(format_stats(project.repo))
+    return 0
+
+
+def format_stats(repo: Repository) -> str:
+    from detector_app.storage.models import STATUSES
+
+    total, reviewed = repo.count_images(), repo.count_images("reviewed")
+    lines = [f"images: {total} ({reviewed} reviewed, {total - reviewed} unreviewed)"]
+    counts = repo.class_counts()
+    width = max([len(name) for name in counts] + [5])
+    lines.append(f"{'class':<{width}}  " + "  ".join(f"{s:>9}" for s in STATUSES))
+    for name, by_status in sorted(counts.items()):
+        lines.append(f"{name:<{width}}  " + "  ".join(f"{by_status[s]:>9}" for s in STATUSES))
+    totals = {s: sum(c[s] for c in counts.values()) for s in STATUSES}
+    lines.append(f"{'total':<{width}}  " + "  ".join(f"{totals[s]:>9}" for s in STATUSES))
+    active = repo.active_model_version()
+    versions = repo.model_versions()
+    lines.append(f"model versions: {len(versions)}" + (f" (active: {active.name})" if active else ""))
+    return "\n".join(lines)

@@ -1,0 +1,189 @@
+"""SQLite engine set-up and schema migrations.
+
+Every connection gets WAL mode (readers never block the writer), foreign keys, a 10 s busy timeout and
+``synchronous=FULL`` (a committed edit survives a crash or power loss). pysqlite's own transaction
+handling is switched off so that write transactions start with ``BEGIN IMMEDIATE``: the write lock is
+taken up front and waited for with the busy timeout, instead of failing with "database is locked" when a
+read transaction later tries to upgrade to a write.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from alembic.util.exc import CommandError
+from sqlalchemy import Engine, Table, create_engine, event, inspect
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session
+
+from detector_app.errors import StorageError
+
+log = logging.getLogger(__name__)
+
+MIGRATIONS_DIR = Path(__file__).with_name("migrations")
+BUSY_TIMEOUT_S = 10.0
+BEGIN_OPTION = "detector_app_begin"  # execution option: "IMMEDIATE" for write transactions
+
+
+def create_sqlite_engine(db_path: Path) -> Engine:
+    engine = create_engine(
+        f"sqlite:///{db_path}",
+        connect_args={"timeout": BUSY_TIMEOUT_S, "check_same_thread": False},
+        pool_pre_ping=False,
+    )
+    event.listen(engine, "connect", _on_connect)
+    event.listen(engine, "begin", _on_begin)
+    return engine
+
+
+def _on_connect(dbapi_conn: sqlite3.Connection, _record: Any) -> None:
+    dbapi_conn.isolation_level = None  # we emit BEGIN ourselves (see _on_begin)
+    cursor = dbapi_conn.cursor()
+    try:
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=FULL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_S * 1000)}")
+    finally:
+        cursor.close()
+
+
+def _on_begin(conn: Connection) -> None:
+    mode = conn.get_execution_options().get(BEGIN_OPTION, "DEFERRED")
+    conn.exec_driver_sql(f"BEGIN {mode}")
+
+
+def write_engine(engine: Engine) -> Engine:
+    """The same pool, but transactions take the write lock at BEGIN."""
+    return engine.execution_options(**{BEGIN_OPTION: "IMMEDIATE"})
+
+
+def insert_rows(session: Session, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
+    """INSERT ``rows`` (dicts with the same keys) with one DBAPI ``executemany``.
+
+    SQLAlchemy's own bulk insert spends ~10x longer per row than SQLite; bulk imports and prediction batches
+    use this instead. Values still go through each column type's bind processing (cached per distinct value,
+    as timestamps repeat).
+    """
+    if not rows:
+        return
+    columns = list(rows[0])
+    dialect = session.get_bind().dialect
+    processors = [(i, table.c[name].type.dialect_impl(dialect).bind_processor(dialect))
+                  for i, name in enumerate(columns)]
+    processors = [(i, proc) for i, proc in processors if proc is not None]
+    memo: dict[tuple[int, Any], Any] = {}
+
+    def convert(row: Mapping[str, Any]) -> tuple[Any, ...]:
+        values = [row[name] for name in columns]
+        for i, proc in processors:
+            value = values[i]
+            try:
+                values[i] = memo[i, value]
+            except (KeyError, TypeError):  # TypeError: unhashable (JSON) values are not memoised
+                converted = proc(value)
+                if value.__hash__ is not None:
+                    memo[i, value] = converted
+                values[i] = converted
+        return tuple(values)
+
+    sql = f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
+    session.connection().exec_driver_sql(sql, [convert(row) for row in rows])
+
+
+# --- migrations -------------------------------------------------------------------------------------
+
+
+def alembic_config(connection: Connection | None = None) -> Config:
+    """Alembic configured in code: no alembic.ini is needed at run time."""
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    cfg.attributes["connection"] = connection
+    return cfg
+
+
+def head_revision() -> str:
+    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+    if head is None:
+        raise StorageError(f"no schema migrations found in {MIGRATIONS_DIR}; the installation is incomplete")
+    return head
+
+
+def current_revision(engine: Engine) -> str | None:
+    with engine.connect() as conn:
+        heads = MigrationContext.configure(conn).get_current_heads()
+    if len(heads) > 1:
+        raise StorageError(f"the project database has several schema revisions ({', '.join(heads)}); it is damaged")
+    return heads[0] if heads else None
+
+
+def upgrade(engine: Engine, revision: str = "head") -> None:
+    """Run migrations up to ``revision`` in one transaction (SQLite DDL is transactional)."""
+    with write_engine(engine).begin() as conn:
+        command.upgrade(alembic_config(conn), revision)
+
+
+def migrate_to_head(engine: Engine, db_path: Path) -> Path | None:
+    """Bring the database to the head revision; returns the backup made first, if any.
+
+    A revision this version does not know means a newer app wrote the file: refuse rather than guess.
+    """
+    script = ScriptDirectory.from_config(alembic_config())
+    head = head_revision()
+    current = current_revision(engine)
+    if current == head:
+        return None
+    if current is not None and not _known(script, current):
+        raise StorageError(
+            f"{db_path} was written by a newer version of detector-app (schema revision {current}, this version "
+            f"knows up to {head}); update detector-app to open it"
+        )
+    if current is None and _has_tables(engine):
+        raise StorageError(f"{db_path} is an SQLite database but not a detector-app project")
+    backup = backup_database(db_path, current) if current is not None else None
+    try:
+        upgrade(engine, head)
+    except (SQLAlchemyError, CommandError) as exc:
+        hint = f"; the untouched copy is {backup}" if backup else ""
+        raise StorageError(f"could not migrate {db_path} from schema {current} to {head}: {exc}{hint}") from exc
+    if current is not None:
+        log.info("migrated %s from schema %s to %s (backup %s)", db_path, current, head, backup)
+    return backup
+
+
+def _known(script: ScriptDirectory, revision: str) -> bool:
+    try:
+        return script.get_revision(revision) is not None
+    except CommandError:
+        return False
+
+
+def _has_tables(engine: Engine) -> bool:
+    with engine.connect() as conn:
+        return bool(inspect(conn).get_table_names())
+
+
+def backup_database(db_path: Path, revision: str) -> Path:
+    """A consistent copy through SQLite's backup API (a file copy could miss pages still in the WAL)."""
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+    target = db_path.with_name(f"{db_path.name}.bak-{revision}-{stamp}")
+    src = sqlite3.connect(db_path, timeout=BUSY_TIMEOUT_S)
+    try:
+        dst = sqlite3.connect(target)
+        try:
+            src.backup(dst)
+        finally:
+            dst.close()
+    finally:
+        src.close()
+    return target

@@ -1,0 +1,104 @@
+"""Image files of a project: reading sizes and hashes cheaply, writing captured frames safely."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import uuid
+import zlib
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+from PIL import Image as PILImage
+from PIL import UnidentifiedImageError
+
+from detector_app.errors import StorageError
+
+_EXIF_ORIENTATION = 0x0112
+
+
+@dataclass(frozen=True)
+class ImageInfo:
+    """Size of an image as displayed (EXIF orientation applied, the way OpenCV and the GUI load it)."""
+
+    width: int
+    height: int
+    sha256: str
+    rotated: bool  # EXIF orientation 5-8: the stored pixels are height x width
+
+
+def read_image_info(path: Path) -> ImageInfo:
+    """Size and content hash of an image file, decoding only its header."""
+    try:
+        digest = file_sha256(path)
+        with PILImage.open(path) as im:
+            width, height = im.size
+            rotated = _orientation(im) in (5, 6, 7, 8)
+    except FileNotFoundError as exc:
+        raise StorageError(f"image file not found: {path}") from exc
+    except (UnidentifiedImageError, OSError, SyntaxError) as exc:
+        raise StorageError(f"{path} is not a readable image: {exc}") from exc
+    if rotated:
+        width, height = height, width
+    return ImageInfo(int(width), int(height), digest, rotated)
+
+
+def _orientation(im: PILImage.Image) -> int | None:
+    if im.format == "PNG":
+        # PIL's PNG getexif() decodes every pixel to reach an eXIf chunk stored after the image data;
+        # an orientation tag that matters is written before it, in the header read by open().
+        raw = im.info.get("exif")
+        if not raw:
+            return None
+        exif = PILImage.Exif()
+        exif.load(raw)
+        return exif.get(_EXIF_ORIENTATION)
+    return im.getexif().get(_EXIF_ORIENTATION)
+
+
+def file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def encode_frame(image_bgr: np.ndarray, ext: str) -> bytes:
+    import cv2  # imported here: most storage users never write frames
+
+    if not isinstance(image_bgr, np.ndarray) or image_bgr.dtype != np.uint8 or image_bgr.ndim not in (2, 3) \
+            or image_bgr.size == 0:
+        raise StorageError("a frame must be a non-empty uint8 image array (H x W x 3, BGR)")
+    params = [cv2.IMWRITE_JPEG_QUALITY, 95] if ext.lower() in (".jpg", ".jpeg") else []
+    ok, buf = cv2.imencode(ext, image_bgr, params)
+    if not ok:
+        raise StorageError(f"could not encode the frame as {ext}")
+    return buf.tobytes()
+
+
+def frame_name(origin: str, video: str | None, frame_index: int | None, ext: str) -> str:
+    unique = uuid.uuid4().hex[:8]  # two captures never share a name, even within one millisecond
+    if video is not None:
+        stem = Path(video).stem[:40] or "video"
+        index = f"{frame_index:07d}" if frame_index is not None else "x"
+        return f"{origin}-{stem}-{zlib.crc32(video.encode()):08x}-{index}-{unique}{ext}"
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
+    return f"{origin}-{stamp}-{unique}{ext}"
+
+
+def write_file_durably(target: Path, data: bytes) -> None:
+    """Write then rename, fsynced, so a row committed afterwards never points at a half-written file."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.tmp")
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, target)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise StorageError(f"cannot write frame {target}: {exc.strerror or exc}") from exc

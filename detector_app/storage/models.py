@@ -1,0 +1,158 @@
+"""SQLAlchemy 2 ORM schema of a project database (the head revision of the Alembic migrations).
+
+Changing anything here needs a new revision in ``migrations/versions``; ``tests/test_storage_migrations.py``
+checks that the migrated schema and this metadata agree.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    CheckConstraint,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    TypeDecorator,
+    text,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+STATUSES = ("predicted", "accepted", "corrected", "rejected")
+ANNOTATION_ORIGINS = ("model", "human")
+IMAGE_ORIGINS = ("file", "video", "webcam")
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Stored as naive UTC (SQLite has no time zones), returned as aware UTC."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is not None and value.tzinfo is not None:
+            value = value.astimezone(UTC).replace(tzinfo=None)
+        return value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        return value.replace(tzinfo=UTC) if value is not None else None
+
+
+def _in(column: str, values: tuple[str, ...]) -> str:
+    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {datetime: UTCDateTime, dict[str, Any]: JSON, list[str]: JSON}
+
+
+class Image(Base):
+    __tablename__ = "images"
+    __table_args__ = (
+        CheckConstraint(_in("origin", IMAGE_ORIGINS), name="ck_images_origin"),
+        CheckConstraint("width > 0 AND height > 0", name="ck_images_size"),
+        Index("ix_images_reviewed_at", "reviewed_at"),
+        Index("ix_images_video_frame", "video_path", "frame_index"),
+        {"sqlite_autoincrement": True},  # ids are never reused: the GUI and undo snapshots hold them
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # POSIX path relative to the project folder when the file lies inside it, else absolute.
+    path: Mapped[str] = mapped_column(String, unique=True)
+    content_hash: Mapped[str | None] = mapped_column(String(64))
+    width: Mapped[int] = mapped_column(Integer)
+    height: Mapped[int] = mapped_column(Integer)
+    origin: Mapped[str] = mapped_column(String(16), default="file")
+    video_path: Mapped[str | None] = mapped_column(String)
+    frame_index: Mapped[int | None] = mapped_column(Integer)
+    reviewed_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Id of the image in the COCO file it was imported from, reused by exports (revision 0002).
+    coco_id: Mapped[int | None] = mapped_column(Integer)
+
+
+class Category(Base):
+    __tablename__ = "categories"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String, unique=True)
+    # Category id in COCO exports: kept from imports, never renumbered.
+    coco_id: Mapped[int] = mapped_column(Integer, unique=True)
+    color: Mapped[str] = mapped_column(String(9))
+    supercategory: Mapped[str] = mapped_column(String, default="")
+
+
+class ModelVersion(Base):
+    __tablename__ = "model_versions"
+    __table_args__ = (
+        # At most one active version, enforced by the database itself.
+        Index("ux_model_versions_active", "is_active", unique=True, sqlite_where=text("is_active = 1")),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String)
+    preset: Mapped[str] = mapped_column(String)
+    class_names: Mapped[list[str]]
+    weights_path: Mapped[str | None] = mapped_column(String)
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("model_versions.id", ondelete="SET NULL"))
+    metrics: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    settings: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    is_active: Mapped[bool] = mapped_column(default=False)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Annotation(Base):
+    __tablename__ = "annotations"
+    __table_args__ = (
+        CheckConstraint(_in("status", STATUSES), name="ck_annotations_status"),
+        CheckConstraint(_in("origin", ANNOTATION_ORIGINS), name="ck_annotations_origin"),
+        Index("ix_annotations_image_status", "image_id", "status"),
+        Index("ix_annotations_category_image", "category_id", "image_id"),
+        Index("ix_annotations_model_version", "model_version_id"),
+        # Never reuse a deleted id: restore_annotation() (undo) writes a snapshot back under its old id.
+        {"sqlite_autoincrement": True},
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    image_id: Mapped[int] = mapped_column(ForeignKey("images.id", ondelete="CASCADE"))
+    category_id: Mapped[int] = mapped_column(ForeignKey("categories.id", ondelete="RESTRICT"))
+    x: Mapped[float] = mapped_column(Float)
+    y: Mapped[float] = mapped_column(Float)
+    w: Mapped[float] = mapped_column(Float)
+    h: Mapped[float] = mapped_column(Float)
+    score: Mapped[float | None] = mapped_column(Float)
+    origin: Mapped[str] = mapped_column(String(8))
+    status: Mapped[str] = mapped_column(String(12))
+    iscrowd: Mapped[int] = mapped_column(Integer, default=0)
+    model_version_id: Mapped[int | None] = mapped_column(ForeignKey("model_versions.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Id of the annotation in the COCO file it was imported from (revision 0002).
+    coco_id: Mapped[int | None] = mapped_column(Integer)
+
+
+class TrainingRun(Base):
+    __tablename__ = "training_runs"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    settings: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    status: Mapped[str] = mapped_column(String(16))
+    log: Mapped[str] = mapped_column(Text, default="")
+    metrics: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    model_version_id: Mapped[int | None] = mapped_column(ForeignKey("model_versions.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    finished_at: Mapped[datetime | None]
+
+
+__all__ = ["Annotation", "Base", "Category", "Image", "ModelVersion", "TrainingRun", "UTCDateTime", "utcnow"]

@@ -1,0 +1,132 @@
+"""`detector-app import coco`, `export coco` and `stats` from the command line."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from detector_app.cli.export_cmd import ScopeError, parse_scope
+from detector_app.cli.main import main
+from detector_app.export.registry import (
+    EXPORTERS,
+    Exporter,
+    ExportOptions,
+    UnknownFormatError,
+    exporter_names,
+    get_exporter,
+    register_exporter,
+)
+from detector_app.storage import Project
+from detector_app.storage.repository import Repository
+
+from .helpers_storage import small_dataset
+
+
+def cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "detector_app", *args], capture_output=True, text=True,
+                          timeout=300)
+
+
+def run_main(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    """The console script's code path, in-process (a subprocess per call costs seconds of imports)."""
+    code = main(list(args))
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def test_import_export_and_stats_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    json_path, images_dir = small_dataset(tmp_path / "src", n_images=3, boxes_per_image=2)
+    project = tmp_path / "proj"
+
+    # Once through the real console entry point.
+    imported = cli("import", "coco", str(json_path), "--images", str(images_dir), "--project", str(project))
+    assert imported.returncode == 0, imported.stderr
+    assert "imported 6 boxes on 3 images" in imported.stdout
+
+    code, out, err = run_main(capsys, "export", "coco", str(tmp_path / "out"), "--copy-images",
+                              "--project", str(project))
+    assert code == 0, err
+    data = json.loads((tmp_path / "out" / "instances.json").read_text())
+    assert len(data["images"]) == 3 and len(data["annotations"]) == 6
+    assert sorted(p.name for p in (tmp_path / "out" / "images").iterdir()) == ["img_0.png", "img_1.png",
+                                                                               "img_2.png"]
+
+    code, out, err = run_main(capsys, "stats", "--project", str(project))
+    assert code == 0, err
+    assert "images: 3 (3 reviewed, 0 unreviewed)" in out
+    cat_line = next(line for line in out.splitlines() if line.startswith("cat "))
+    assert cat_line.split() == ["cat", "0", "3", "0", "0"]
+
+
+@pytest.mark.parametrize("scope", ["all", "1,2"])
+def test_export_scope_option(tmp_path: Path, scope: str, capsys: pytest.CaptureFixture[str]) -> None:
+    json_path, images_dir = small_dataset(tmp_path / "src", n_images=2)
+    project = tmp_path / "proj"
+    assert main(["import", "coco", str(json_path), "--images", str(images_dir), "--project", str(project)]) == 0
+    with Project.open(project) as p:
+        ids = ",".join(map(str, p.repo.image_ids()))
+    scope = ids if scope != "all" else scope
+    assert main(["export", "coco", str(tmp_path / "out"), "--scope", scope, "--project", str(project)]) == 0
+    assert len(json.loads((tmp_path / "out" / "instances.json").read_text())["images"]) == 2
+    assert "wrote" in capsys.readouterr().out
+
+
+def test_bad_input_is_one_line_and_exit_code_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    json_path, images_dir = small_dataset(tmp_path / "src")
+    data = json.loads(json_path.read_text())
+    data["annotations"][0]["bbox"] = [0, 0, -1, 5]
+    json_path.write_text(json.dumps(data))
+    project = tmp_path / "proj"
+    cases = [
+        ("import", "coco", str(json_path), "--images", str(images_dir), "--project", str(project)),
+        ("import", "coco", str(tmp_path / "missing.json"), "--images", str(images_dir), "--project", str(project)),
+        ("import", "coco", str(json_path), "--project", str(project)),
+        ("import", "yolo", str(json_path), "--project", str(project)),
+        ("export", "coco", str(tmp_path / "out"), "--scope", "everything", "--project", str(project)),
+        ("export", "coco", str(tmp_path / "out"), "--project", str(tmp_path / "not-a-project")),
+        ("stats", "--project", str(tmp_path / "not-a-project")),
+    ]
+    for args in cases:
+        code, _, err = run_main(capsys, *args)
+        lines = err.strip().splitlines()
+        assert code == 2 and len(lines) == 1 and lines[0].startswith("error: "), (args, err)
+    _, _, err = run_main(capsys, *cases[0])
+    assert "annotation id 500 bbox [0, 0, -1, 5] must have positive width and height" in err
+    real = cli(*cases[0])  # and through the console script: exit status 2, one line, no traceback
+    assert real.returncode == 2 and real.stderr.count("\n") == 1 and real.stderr.startswith("error: ")
+    with Project.open(project) as p:
+        assert p.repo.count_images() == 0  # the bad import wrote nothing
+
+
+def test_parse_scope() -> None:
+    assert parse_scope("reviewed") == "reviewed" and parse_scope("all") == "all"
+    assert parse_scope("3,5, 8") == [3, 5, 8]
+    with pytest.raises(ScopeError):
+        parse_scope("3,x")
+
+
+def test_exporters_are_pluggable(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A plugin registers a format by name and `detector-app export NAME` finds it."""
+    def write_names(repo: Repository, out: Path, options: ExportOptions) -> Path:
+        out.mkdir(parents=True, exist_ok=True)
+        target = out / "names.txt"
+        target.write_text("\n".join(c.name for c in repo.categories()) + f"\n{options.scope}\n")
+        return target
+
+    monkeypatch.setitem(EXPORTERS, "names", Exporter("names", "class names", write_names))
+    with pytest.raises(ValueError, match="already registered"):
+        register_exporter(Exporter("names", "again", write_names))
+    with Project.open(tmp_path / "proj") as project:
+        project.repo.ensure_category("cat")
+    assert main(["export", "NAMES", str(tmp_path / "out"), "--scope", "all", "--project", str(tmp_path / "proj")]) == 0
+    assert (tmp_path / "out" / "names.txt").read_text() == "cat\nall\n"
+    with pytest.raises(UnknownFormatError, match=r"no export format called 'pascal' \(available: .*coco.*names"):
+        get_exporter("pascal")
+    assert "names" in exporter_names() and "coco" in exporter_names()
+    # The GUI calls an exporter directly with keyword options.
+    with Project.open(tmp_path / "proj") as project:
+        assert get_exporter("names")(project.repo, tmp_path / "gui", scope=[1]).read_text() == "cat\n[1]\n"

@@ -1,0 +1,156 @@
+"""Schema migrations: an old database is upgraded (after a backup) with all rows kept; a newer one is refused."""
+
+from __future__ import annotations
+
+import sqlite3
+import tomllib
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+
+from detector_app.errors import StorageError
+from detector_app.storage import Project
+from detector_app.storage.db import (
+    MIGRATIONS_DIR,
+    create_sqlite_engine,
+    current_revision,
+    head_revision,
+    upgrade,
+)
+from detector_app.storage.models import Base
+
+from .conftest import REPO_ROOT
+from .helpers_storage import dump_database
+
+FIRST = "0001"
+NOW = datetime(2024, 5, 1, 12, 0, 0)
+
+
+def make_first_revision_db(folder: Path) -> Path:
+    """A project database at the first schema revision, filled with plain SQL (the ORM is at head)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    db_path = folder / "project.db"
+    engine = create_sqlite_engine(db_path)
+    upgrade(engine, FIRST)
+    engine.dispose()
+    with sqlite3.connect(db_path) as conn:
+        conn.executemany(
+            "INSERT INTO images (id, path, content_hash, width, height, origin, video_path, frame_index, reviewed_at,"
+            " created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [(1, "frames/a.jpg", "ab" * 32, 640, 480, "video", "/v/street.avi", 7, None, NOW),
+             (2, "/data/b.png", None, 320, 200, "file", None, None, NOW, NOW)])
+        conn.executemany("INSERT INTO categories (id, name, coco_id, color, supercategory) VALUES (?, ?, ?, ?, ?)",
+                         [(1, "person", 1, "#ff0000", "human"), (2, "car", 3, "#00ff00", "")])
+        conn.execute("INSERT INTO model_versions (id, name, preset, class_names, weights_path, parent_id, metrics,"
+                     " settings, is_active, created_at) VALUES (1, 'base', 'retinanet_light',"
+                     " '[\"__background__\", \"person\", \"car\"]', 'models/base.pth', NULL, '{\"map\": 0.4}',"
+                     " '{}', 1, ?)", (NOW,))
+        conn.executemany(
+            "INSERT INTO annotations (id, image_id, category_id, x, y, w, h, score, origin, status, iscrowd,"
+            " model_version_id, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [(1, 1, 1, 10.5, 20.25, 30.0, 40.0, 0.91, "model", "predicted", 0, 1, NOW, NOW),
+             (2, 1, 2, 1.0, 2.0, 3.0, 4.0, None, "human", "accepted", 1, None, NOW, NOW),
+             (3, 2, 2, 5.0, 6.0, 7.0, 8.0, 0.5, "model", "rejected", 0, 1, NOW, NOW)])
+        conn.execute("INSERT INTO training_runs (id, settings, status, log, metrics, model_version_id, created_at,"
+                     " finished_at) VALUES (1, '{\"epochs\": 3}', 'finished', 'done', '{}', 1, ?, ?)", (NOW, NOW))
+    return db_path
+
+
+def test_there_are_several_revisions_and_the_first_is_the_base() -> None:
+    versions = sorted(p.name for p in (MIGRATIONS_DIR / "versions").glob("*.py"))
+    assert versions[0].startswith(FIRST) and len(versions) >= 2
+    assert head_revision() != FIRST
+
+
+def test_first_revision_database_is_upgraded_with_every_row(tmp_path: Path) -> None:
+    folder = tmp_path / "old"
+    db_path = make_first_revision_db(folder)
+    before = dump_database(db_path)
+
+    with Project.open(folder, create=False) as project:
+        repo = project.repo
+        backup = project.migration_backup
+        assert backup is not None and backup.name.startswith(f"project.db.bak-{FIRST}-")
+        assert current_revision(repo.engine) == head_revision()
+
+        first, second = repo.get_images([1, 2])
+        assert (first.path, first.width, first.origin, first.video_path, first.frame_index) == (
+            project.path / "frames" / "a.jpg", 640, "video", "/v/street.avi", 7)
+        assert not first.reviewed and second.reviewed and second.path == Path("/data/b.png")
+        assert first.created_at == NOW.replace(tzinfo=UTC) and first.coco_id is None
+        assert [(c.name, c.coco_id) for c in repo.categories()] == [("person", 1), ("car", 3)]
+        anns = repo.annotations_for_image(1) + repo.annotations_for_image(2)
+        assert [(a.id, a.category_name, a.bbox, a.score, a.status, a.iscrowd, a.model_version_id) for a in anns] == [
+            (1, "person", (10.5, 20.25, 30.0, 40.0), 0.91, "predicted", 0, 1),
+            (2, "car", (1.0, 2.0, 3.0, 4.0), None, "accepted", 1, None),
+            (3, "car", (5.0, 6.0, 7.0, 8.0), 0.5, "rejected", 0, 1),
+        ]
+        version = repo.active_model_version()
+        assert version is not None and version.class_names == ("__background__", "person", "car")
+        assert version.metrics == {"map": 0.4}
+        assert repo.get_training_run(1).settings == {"epochs": 3}
+        assert repo.image_ids("unreviewed") == [1]  # the new review-state index is usable
+        # New writes work on the migrated schema.
+        assert repo.add_annotation(1, "person", (1, 1, 2, 2)).id == 4
+
+    assert dump_database(backup) == before  # the backup is the untouched old database
+    with sqlite3.connect(db_path) as conn:
+        assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+        indexes = {r[1] for r in conn.execute("PRAGMA index_list(images)")}
+    assert "ix_images_reviewed_at" in indexes
+
+
+def test_current_database_is_not_backed_up_again(project_dir: Path) -> None:
+    Project.open(project_dir).close()
+    with Project.open(project_dir) as project:
+        assert project.migration_backup is None
+    assert not list(project_dir.glob("project.db.bak-*"))
+
+
+def test_database_from_a_newer_version_is_refused_untouched(project_dir: Path) -> None:
+    Project.open(project_dir).close()
+    db_path = project_dir / "project.db"
+    with sqlite3.connect(db_path) as conn:
+        conn.execute("UPDATE alembic_version SET version_num = '9999_from_the_future'")
+    before = dump_database(db_path)
+    with pytest.raises(StorageError, match="newer version of detector-app.*9999_from_the_future"):
+        Project.open(project_dir)
+    assert dump_database(db_path) == before
+    assert not list(project_dir.glob("project.db.bak-*"))
+
+
+def test_migrated_schema_matches_the_models(tmp_path: Path) -> None:
+    engine = create_sqlite_engine(tmp_path / "project.db")
+    upgrade(engine)
+    with engine.connect() as conn:
+        diffs = compare_metadata(MigrationContext.configure(conn), Base.metadata)
+    engine.dispose()
+    assert diffs == []
+
+
+def test_downgrade_and_upgrade_again(tmp_path: Path) -> None:
+    from alembic import command
+
+    from detector_app.storage.db import alembic_config, write_engine
+
+    engine = create_sqlite_engine(tmp_path / "project.db")
+    upgrade(engine)
+    with write_engine(engine).begin() as conn:
+        command.downgrade(alembic_config(conn), FIRST)
+    assert current_revision(engine) == FIRST
+    upgrade(engine)
+    assert current_revision(engine) == head_revision()
+    engine.dispose()
+
+
+def test_package_data_ships_every_migration_file() -> None:
+    """pyproject's package-data globs must match each file alembic needs once installed as a wheel."""
+    config = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())
+    patterns = config["tool"]["setuptools"]["package-data"]["detector_app"]
+    package = REPO_ROOT / "detector_app"
+    shipped = {p for pattern in patterns for p in package.glob(pattern)}
+    needed = {p for p in MIGRATIONS_DIR.rglob("*") if p.is_file() and "__pycache__" not in p.parts}
+    assert needed and needed <= shipped
