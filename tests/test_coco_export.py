@@ -99,6 +99,7 @@ def test_copy_images_includes_video_frames(project: Project, tmp_path: Path, vid
     repo = project.repo
     photo = repo.add_image(write_image(tmp_path / "pics" / "photo.png", 64, 48))
     frame = repo.add_frame(np.full((48, 64, 3), 90, np.uint8), "video", video_file, 3)
+    assert frame.video_path == str(video_file)
     # A frame registered without its file (say, deleted from frames/) is read back from the video.
     frame.path.unlink()
     for image in (photo, frame):
@@ -116,8 +117,10 @@ def test_copy_images_includes_video_frames(project: Project, tmp_path: Path, vid
 
 
 @pytest.fixture
-def video_file(tmp_path: Path) -> Path:
-    path = tmp_path / "clip.avi"
+def video_file(project: Project) -> Path:
+    """A short video inside the project folder (so the database stores its path relative)."""
+    path = project.path / "videos" / "clip.avi"
+    path.parent.mkdir()
     writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 5, (64, 48))
     for i in range(6):
         writer.write(np.full((48, 64, 3), 40 * i, np.uint8))

@@ -153,8 +153,8 @@ def _images(repo: Repository, s: Any, scope: Scope, ids: dict[int, int]) -> list
     if not isinstance(scope, str):  # a selection: filtered here, an IN (...) list could exceed SQLite's limit
         keep = {int(i) for i in scope}
         rows = [r for r in rows if r.id in keep]
-    return [_Img(r.id, ids[r.id], repo.absolute_path(r.path), r.width, r.height, r.video_path, r.frame_index)
-            for r in rows]
+    return [_Img(r.id, ids[r.id], repo.absolute_path(r.path), r.width, r.height,
+                 str(repo.absolute_path(r.video_path)) if r.video_path else None, r.frame_index) for r in rows]
 
 
 def _label_filter(scope: Scope) -> ColumnElement[bool]:

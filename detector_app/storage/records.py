@@ -23,7 +23,7 @@ class ImageRecord:
     height: int
     origin: str  # file | video | webcam
     content_hash: str | None = None
-    video_path: str | None = None
+    video_path: str | None = None  # absolute path of the video a frame came from
     frame_index: int | None = None
     reviewed_at: datetime | None = None
     created_at: datetime | None = None

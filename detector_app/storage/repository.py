@@ -34,7 +34,7 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import DatabaseError, IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from detector_app.core.detections import Detections
@@ -107,10 +107,10 @@ class Repository:
         try:
             with self._writer.begin() as session:
                 yield session
-        except OperationalError as exc:
-            raise StorageError(f"could not write the project database: {exc.orig}") from exc
         except IntegrityError as exc:
             raise StorageError(f"the change breaks a database rule and was not saved: {exc.orig}") from exc
+        except DatabaseError as exc:  # locked past the busy timeout, disk full, damaged file
+            raise StorageError(f"could not write the project database: {exc.orig}") from exc
 
     @contextmanager
     def _connect(self) -> Iterator[Connection]:
@@ -118,7 +118,7 @@ class Repository:
         try:
             with self.engine.connect() as conn:
                 yield conn
-        except OperationalError as exc:
+        except DatabaseError as exc:
             raise StorageError(f"could not read the project database: {exc.orig}") from exc
 
     @contextmanager
@@ -127,7 +127,7 @@ class Repository:
         try:
             with self._reader.begin() as session:
                 yield session
-        except OperationalError as exc:
+        except DatabaseError as exc:
             raise StorageError(f"could not read the project database: {exc.orig}") from exc
 
     # --- paths ------------------------------------------------------------------------------------
@@ -292,8 +292,7 @@ class Repository:
             s.add(ann)
             s.flush()
             self._after_edit(s, image_id, by_person=origin == "human", status=status)
-            ann_id = ann.id
-        return self.get_annotation(ann_id)
+            return _snapshot(s, ann.id)
 
     def update_bbox(self, annotation_id: int, bbox: Sequence[float]) -> AnnotationRecord:
         """Move or resize a box; a model's box that a person moves becomes ``corrected``."""
@@ -313,8 +312,8 @@ class Repository:
 
     def delete_annotation(self, annotation_id: int) -> AnnotationRecord:
         """Delete a box; returns the snapshot that ``restore_annotation`` brings back."""
-        snapshot = self.get_annotation(annotation_id)
         with self.transaction() as s:
+            snapshot = _snapshot(s, annotation_id)  # read under the write lock: exactly what is deleted
             s.execute(delete(Annotation).where(Annotation.id == annotation_id))
             self._after_edit(s, snapshot.image_id, by_person=True, status=None)
         return snapshot
@@ -337,7 +336,7 @@ class Repository:
                              status=snapshot.status)
             if old_image is not None and old_image != snapshot.image_id:
                 self._after_edit(s, old_image, by_person=True, status=None)
-        return self.get_annotation(snapshot.id)
+            return _snapshot(s, snapshot.id)
 
     def get_annotation(self, annotation_id: int) -> AnnotationRecord:
         with self._connect() as conn:
@@ -484,7 +483,8 @@ class Repository:
     def _image_record(self, row: Any) -> ImageRecord:
         return ImageRecord(id=row.id, path=self.absolute_path(row.path), stored_path=row.path, width=row.width,
                            height=row.height, origin=row.origin, content_hash=row.content_hash,
-                           video_path=row.video_path, frame_index=row.frame_index, reviewed_at=row.reviewed_at,
+                           video_path=str(self.absolute_path(row.video_path)) if row.video_path else None,
+                           frame_index=row.frame_index, reviewed_at=row.reviewed_at,
                            created_at=row.created_at, coco_id=row.coco_id)
 
     def _model_record(self, v: ModelVersion) -> ModelVersionRecord:
@@ -573,7 +573,7 @@ class Repository:
             ann.updated_at = utcnow()
             s.flush()
             self._after_edit(s, ann.image_id, by_person=True, status=ann.status)
-        return self.get_annotation(annotation_id)
+            return _snapshot(s, annotation_id)
 
     @staticmethod
     def _after_edit(s: Session, image_id: int, by_person: bool, status: str | None) -> None:
@@ -664,6 +664,13 @@ def _has_class(category_id: int) -> ColumnElement[bool]:
     """The image has a non-rejected box of the class."""
     return exists().where(Annotation.image_id == Image.id, Annotation.category_id == category_id,
                           Annotation.status != "rejected")
+
+
+def _snapshot(s: Session, annotation_id: int) -> AnnotationRecord:
+    row = s.execute(_ANNOTATION_BY_ID, {"annotation_id": annotation_id}).first()
+    if row is None:
+        raise StorageError(f"annotation {annotation_id} is not in the project")
+    return _annotation_record(row)
 
 
 def _annotation_record(row: Any) -> AnnotationRecord:
