@@ -19,6 +19,7 @@ from detector_app.logging_setup import setup_logging
 # Subcommand modules, in the order `--help` lists them.
 COMMAND_MODULES: tuple[str, ...] = (
     "detector_app.cli.gui_cmd",
+    "detector_app.cli.detect_cmd",
     "detector_app.cli.import_cmd",
     "detector_app.cli.export_cmd",
     "detector_app.cli.stats_cmd",

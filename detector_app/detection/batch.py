@@ -1,0 +1,60 @@
+"""Detection over a whole video or folder, every frame kept, as fast as the machine allows.
+
+Decoding runs ahead in its own thread. On a CPU, ``workers`` > 1 runs several frames at once, each
+on its share of the cores: with few cores this keeps them busier than one frame split across all of
+them (no per-layer synchronisation, and one frame's serial steps overlap another's convolutions).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+
+import torch
+
+from detector_app.core.detections import Detections
+from detector_app.detection.detector import Detector
+from detector_app.sources.base import Frame
+from detector_app.sources.prefetch import read_ahead
+
+
+def default_workers(detector: Detector) -> int:
+    """One frame at a time on a GPU; on a CPU one worker per two cores, at least two."""
+    if detector.device.type != "cpu":
+        return 1
+    return max(2, torch.get_num_threads() // 2)
+
+
+def detect_frames(
+    frames: Iterable[Frame], detector: Detector, *, workers: int | None = None, read_ahead_depth: int = 4
+) -> Iterator[tuple[Frame, Detections]]:
+    """``(frame, detections)`` for every frame, in order."""
+    workers = default_workers(detector) if workers is None else max(1, workers)
+    ahead = read_ahead(frames, depth=read_ahead_depth)
+    if workers == 1:
+        for frame in ahead:
+            yield frame, detector.predict(frame.image)
+        return
+    yield from _parallel(ahead, detector, workers)
+
+
+def _parallel(frames: Iterator[Frame], detector: Detector, workers: int) -> Iterator[tuple[Frame, Detections]]:
+    total = torch.get_num_threads()
+    per_worker = max(1, total // workers)
+    pool = ThreadPoolExecutor(workers, thread_name_prefix="detect", initializer=torch.set_num_threads,
+                              initargs=(per_worker,))
+    pending: deque[tuple[Frame, Future[Detections]]] = deque()
+    try:
+        for frame in frames:
+            pending.append((frame, pool.submit(detector.predict, frame.image)))
+            if len(pending) > workers:  # enough queued to keep every worker busy, no more
+                done, future = pending.popleft()
+                yield done, future.result()
+        while pending:
+            done, future = pending.popleft()
+            yield done, future.result()
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+        torch.set_num_threads(total)  # the workers' setting would otherwise leak into later threads
+

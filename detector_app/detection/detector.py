@@ -1,0 +1,357 @@
+"""``Detector``: BGR frames in, :class:`Detections` out.
+
+Preprocessing is torchvision's own ``GeneralizedRCNNTransform`` fed with the same float tensor that
+``to_tensor(rgb)`` gives, so results equal the reference call ``model([to_tensor(rgb)])`` in fp32.
+The fast path (on by default) runs the network in bf16 on CPUs with native bf16 (AVX512-BF16/AMX) or in
+fp16 on CUDA, with channels-last memory and BatchNorm folded into the convolutions; box decoding, NMS
+and everything after the network stay in fp32.
+
+Each configuration is an immutable ``_Engine`` snapshot: ``predict`` takes the current one and runs
+without holding a lock, so ``update_config`` / ``swap_model`` from another thread never wait for a
+frame and never change a frame half-way.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import logging
+import os
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+import torch
+from torchvision.models.detection import RetinaNet
+from torchvision.models.detection.image_list import ImageList
+from torchvision.models.detection.transform import GeneralizedRCNNTransform
+
+from detector_app.core.detections import Detections
+from detector_app.detection.optimize import fold_batchnorm, to_low_precision
+from detector_app.detection.weights import LoadedModel
+from detector_app.errors import DetectorAppError
+
+log = logging.getLogger(__name__)
+
+# torchvision's default 800/1333 keeps this ratio between the shorter and the longer side limit.
+MAX_SIZE_RATIO = 1333 / 800
+ANCHOR_CACHE_SIZE = 16
+_PRECISION_NAMES = {torch.bfloat16: "bf16", torch.float16: "fp16"}
+
+
+@dataclass(frozen=True)
+class DetectorConfig:
+    """Inference settings. ``size`` is the shorter image side fed to the network (longer side capped
+    at ``size * 1333 / 800``, like torchvision's defaults). Scores strictly above ``score_threshold``
+    are kept; ``classes`` (names) limits the output to those classes; ``fast`` enables the
+    reduced-precision path where the hardware supports it."""
+
+    size: int = 512
+    score_threshold: float = 0.5
+    classes: tuple[str, ...] | None = None
+    max_detections: int = 100
+    device: str = "auto"
+    fast: bool = True
+
+    def __post_init__(self) -> None:
+        if self.size < 32:
+            raise DetectorAppError(f"input size must be at least 32 pixels, got {self.size}")
+        if not 0.0 <= self.score_threshold <= 1.0:
+            raise DetectorAppError(f"score threshold must be between 0 and 1, got {self.score_threshold}")
+        if self.max_detections < 1:
+            raise DetectorAppError(f"max detections must be at least 1, got {self.max_detections}")
+        if self.classes is not None:
+            object.__setattr__(self, "classes", tuple(self.classes) or None)
+
+    @property
+    def max_size(self) -> int:
+        return int(round(self.size * MAX_SIZE_RATIO))
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto`` -> CUDA when present, else CPU; a named CUDA device must exist."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise DetectorAppError(f"unknown device {name!r}; use auto, cpu or cuda[:N]") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise DetectorAppError(f"device {name!r} requested but CUDA is not available; use --device cpu")
+    return device
+
+
+def cpu_has_fast_bf16() -> bool:
+    """Native bf16 dot products (AVX512-BF16 or AMX) make bf16 convolutions ~2x faster than fp32."""
+    if not torch.backends.mkldnn.is_available():
+        return False
+    checks = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
+    return any(getattr(torch.cpu, name, lambda: False)() for name in checks)
+
+
+def low_precision_dtype(device: torch.device, fast: bool) -> torch.dtype | None:
+    if not fast:
+        return None
+    if device.type == "cuda":
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() and _prefer_bf16_on_cuda() else torch.float16
+    return torch.bfloat16 if device.type == "cpu" and cpu_has_fast_bf16() else None
+
+
+def _prefer_bf16_on_cuda() -> bool:
+    # fp16 is as fast and more precise than bf16 for inference of a network trained in fp32.
+    return False
+
+
+def limit_cpu_threads() -> int:
+    """Keep torch's intra-op pool within the CPUs this process may use (containers often report more)."""
+    try:
+        available = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        available = os.cpu_count() or 1
+    if torch.get_num_threads() > available:
+        torch.set_num_threads(available)
+    return torch.get_num_threads()
+
+
+@dataclass(frozen=True)
+class _Network:
+    """A private copy of the model prepared for one device and precision."""
+
+    model: RetinaNet
+    device: torch.device
+    dtype: torch.dtype | None  # autocast dtype; None means plain fp32
+
+    @property
+    def channels_last(self) -> bool:
+        return self.dtype is not None
+
+
+@dataclass(frozen=True)
+class _Engine:
+    """Everything ``predict`` needs, frozen together so a frame sees one consistent configuration."""
+
+    net: _Network
+    config: DetectorConfig
+    class_names: tuple[str, ...]
+    name: str
+    transform: GeneralizedRCNNTransform
+    post: RetinaNet  # shallow view of the model carrying this config's thresholds
+    suppressed: torch.Tensor | None  # bool per class: True = never reported
+    anchors: dict = field(default_factory=dict)
+
+
+class Detector:
+    """Runs a loaded RetinaNet on BGR uint8 frames (as OpenCV returns them)."""
+
+    def __init__(self, loaded: LoadedModel, config: DetectorConfig | None = None) -> None:
+        self._lock = threading.Lock()  # serialises writers; readers take a snapshot of _engine
+        config = config or DetectorConfig()
+        self._loaded = loaded
+        self._engine = _build_engine(loaded, config, _prepare_network(loaded, config))
+
+    # --- properties ---
+    @property
+    def config(self) -> DetectorConfig:
+        return self._engine.config
+
+    @property
+    def device(self) -> torch.device:
+        return self._engine.net.device
+
+    @property
+    def fast_path_active(self) -> bool:
+        """True when the network runs in reduced precision (bf16 on CPU, fp16 on CUDA)."""
+        return self._engine.net.dtype is not None
+
+    @property
+    def precision(self) -> str:
+        return _PRECISION_NAMES.get(self._engine.net.dtype, "fp32")
+
+    @property
+    def name(self) -> str:
+        return self._engine.name
+
+    @property
+    def class_names(self) -> tuple[str, ...]:
+        return self._engine.class_names
+
+    # --- changes from other threads ---
+    def update_config(self, **changes: object) -> DetectorConfig:
+        """Apply new settings; frames already running finish with the old ones."""
+        with self._lock:
+            old = self._engine
+            config = replace(old.config, **changes)  # type: ignore[arg-type]
+            same_net = (config.device, config.fast) == (old.config.device, old.config.fast)
+            net = old.net if same_net else _prepare_network(self._loaded, config)
+            self._engine = _build_engine(self._loaded, config, net)
+            return config
+
+    def swap_model(self, loaded: LoadedModel) -> None:
+        """Use another model with the current settings (class filter limited to its classes)."""
+        with self._lock:
+            config = self._engine.config
+            if config.classes:
+                kept = tuple(c for c in config.classes if c in loaded.class_names)
+                if kept != config.classes:
+                    log.warning("class filter %s reduced to %s for model %s", config.classes, kept, loaded.name)
+                config = replace(config, classes=kept or None)
+            net = _prepare_network(loaded, config)
+            self._loaded = loaded
+            self._engine = _build_engine(loaded, config, net)
+
+    # --- inference ---
+    def predict(self, frame_bgr: np.ndarray) -> Detections:
+        return self.predict_batch([frame_bgr])[0]
+
+    def predict_batch(self, frames: Sequence[np.ndarray]) -> list[Detections]:
+        """One forward pass for all frames (they are padded to a common size, as torchvision does)."""
+        engine = self._engine
+        if not len(frames):
+            return []
+        with torch.inference_mode():
+            tensors = [frame_to_tensor(f, engine.net.device) for f in frames]
+            outputs = _forward(engine, tensors)
+        return [_to_detections(o, engine) for o in outputs]
+
+    def raw_outputs(self, frame_bgr: np.ndarray) -> dict[str, torch.Tensor]:
+        """Per-anchor outputs before any thresholding: ``cls_logits`` (A, K), ``boxes`` (A, 4) decoded in
+        network-input pixels, ``anchors`` (A, 4). For checking the fast path against fp32."""
+        engine = self._engine
+        with torch.inference_mode():
+            images, _ = engine.transform([frame_to_tensor(frame_bgr, engine.net.device)])
+            head, anchors, _ = _run_network(engine, images)
+            boxes = engine.post.box_coder.decode_single(head["bbox_regression"][0], anchors[0])
+        return {"cls_logits": head["cls_logits"][0].cpu(), "boxes": boxes.cpu(), "anchors": anchors[0].cpu()}
+
+
+def frame_to_tensor(frame_bgr: np.ndarray, device: torch.device) -> torch.Tensor:
+    """The exact float tensor ``to_tensor(rgb)`` gives (CHW, RGB, /255), built on ``device``.
+
+    Only uint8 crosses to the device (4x less than float), and the channel flip replaces cv2.cvtColor.
+    """
+    frame = _as_bgr_uint8(frame_bgr)
+    t = torch.from_numpy(np.ascontiguousarray(frame)).to(device, non_blocking=True)
+    return t.permute(2, 0, 1).flip(0).contiguous().to(torch.float32).div_(255)
+
+
+def _as_bgr_uint8(frame: np.ndarray) -> np.ndarray:
+    if frame.dtype != np.uint8:
+        raise TypeError(f"expected a uint8 image, got {frame.dtype}")
+    if frame.ndim == 2:
+        return np.repeat(frame[:, :, None], 3, axis=2)
+    if frame.ndim == 3 and frame.shape[2] == 4:
+        return frame[:, :, :3]
+    if frame.ndim != 3 or frame.shape[2] != 3:
+        raise ValueError(f"expected an HxWx3 BGR image, got shape {frame.shape}")
+    return frame
+
+
+def _prepare_network(loaded: LoadedModel, config: DetectorConfig) -> _Network:
+    """A copy of the model for this device/precision; the caller's model is never modified."""
+    device = resolve_device(config.device)
+    if device.type == "cpu":
+        limit_cpu_threads()
+    dtype = low_precision_dtype(device, config.fast)
+    model = copy.deepcopy(loaded.model).eval().to(device)
+    for p in model.parameters():
+        p.requires_grad_(False)
+    if dtype is not None:
+        fold_batchnorm(model.backbone.body)
+        to_low_precision(model, dtype)
+        model = model.to(memory_format=torch.channels_last)
+    return _Network(model, device, dtype)
+
+
+def _build_engine(loaded: LoadedModel, config: DetectorConfig, net: _Network) -> _Engine:
+    names = tuple(loaded.class_names)
+    model = net.model
+    transform = GeneralizedRCNNTransform(
+        min_size=config.size,
+        max_size=config.max_size,
+        image_mean=model.transform.image_mean,
+        image_std=model.transform.image_std,
+        size_divisible=model.transform.size_divisible,
+        fixed_size=model.transform.fixed_size,
+    ).eval()  # in training mode it would skip rescaling boxes to the original image
+    # A shallow copy shares every submodule but has its own thresholds, so configs never interfere.
+    post = copy.copy(model)
+    post.score_thresh = config.score_threshold
+    post.detections_per_img = config.max_detections
+    return _Engine(net, config, names, loaded.name, transform, post, _suppression_mask(config, names, net.device))
+
+
+def _suppression_mask(config: DetectorConfig, names: tuple[str, ...], device: torch.device) -> torch.Tensor | None:
+    if not config.classes:
+        return None
+    unknown = [c for c in config.classes if c not in names]
+    if unknown:
+        choices = ", ".join(n for n in names[1:] if n != "N/A")
+        raise DetectorAppError(f"unknown class name(s) {', '.join(unknown)}; this model knows: {choices}")
+    wanted = set(config.classes)
+    return torch.tensor([n not in wanted for n in names], dtype=torch.bool, device=device)
+
+
+def _autocast(net: _Network) -> contextlib.AbstractContextManager:
+    if net.dtype is None:
+        return contextlib.nullcontext()
+    return torch.autocast(net.device.type, dtype=net.dtype)
+
+
+def _run_network(
+    engine: _Engine, images: ImageList
+) -> tuple[dict[str, torch.Tensor], list[torch.Tensor], list[int]]:
+    """Backbone and head (reduced precision on the fast path).
+
+    Returns fp32 head outputs, the anchors of each image and the number of locations per pyramid level.
+    """
+    net = engine.net
+    x = images.tensors
+    if net.channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
+    with _autocast(net):
+        features = list(net.model.backbone(x).values())
+        head = net.model.head(features)
+    head = {k: v.float() for k, v in head.items()}
+    if engine.suppressed is not None:
+        head["cls_logits"][..., engine.suppressed] = float("-inf")
+    locations = [f.shape[-2] * f.shape[-1] for f in features]
+    return head, _anchors(engine, images, features), locations
+
+
+def _anchors(engine: _Engine, images: ImageList, features: list[torch.Tensor]) -> list[torch.Tensor]:
+    """Anchors depend only on the padded input and feature sizes: computed once per size (video frames)."""
+    x = images.tensors
+    key = (tuple(x.shape), tuple(tuple(f.shape[-2:]) for f in features))
+    cached = engine.anchors.get(key)
+    if cached is None:
+        # The generator takes its dtype from the features; anchors must stay fp32 when features are bf16.
+        grids = [torch.empty((1, 1, *f.shape[-2:]), device=x.device) for f in features]
+        cached = engine.net.model.anchor_generator(images, grids)
+        if len(engine.anchors) >= ANCHOR_CACHE_SIZE:  # image folders of many sizes: keep memory bounded
+            engine.anchors.clear()
+        engine.anchors[key] = cached
+    return cached
+
+
+def _forward(engine: _Engine, tensors: list[torch.Tensor]) -> list[dict[str, torch.Tensor]]:
+    """RetinaNet's eval-mode forward, split so that only the network runs in reduced precision."""
+    original_sizes = [(int(t.shape[-2]), int(t.shape[-1])) for t in tensors]
+    images, _ = engine.transform(tensors)
+    head, anchors, locations = _run_network(engine, images)
+    per_location = head["cls_logits"].size(1) // sum(locations)
+    counts = [n * per_location for n in locations]
+    split_head = {k: list(v.split(counts, dim=1)) for k, v in head.items()}
+    split_anchors = [list(a.split(counts)) for a in anchors]
+    detections = engine.post.postprocess_detections(split_head, split_anchors, images.image_sizes)
+    return engine.transform.postprocess(detections, images.image_sizes, original_sizes)
+
+
+def _to_detections(output: dict[str, torch.Tensor], engine: _Engine) -> Detections:
+    return Detections(
+        output["boxes"].float().cpu().numpy(),
+        output["scores"].float().cpu().numpy(),
+        output["labels"].cpu().numpy(),
+        engine.class_names,
+    )
+

@@ -1,0 +1,89 @@
+"""Must-show 1: in fp32 the Detector gives torchvision's reference results, on real images."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from torchvision.transforms.functional import to_tensor
+
+from detector_app.detection.detector import Detector, DetectorConfig, frame_to_tensor
+from detector_app.detection.weights import LoadedModel
+
+from .helpers_detection import COCO_IMAGES, coco_image, spread_model
+
+SIZE = 256
+# Same operations in the same order on the same tensors: the results are expected to be bitwise
+# equal; the stated tolerance only allows for a different BLAS code path between two model copies.
+BOX_TOL_PX = 1e-3
+SCORE_TOL = 1e-5
+
+
+@pytest.fixture(scope="module")
+def loaded() -> LoadedModel:
+    return spread_model("retinanet_r50_fpn", seed=3)
+
+
+def reference(loaded: LoadedModel, image_bgr: np.ndarray, size: int) -> dict[str, torch.Tensor]:
+    """torchvision's own call: model([to_tensor(rgb)]) with the transform set to this input size."""
+    model = copy.deepcopy(loaded.model).eval()
+    model.transform.min_size = (size,)
+    model.transform.max_size = DetectorConfig(size=size).max_size
+    with torch.no_grad():
+        return model([to_tensor(image_bgr[:, :, ::-1].copy())])[0]
+
+
+def test_frame_tensor_is_exactly_to_tensor_of_rgb(shared_data: Path) -> None:
+    image = coco_image(shared_data)
+    ours = frame_to_tensor(image, torch.device("cpu"))
+    theirs = to_tensor(image[:, :, ::-1].copy())
+    assert ours.dtype == theirs.dtype and ours.is_contiguous()
+    assert torch.equal(ours, theirs)
+
+
+@pytest.mark.parametrize("name", COCO_IMAGES[:2])
+def test_fp32_detections_equal_torchvision_reference(shared_data: Path, loaded: LoadedModel, name: str) -> None:
+    image = coco_image(shared_data, name)
+    # torchvision's defaults for the thresholds, so both sides keep exactly the same boxes.
+    config = DetectorConfig(size=SIZE, score_threshold=0.05, max_detections=300, fast=False)
+    detector = Detector(loaded, config)
+    assert not detector.fast_path_active
+
+    ours = detector.predict(image)
+    ref = reference(loaded, image, SIZE)
+
+    assert len(ref["scores"]) > 20, "the fixture model must produce real detections to compare"
+    assert len(ours) == len(ref["scores"])
+    np.testing.assert_allclose(ours.boxes, ref["boxes"].numpy(), atol=BOX_TOL_PX, rtol=0)
+    np.testing.assert_allclose(ours.scores, ref["scores"].numpy(), atol=SCORE_TOL, rtol=0)
+    np.testing.assert_array_equal(ours.labels, ref["labels"].numpy())
+    # Boxes are in original pixels, not network-input pixels.
+    assert ours.boxes[:, 2].max() > SIZE or ours.boxes[:, 3].max() > SIZE
+    assert ours.boxes[:, 2].max() <= image.shape[1] and ours.boxes[:, 3].max() <= image.shape[0]
+
+
+def test_threshold_and_max_detections_equal_filtering_the_reference(shared_data: Path, loaded: LoadedModel) -> None:
+    image = coco_image(shared_data, COCO_IMAGES[0])
+    ref = reference(loaded, image, SIZE)
+    keep = ref["scores"] > 0.6
+    detector = Detector(loaded, DetectorConfig(size=SIZE, score_threshold=0.6, max_detections=10, fast=False))
+    ours = detector.predict(image)
+    expected = min(10, int(keep.sum()))
+    assert len(ours) == expected > 0
+    np.testing.assert_allclose(ours.scores, ref["scores"][keep][:10].numpy(), atol=SCORE_TOL, rtol=0)
+    np.testing.assert_allclose(ours.boxes, ref["boxes"][keep][:10].numpy(), atol=BOX_TOL_PX, rtol=0)
+
+
+def test_batch_equals_single_frames_of_the_same_size(shared_data: Path, loaded: LoadedModel) -> None:
+    image = coco_image(shared_data, COCO_IMAGES[0])
+    flipped = np.ascontiguousarray(image[:, ::-1])
+    detector = Detector(loaded, DetectorConfig(size=SIZE, score_threshold=0.3, fast=False))
+    batch = detector.predict_batch([image, flipped])
+    for frame, got in zip((image, flipped), batch, strict=True):
+        single = detector.predict(frame)
+        np.testing.assert_allclose(got.boxes, single.boxes, atol=1e-3)
+        np.testing.assert_allclose(got.scores, single.scores, atol=1e-5)
+    assert detector.predict_batch([]) == []
