@@ -92,6 +92,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--frames", type=int, default=16, help="frames per block")
     parser.add_argument("--rounds", type=int, default=2, help="naive/pipeline block pairs")
     parser.add_argument("--workers", type=int, default=None, help="pipeline inference workers (default: auto)")
+    parser.add_argument("--breakdown", action="store_true",
+                        help="also time the pipeline with a single inference worker (fast path + read-ahead only)")
     args = parser.parse_args(argv)
 
     limit_cpu_threads()
@@ -116,19 +118,25 @@ def main(argv: list[str] | None = None) -> int:
     naive_block(reference, video, 0, 1)
     pipeline_block(detector, video, 0, max(2, workers), workers)
 
-    naive_s = pipeline_s = 0.0
+    variants = {
+        "naive loop": lambda start: naive_block(reference, video, start, args.frames),
+        "pipeline": lambda start: pipeline_block(detector, video, start, args.frames, workers),
+    }
+    if args.breakdown and workers != 1:
+        variants["1 worker"] = lambda start: pipeline_block(detector, video, start, args.frames, 1)
+    seconds = dict.fromkeys(variants, 0.0)
     for r in range(args.rounds):
         start = r * args.frames
-        a = naive_block(reference, video, start, args.frames)
-        b = pipeline_block(detector, video, start, args.frames, workers)
-        naive_s, pipeline_s = naive_s + a, pipeline_s + b
-        print(f"  round {r + 1}: naive {args.frames / a:.2f} fps, pipeline {args.frames / b:.2f} fps", flush=True)
+        for name, run in variants.items():  # alternate, so that outside load hits every variant alike
+            seconds[name] += run(start)
+        print(f"  round {r + 1}: " + ", ".join(f"{k} {(r + 1) * args.frames / v:.2f} fps" for k, v in seconds.items()),
+              flush=True)
 
     n = args.frames * args.rounds
-    naive_fps, pipe_fps = n / naive_s, n / pipeline_s
-    print(f"naive loop : {naive_fps:6.2f} frames/s  {naive_fps * gflop:7.1f} GFLOP/s")
-    print(f"pipeline   : {pipe_fps:6.2f} frames/s  {pipe_fps * gflop:7.1f} GFLOP/s")
-    print(f"ratio      : {pipe_fps / naive_fps:.2f}x  (pipeline / naive, {n} frames each)")
+    fps = {name: n / s for name, s in seconds.items()}
+    for name, value in fps.items():
+        print(f"{name:<11}: {value:6.2f} frames/s  {value * gflop:7.1f} GFLOP/s")
+    print(f"ratio      : {fps['pipeline'] / fps['naive loop']:.2f}x  (pipeline / naive, {n} frames each)")
     return 0
 
 

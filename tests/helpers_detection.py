@@ -33,7 +33,7 @@ def spread_model(preset: str = "retinanet_r50_fpn", seed: int = 0, logit_std: fl
     model = loaded.model.eval()
     cls = model.head.classification_head.cls_logits
     probe = torch.Generator().manual_seed(seed)
-    image = torch.rand(3, 256, 320, generator=probe)
+    image = torch.rand(3, 128, 160, generator=probe)
     with torch.no_grad():
         images, _ = model.transform([image])
         features = list(model.backbone(images.tensors).values())

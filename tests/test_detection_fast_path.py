@@ -18,7 +18,7 @@ from detector_app.detection.weights import LoadedModel
 
 from .helpers_detection import COCO_IMAGES, box_iou, coco_image, spread_model
 
-SIZE = 256
+SIZE = 224
 TOP_ANCHORS = 500
 MIN_IOU = 0.9
 MAX_SCORE_DIFF = 0.05  # measured: about 0.03 worst case over 500 anchors x 91 classes
@@ -77,7 +77,8 @@ def test_fast_path_top_detections_match_fp32(shared_data: Path, detectors: tuple
     assert np.abs(ref.scores - got.scores[best])[matched].max() < MAX_SCORE_DIFF
 
 
-def test_fast_path_can_be_switched_off(loaded: LoadedModel) -> None:
+def test_fast_path_can_be_switched_off() -> None:
+    loaded = spread_model("retinanet_light", seed=2)
     detector = Detector(loaded, DetectorConfig(size=SIZE, fast=True))
     assert detector.fast_path_active == (cpu_has_fast_bf16() or torch.cuda.is_available())
     detector.update_config(fast=False)

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
+from functools import lru_cache
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 import torch
@@ -15,7 +18,11 @@ from detector_app.detection.weights import LoadedModel
 
 from .helpers_detection import COCO_IMAGES, coco_image, spread_model
 
-SIZE = 256
+
+def image_path(shared_data: Path, name: str) -> str:
+    return str(shared_data / "coco-tiny" / "images" / name)
+
+SIZE = 224
 # Same operations in the same order on the same tensors: the results are expected to be bitwise
 # equal; the stated tolerance only allows for a different BLAS code path between two model copies.
 BOX_TOL_PX = 1e-3
@@ -27,13 +34,26 @@ def loaded() -> LoadedModel:
     return spread_model("retinanet_r50_fpn", seed=3)
 
 
-def reference(loaded: LoadedModel, image_bgr: np.ndarray, size: int) -> dict[str, torch.Tensor]:
-    """torchvision's own call: model([to_tensor(rgb)]) with the transform set to this input size."""
+@pytest.fixture(scope="module")
+def detector(loaded: LoadedModel) -> Detector:
+    """fp32; torchvision's default thresholds, so that both sides keep exactly the same boxes."""
+    return Detector(loaded, DetectorConfig(size=SIZE, score_threshold=0.05, max_detections=300, fast=False))
+
+
+@pytest.fixture(scope="module")
+def reference(loaded: LoadedModel) -> Callable[[str], dict[str, torch.Tensor]]:
+    """torchvision's own call, model([to_tensor(rgb)]), with its transform set to this input size."""
     model = copy.deepcopy(loaded.model).eval()
-    model.transform.min_size = (size,)
-    model.transform.max_size = DetectorConfig(size=size).max_size
-    with torch.no_grad():
-        return model([to_tensor(image_bgr[:, :, ::-1].copy())])[0]
+    model.transform.min_size = (SIZE,)
+    model.transform.max_size = DetectorConfig(size=SIZE).max_size
+
+    @lru_cache
+    def run(image_path: str) -> dict[str, torch.Tensor]:
+        image_bgr = cv2.imread(image_path)
+        with torch.no_grad():
+            return model([to_tensor(image_bgr[:, :, ::-1].copy())])[0]
+
+    return run
 
 
 def test_frame_tensor_is_exactly_to_tensor_of_rgb(shared_data: Path) -> None:
@@ -45,15 +65,12 @@ def test_frame_tensor_is_exactly_to_tensor_of_rgb(shared_data: Path) -> None:
 
 
 @pytest.mark.parametrize("name", COCO_IMAGES[:2])
-def test_fp32_detections_equal_torchvision_reference(shared_data: Path, loaded: LoadedModel, name: str) -> None:
+def test_fp32_detections_equal_torchvision_reference(shared_data: Path, detector: Detector, reference, name: str) -> None:
     image = coco_image(shared_data, name)
-    # torchvision's defaults for the thresholds, so both sides keep exactly the same boxes.
-    config = DetectorConfig(size=SIZE, score_threshold=0.05, max_detections=300, fast=False)
-    detector = Detector(loaded, config)
     assert not detector.fast_path_active
 
     ours = detector.predict(image)
-    ref = reference(loaded, image, SIZE)
+    ref = reference(image_path(shared_data, name))
 
     assert len(ref["scores"]) > 20, "the fixture model must produce real detections to compare"
     assert len(ours) == len(ref["scores"])
@@ -65,9 +82,10 @@ def test_fp32_detections_equal_torchvision_reference(shared_data: Path, loaded: 
     assert ours.boxes[:, 2].max() <= image.shape[1] and ours.boxes[:, 3].max() <= image.shape[0]
 
 
-def test_threshold_and_max_detections_equal_filtering_the_reference(shared_data: Path, loaded: LoadedModel) -> None:
+def test_threshold_and_max_detections_equal_filtering_the_reference(shared_data: Path, loaded: LoadedModel,
+                                                                      reference) -> None:
     image = coco_image(shared_data, COCO_IMAGES[0])
-    ref = reference(loaded, image, SIZE)
+    ref = reference(image_path(shared_data, COCO_IMAGES[0]))
     keep = ref["scores"] > 0.6
     detector = Detector(loaded, DetectorConfig(size=SIZE, score_threshold=0.6, max_detections=10, fast=False))
     ours = detector.predict(image)
@@ -77,10 +95,10 @@ def test_threshold_and_max_detections_equal_filtering_the_reference(shared_data:
     np.testing.assert_allclose(ours.boxes, ref["boxes"][keep][:10].numpy(), atol=BOX_TOL_PX, rtol=0)
 
 
-def test_batch_equals_single_frames_of_the_same_size(shared_data: Path, loaded: LoadedModel) -> None:
+def test_batch_equals_single_frames_of_the_same_size(shared_data: Path) -> None:
     image = coco_image(shared_data, COCO_IMAGES[0])
     flipped = np.ascontiguousarray(image[:, ::-1])
-    detector = Detector(loaded, DetectorConfig(size=SIZE, score_threshold=0.3, fast=False))
+    detector = Detector(spread_model("retinanet_light", seed=2), DetectorConfig(size=160, score_threshold=0.3))
     batch = detector.predict_batch([image, flipped])
     for frame, got in zip((image, flipped), batch, strict=True):
         single = detector.predict(frame)

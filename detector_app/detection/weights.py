@@ -127,6 +127,7 @@ def pretrained_file(preset: str) -> PretrainedFile:
 
 def pretrained_model(preset: str, class_names: Sequence[str] | None = None) -> LoadedModel:
     """The preset with COCO weights, built exactly as torchvision builds it for those weights."""
+    class_names = normalise_class_names(class_names) if class_names else None
     info = pretrained_file(preset)
     path = _locate_or_download(info)
     state = _read_state_dict(path)
