@@ -30,9 +30,13 @@ def window(qtbot, tmp_path: Path, project_dir: Path):
 
 
 def rows(win: MainWindow) -> dict[int, tuple]:
-    """What the database holds for the image: id -> (class, rounded bbox, status)."""
-    return {a.id: (a.category_name, tuple(round(v) for v in a.bbox), a.status)
-            for a in win.project.repo.annotations_for_image(win.image_id)}
+    """What the database holds for the image: id -> (class, bbox, status)."""
+    return {a.id: (a.category_name, a.bbox, a.status) for a in win.project.repo.annotations_for_image(win.image_id)}
+
+
+def same(row: tuple, expected: tuple) -> bool:
+    """Mouse positions are whole screen pixels: at this zoom a box edge lands within 2 image pixels."""
+    return row[0] == expected[0] and row[2] == expected[2] and row[1] == pytest.approx(expected[1], abs=2.0)
 
 
 def press(win: MainWindow, key: Qt.Key, modifier=Qt.KeyboardModifier.NoModifier) -> None:  # noqa: ANN001
@@ -43,7 +47,7 @@ def test_draw_move_resize_relabel_accept_reject_then_undo_and_redo(window: MainW
     win, canvas = window, window.canvas
     history = [rows(win)]
     cat_id, dog_id = sorted(history[0])
-    assert history[0][cat_id] == ("cat", (100, 100, 200, 150), "predicted")
+    assert same(history[0][cat_id], ("cat", (100, 100, 200, 150), "predicted"))
 
     # draw a new box (D, then drag) -> a human box of the first class, accepted
     press(win, Qt.Key.Key_D)
@@ -52,18 +56,19 @@ def test_draw_move_resize_relabel_accept_reject_then_undo_and_redo(window: MainW
     press(win, Qt.Key.Key_D)
     history.append(rows(win))
     new_id = (set(history[-1]) - set(history[-2])).pop()
-    assert history[-1][new_id] == ("cat", (20, 300, 60, 120), "accepted")
+    assert same(history[-1][new_id], ("cat", (20, 300, 60, 120), "accepted"))
 
     # move the cat prediction by 40, 30 px -> corrected
     drag(win, canvas, (200, 175), (240, 205))
     history.append(rows(win))
-    assert history[-1][cat_id] == ("cat", (140, 130, 200, 150), "corrected")
+    moved = history[-1][cat_id][1]
+    assert same(history[-1][cat_id], ("cat", (140, 130, 200, 150), "corrected"))
 
     # resize it from its bottom-right handle (it is selected after the move)
     assert canvas.selected_key() == cat_id
-    drag(win, canvas, (340, 280), (380, 300))
+    drag(win, canvas, (moved[0] + moved[2], moved[1] + moved[3]), (380, 300))
     history.append(rows(win))
-    assert history[-1][cat_id] == ("cat", (140, 130, 240, 170), "corrected")
+    assert same(history[-1][cat_id], ("cat", (140, 130, 240, 170), "corrected"))
 
     # relabel it with key 3 (third class: bird)
     press(win, Qt.Key.Key_3)
@@ -75,7 +80,7 @@ def test_draw_move_resize_relabel_accept_reject_then_undo_and_redo(window: MainW
     assert canvas.selected_key() == dog_id
     press(win, Qt.Key.Key_A)
     history.append(rows(win))
-    assert history[-1][dog_id] == ("dog", (350, 200, 150, 200), "accepted")
+    assert same(history[-1][dog_id], ("dog", (350, 200, 150, 200), "accepted"))
 
     # reject it (R): stays in the database as rejected, hidden on the canvas
     press(win, Qt.Key.Key_R)

@@ -14,7 +14,7 @@ from detector_app.detection.live import LatestSlot
 from detector_app.sources import Frame, FrameSource
 from detector_app.ui.box_item import BoxSpec
 from detector_app.ui.canvas import AnnotationCanvas
-from detector_app.ui.workers import DetectionWorker, LiveResult, PlayerWorker, start_in_thread
+from detector_app.ui.workers import DetectionWorker, FrameResult, PlayerWorker, start_in_thread
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +42,7 @@ class LiveController(QObject):
         self.detector_worker: DetectionWorker | None = None
         self._threads: list[QThread] = []
         self.frame: Frame | None = None
-        self.result: LiveResult | None = None
+        self.result: FrameResult | None = None
         self.frames_shown = 0
 
     @property
@@ -96,7 +96,7 @@ class LiveController(QObject):
         self.canvas.set_image(frame.image)
         self.redraw()
 
-    def _on_result(self, result: LiveResult) -> None:
+    def _on_result(self, result: FrameResult) -> None:
         self.result = result
         self.redraw()
         capture = self.player.capture_fps if self.player is not None else 0.0

@@ -39,7 +39,7 @@ from detector_app.ui.image_list import ImageListModel
 from detector_app.ui.live_view import LiveController
 from detector_app.ui.panels import BoxTable, ClassTable
 from detector_app.ui.review_view import ReviewController, annotation_spec
-from detector_app.ui.workers import CallWorker, start_in_thread
+from detector_app.ui.workers import CallWorker, join_thread, start_in_thread
 
 log = logging.getLogger(__name__)
 
@@ -297,7 +297,7 @@ class MainWindow(QMainWindow):
             self.batch.cancel()
             self.batch.wait()
         for thread in self._threads:
-            thread.wait(30_000)
+            join_thread(thread)  # a model load: bounded, and Qt aborts if a running QThread is destroyed
         if self.project is not None:
             self.project.close()
         super().closeEvent(event)

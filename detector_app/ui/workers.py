@@ -11,15 +11,14 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from PySide6.QtCore import QObject, QThread, Signal, Slot
+from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
 
 from detector_app.core.detections import Detections
 from detector_app.detection.detector import Detector
-from detector_app.detection.live import LatestSlot
+from detector_app.detection.live import LatestSlot, RateMeter
 from detector_app.errors import DetectorAppError
 from detector_app.sources import Frame, FrameSource
 
@@ -30,28 +29,22 @@ def start_in_thread(worker: QObject, name: str) -> QThread:
     """Move ``worker`` to a new thread, start its ``run`` there, and clean both up when it finishes."""
     thread = QThread()
     thread.setObjectName(name)
+    thread.worker = worker  # keep the Python wrapper alive as long as the thread: else GC deletes it unrun
     worker.moveToThread(thread)
     thread.started.connect(worker.run)
-    worker.finished.connect(thread.quit)
+    # Direct: quit from the worker thread itself, so a UI thread blocked in wait() cannot deadlock it
+    # (QThread.quit is thread-safe and also works when called before the thread's event loop starts).
+    worker.finished.connect(thread.quit, Qt.ConnectionType.DirectConnection)
     thread.finished.connect(worker.deleteLater)
     thread.start()
     return thread
 
 
-class RateMeter:
-    """Events per second over the last few seconds."""
-
-    def __init__(self, window_s: float = 2.0) -> None:
-        self.window_s = window_s
-        self._stamps: deque[float] = deque()
-
-    def tick(self) -> float:
-        now = time.monotonic()
-        self._stamps.append(now)
-        while self._stamps and now - self._stamps[0] > self.window_s:
-            self._stamps.popleft()
-        span = self._stamps[-1] - self._stamps[0]
-        return (len(self._stamps) - 1) / span if span > 0 else 0.0
+def join_thread(thread: QThread) -> None:
+    """Wait for ``thread`` to end. Always with a timeout: PySide's argument-less ``QThread.wait()`` keeps
+    the GIL, so a worker that still needs Python to finish would deadlock against it."""
+    while not thread.wait(100):
+        pass
 
 
 class PlayerWorker(QObject):
@@ -115,7 +108,8 @@ class PlayerWorker(QObject):
             frame = source.read()
             if frame is None:
                 break
-            self.capture_fps = meter.tick()
+            meter.tick()
+            self.capture_fps = meter.rate
             self._publish(frame, source.frame_count or 0)
             if period:
                 next_due = max(next_due + period, time.monotonic() - period)
@@ -128,7 +122,7 @@ class PlayerWorker(QObject):
 
     def _publish(self, frame: Frame, count: int) -> None:
         if self._detect_slot is not None:
-            self._detect_slot.put(frame)
+            self._detect_slot.put((frame, time.monotonic()))
         with self._lock:
             self._latest = frame
             notify, self._ui_pending = not self._ui_pending, True
@@ -138,7 +132,7 @@ class PlayerWorker(QObject):
 
 
 @dataclass(frozen=True)
-class LiveResult:
+class FrameResult:
     frame: Frame
     detections: Detections
     inference_fps: float
@@ -148,7 +142,7 @@ class LiveResult:
 class DetectionWorker(QObject):
     """Runs the detector on the newest frame in ``slot`` until stopped."""
 
-    result = Signal(object)  # LiveResult
+    result = Signal(object)  # FrameResult
     error = Signal(str)
     finished = Signal()
 
@@ -172,8 +166,8 @@ class DetectionWorker(QObject):
                     continue
                 frame, captured_at = item
                 detections = self.detector.predict(frame.image)
-                fps = meter.tick()
-                self.result.emit(LiveResult(frame, detections, fps, time.monotonic() - captured_at))
+                meter.tick()
+                self.result.emit(FrameResult(frame, detections, meter.rate, time.monotonic() - captured_at))
         except Exception as exc:
             log.exception("detection failed")
             self.error.emit(f"detection stopped: {exc}")
