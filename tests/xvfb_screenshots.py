@@ -63,7 +63,7 @@ def main(shared: Path, out: Path) -> None:
     window.resize(1280, 800)
     window.show()
     wait_for(lambda: window.detector is not None or window.banner.isVisible())
-    window.detector = random_detector()
+    window.set_detector(random_detector())
     window.threshold_slider.setValue(30)
 
     window.start_source(str(shared / "video" / "vtest.avi"))

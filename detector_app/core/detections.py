@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+BACKGROUND = "__background__"
+
 
 @dataclass(frozen=True)
 class Detections:
@@ -74,6 +76,10 @@ class Detections:
             return self
         wanted = set(names)
         return self[np.array([n in wanted for n in self.names], dtype=bool)]
+
+    def without_background(self) -> Detections:
+        """Drop boxes labelled as the background class (a sigmoid head can still score index 0)."""
+        return self[np.array([n != BACKGROUND for n in self.names], dtype=bool)]
 
     def top(self, k: int) -> Detections:
         order = np.argsort(-self.scores, kind="stable")[:k]

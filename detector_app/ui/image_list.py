@@ -21,7 +21,7 @@ from detector_app.storage.records import ImageRecord
 log = logging.getLogger(__name__)
 
 PAGE = 200
-THUMB = 96
+THUMB = 64
 
 
 def make_thumbnail(path: Path, cache_dir: Path | None, key: str) -> np.ndarray | None:
@@ -75,6 +75,7 @@ class ImageListModel(QAbstractListModel):
         self._fetch_records = fetch_records
         self._cache_dir = cache_dir
         self._ids: list[int] = []
+        self._rows: dict[int, int] = {}
         self._records: dict[int, ImageRecord] = {}
         self._thumbs: OrderedDict[int, QIcon] = OrderedDict()
         self._pending: set[int] = set()
@@ -89,6 +90,7 @@ class ImageListModel(QAbstractListModel):
     def refresh(self) -> None:
         self.beginResetModel()
         self._ids = list(self._fetch_ids())
+        self._rows = {image_id: row for row, image_id in enumerate(self._ids)}
         self._records.clear()
         self.endResetModel()
 
@@ -99,10 +101,7 @@ class ImageListModel(QAbstractListModel):
         return self._ids[row] if 0 <= row < len(self._ids) else None
 
     def row_of(self, image_id: int) -> int | None:
-        try:
-            return self._ids.index(image_id)
-        except ValueError:
-            return None
+        return self._rows.get(image_id)
 
     def record(self, row: int) -> ImageRecord | None:
         image_id = self.image_id(row)
@@ -128,7 +127,7 @@ class ImageListModel(QAbstractListModel):
         if role == Qt.ItemDataRole.DecorationRole:
             return self._thumbnail(index.row())
         if role == Qt.ItemDataRole.SizeHintRole:
-            return QSize(THUMB + 16, THUMB + 28)
+            return QSize(THUMB + 200, THUMB + 8)
         return None
 
     def _thumbnail(self, row: int) -> QIcon:

@@ -44,6 +44,7 @@ class LiveController(QObject):
         self.frame: Frame | None = None
         self.result: FrameResult | None = None
         self.frames_shown = 0
+        self._session = 0
 
     @property
     def running(self) -> bool:
@@ -51,6 +52,8 @@ class LiveController(QObject):
 
     def start(self, open_source: Callable[[], FrameSource], detector: Detector | None) -> None:
         self.stop()
+        self._session += 1
+        self.frame, self.result = None, None
         slot = LatestSlot() if detector is not None else None
         self.player = PlayerWorker(open_source, slot)
         self.player.frame_ready.connect(self._on_frame)
@@ -59,7 +62,7 @@ class LiveController(QObject):
         self.player.finished.connect(self._on_player_finished)
         self._threads.append(start_in_thread(self.player, "player"))
         if detector is not None:
-            self.detector_worker = DetectionWorker(detector, slot)
+            self.detector_worker = DetectionWorker(detector, slot, self._session)
             self.detector_worker.result.connect(self._on_result)
             self.detector_worker.error.connect(self.error)
             self._threads.append(start_in_thread(self.detector_worker, "detector"))
@@ -97,6 +100,8 @@ class LiveController(QObject):
         self.redraw()
 
     def _on_result(self, result: FrameResult) -> None:
+        if result.session != self._session or self.detector_worker is None:
+            return  # posted just before stop(): the canvas may already show something else
         self.result = result
         self.redraw()
         capture = self.player.capture_fps if self.player is not None else 0.0
@@ -105,7 +110,8 @@ class LiveController(QObject):
     def visible_detections(self) -> Detections | None:
         if self.result is None:
             return None
-        return self.result.detections.with_min_score(self.threshold()).with_classes(sorted(self.class_filter() or []))
+        shown = self.result.detections.without_background().with_min_score(self.threshold())
+        return shown.with_classes(sorted(self.class_filter() or []))
 
     def redraw(self) -> None:
         """Overlays from the newest finished result, filtered by the current threshold and classes."""

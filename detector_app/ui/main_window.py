@@ -6,7 +6,7 @@ import logging
 from functools import partial
 from pathlib import Path
 
-from PySide6.QtCore import QSettings, Qt, QThread
+from PySide6.QtCore import QSettings, QSize, Qt, QThread
 from PySide6.QtGui import QAction, QActionGroup, QKeySequence, QUndoStack
 from PySide6.QtWidgets import (
     QComboBox,
@@ -35,7 +35,7 @@ from detector_app.ui.banner import Banner
 from detector_app.ui.batch import BatchRun
 from detector_app.ui.canvas import AnnotationCanvas
 from detector_app.ui.dialogs import ClassPicker, ExportDialog, ShortcutsDialog
-from detector_app.ui.image_list import ImageListModel
+from detector_app.ui.image_list import THUMB, ImageListModel
 from detector_app.ui.live_view import LiveController
 from detector_app.ui.panels import BoxTable, ClassTable
 from detector_app.ui.review_view import ReviewController, annotation_spec
@@ -92,6 +92,7 @@ class MainWindow(QMainWindow):
         self.live.error.connect(self.show_error)
         self.live.stats_changed.connect(self._on_live_stats)
         self.live.position_changed.connect(self._on_position)
+        self.live.stopped.connect(lambda: self.status_rates.setText(""))
 
     def _build_docks(self) -> None:
         self.queue_combo = QComboBox()
@@ -100,7 +101,7 @@ class MainWindow(QMainWindow):
         self.queue_combo.currentIndexChanged.connect(lambda _i: self.refresh_image_list())
         self.image_view = QListView()
         self.image_view.setUniformItemSizes(True)
-        self.image_view.setIconSize(self.image_view.iconSize().expandedTo(self.image_view.iconSize()))
+        self.image_view.setIconSize(QSize(THUMB, THUMB))
         self.image_view.clicked.connect(self._on_image_clicked)
         self.image_view.activated.connect(self._on_image_clicked)
         left = QWidget()
@@ -314,7 +315,7 @@ class MainWindow(QMainWindow):
         self.threshold_label.setText(f"Score threshold: {self.threshold():.2f}")
         if not hasattr(self, "class_table"):
             return
-        if self.live.running or self.live.result is not None:
+        if self.live.running:
             self.live.redraw()
         if getattr(self, "review", None) is not None and self.review.image_id is not None:
             self.review.refresh()
@@ -405,11 +406,15 @@ class MainWindow(QMainWindow):
         self._threads.append(start_in_thread(worker, "model-loader"))
 
     def _on_model_loaded(self, detector: Detector) -> None:
+        self.banner.hide()
+        self.set_detector(detector)
+
+    def set_detector(self, detector: Detector) -> None:
+        """Switch the running model; a live source restarts with it."""
         restart = self.live.running and self.source_spec is not None
         self.live.stop()
         self.detector = detector
         self._update_model_status()
-        self.banner.hide()
         if restart:
             self.start_source(self.source_spec)
 

@@ -137,6 +137,7 @@ class FrameResult:
     detections: Detections
     inference_fps: float
     latency_s: float  # capture of the frame -> result ready
+    session: int = 0  # which start() of the live view produced it: late results of a stopped one are dropped
 
 
 class DetectionWorker(QObject):
@@ -146,10 +147,11 @@ class DetectionWorker(QObject):
     error = Signal(str)
     finished = Signal()
 
-    def __init__(self, detector: Detector, slot: LatestSlot) -> None:
+    def __init__(self, detector: Detector, slot: LatestSlot, session: int = 0) -> None:
         super().__init__()
         self.detector = detector
         self.slot = slot
+        self.session = session
         self._stop = threading.Event()
 
     def stop(self) -> None:
@@ -167,7 +169,8 @@ class DetectionWorker(QObject):
                 frame, captured_at = item
                 detections = self.detector.predict(frame.image)
                 meter.tick()
-                self.result.emit(FrameResult(frame, detections, meter.rate, time.monotonic() - captured_at))
+                self.result.emit(FrameResult(frame, detections, meter.rate, time.monotonic() - captured_at,
+                                             self.session))
         except Exception as exc:
             log.exception("detection failed")
             self.error.emit(f"detection stopped: {exc}")
