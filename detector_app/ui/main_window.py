@@ -200,6 +200,8 @@ class MainWindow(QMainWindow):
         view_menu = self.menuBar().addMenu("&View")
         view_menu.addActions([self.act_fit, self.act_next, self.act_prev])
         self._build_model_menu()
+        tools_menu = self.menuBar().addMenu("&Tools")
+        tools_menu.addAction(self._action("Plugins…", self.open_plugins_dialog))
         help_menu = self.menuBar().addMenu("&Help")
         help_menu.addAction(self._action("Keyboard shortcuts", lambda: ShortcutsDialog(self).exec(), "F1"))
         help_menu.addAction(self._action("About", self.show_about))
@@ -219,6 +221,8 @@ class MainWindow(QMainWindow):
         menu.addAction(self.act_untrained)
         self.versions_menu = menu.addMenu("Project model versions")
         self.versions_menu.aboutToShow.connect(self._fill_versions_menu)
+        self.plugin_models_menu = menu.addMenu("Plugin detectors")
+        self.plugin_models_menu.aboutToShow.connect(self._fill_plugin_models_menu)
         menu.addSeparator()
         self.device_group = self._choice_menu(menu.addMenu("Device"), DEVICES, "model/device", "auto")
         self.size_group = self._choice_menu(menu.addMenu("Input size"), SIZES, "model/size", 512)
@@ -431,18 +435,22 @@ class MainWindow(QMainWindow):
         self.status_model.setText(f"model: {d.name}")
         self.status_device.setText(f"{d.device.type.upper()}{' · fast path' if d.fast_path_active else ''}")
 
+    def _choose_model(self, key: str | None = None, value: object = None) -> None:
+        """Remember one model source (preset, file, version or plugin), forget the others, load it."""
+        for other in ("model/file", "model/version", "model/plugin"):
+            self.settings.remove(other)
+        if key is not None:
+            self.settings.setValue(key, value)
+        self.load_model()
+
     def choose_preset(self, name: str) -> None:
         self.settings.setValue("model/preset", name)
-        self.settings.remove("model/file")
-        self.settings.remove("model/version")
-        self.load_model()
+        self._choose_model()
 
     def choose_weights_file(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Load weights", "", "PyTorch weights (*.pth *.pt);;All files (*)")
         if path:
-            self.settings.setValue("model/file", path)
-            self.settings.remove("model/version")
-            self.load_model()
+            self._choose_model("model/file", path)
 
     def use_untrained(self, on: bool) -> None:
         self.settings.setValue("model/weights", "none" if on else "default")
@@ -458,9 +466,31 @@ class MainWindow(QMainWindow):
             act.triggered.connect(partial(self.activate_version, version.id))
 
     def activate_version(self, version_id: int) -> None:
-        self.project.repo.activate_model_version(version_id)
-        self.settings.setValue("model/version", int(version_id))
-        self.load_model()
+        from detector_app.training.versions import activate_version
+
+        try:
+            activate_version(self.project, version_id)
+        except DetectorAppError as exc:
+            self.show_error(str(exc))
+            return
+        self._choose_model("model/version", int(version_id))
+
+    def _fill_plugin_models_menu(self) -> None:
+        from detector_app.plugins_api import get_manager
+
+        self.plugin_models_menu.clear()
+        detectors = get_manager().detectors()
+        if not detectors:
+            self.plugin_models_menu.addAction("No detector plugins (see Tools › Plugins)").setEnabled(False)
+        for name in sorted(detectors):
+            self.plugin_models_menu.addAction(name).triggered.connect(partial(self._choose_model, "model/plugin", name))
+
+    def open_plugins_dialog(self) -> None:
+        from detector_app.ui.plugins_dialog import PluginsDialog
+
+        dialog = PluginsDialog(parent=self)
+        dialog.show()
+        self.plugins_dialog = dialog
 
     def open_train_dialog(self) -> None:
         try:

@@ -19,9 +19,12 @@ class ModelChoice:
     weights: str = "default"  # "default" (pretrained) or "none" (untrained, for trying the app)
     file: Path | None = None  # a weights file the user picked
     version_id: int | None = None  # a model version of the open project
+    plugin: str | None = None  # a detector plugin's name
 
     @property
     def label(self) -> str:
+        if self.plugin is not None:
+            return f"plugin {self.plugin}"
         if self.version_id is not None:
             return f"version {self.version_id}"
         return self.file.name if self.file else self.preset
@@ -34,7 +37,8 @@ class ModelChoice:
             active = project.repo.active_model_version()
             version = active.id if active is not None else None
         file = settings.value("model/file")
-        return cls(preset=preset if preset in PRESETS else DEFAULT_PRESET,
+        return cls(plugin=settings.value("model/plugin") or None,
+                   preset=preset if preset in PRESETS else DEFAULT_PRESET,
                    weights=str(settings.value("model/weights", "default")),
                    file=Path(file) if file else None,
                    version_id=int(version) if version not in (None, "") else None)
@@ -42,10 +46,14 @@ class ModelChoice:
 
 def build_detector(choice: ModelChoice, config: DetectorConfig, project: Project | None) -> Detector:
     """Runs on a worker thread: loading R50 weights takes a second or two."""
+    if choice.plugin is not None:
+        from detector_app.plugins_api.detectors import create_detector
+
+        return create_detector(f"plugin:{choice.plugin}", config)
     if choice.version_id is not None and project is not None:
-        version = project.repo.get_model_version(choice.version_id)
-        loaded = load_model(version.weights_path)
-        loaded = type(loaded)(loaded.model, loaded.class_names, f"{version.name} ({version.preset})", loaded.preset)
+        from detector_app.training.versions import load_version
+
+        loaded = load_version(project, choice.version_id)
     elif choice.file is not None:
         loaded = load_model(choice.file)
     else:
