@@ -24,6 +24,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "detector_app.cli.export_cmd",
     "detector_app.cli.stats_cmd",
     "detector_app.cli.plugins_cmd",
+    "detector_app.cli.train_cmd",
 )
 
 log = logging.getLogger(__name__)

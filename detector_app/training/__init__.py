@@ -1,0 +1,26 @@
+"""Local fine-tuning on the project's reviewed boxes, model versions and before/after evaluation.
+
+No Qt: ``train``/``resume`` run in-process (CLI), ``runner.TrainingRunner`` in a separate process (GUI).
+"""
+
+from detector_app.training.evaluate import coco_metrics, evaluate_model, evaluate_version
+from detector_app.training.evaluate import evaluate_version as evaluate
+from detector_app.training.settings import FREEZE_LEVELS, EvalResult, TrainResult, TrainSettings
+from detector_app.training.trainer import resume, train
+from detector_app.training.versions import activate_version, load_version, register_version
+
+__all__ = [
+    "FREEZE_LEVELS",
+    "EvalResult",
+    "TrainResult",
+    "TrainSettings",
+    "activate_version",
+    "coco_metrics",
+    "evaluate",
+    "evaluate_model",
+    "evaluate_version",
+    "load_version",
+    "register_version",
+    "resume",
+    "train",
+]

@@ -1,0 +1,170 @@
+"""Training data: which boxes are targets, the train/validation split, loading and augmentation."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import torch
+from torchvision import tv_tensors
+from torchvision.transforms import v2
+
+from detector_app.errors import TrainingError
+
+# Reviewed boxes a person vouched for. "rejected" never is a target; "predicted" is unreviewed.
+TARGET_STATUSES = frozenset({"accepted", "corrected"})
+BACKGROUND = "__background__"
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One reviewed image and its target boxes: (N, 4) float32 xyxy in original pixels."""
+
+    image_id: int
+    path: Path
+    width: int
+    height: int
+    boxes: np.ndarray
+    labels: tuple[str, ...]
+
+
+def target_boxes(annotations: Iterable[Any]) -> tuple[np.ndarray, tuple[str, ...]]:
+    """The boxes of ``annotations`` (``AnnotationRecord``-like) that are training targets, as xyxy."""
+    boxes, labels = [], []
+    for ann in annotations:
+        x, y, w, h = ann.bbox
+        if ann.status in TARGET_STATUSES and w > 0 and h > 0:
+            boxes.append((x, y, x + w, y + h))
+            labels.append(ann.category_name)
+    return np.asarray(boxes, dtype=np.float32).reshape(-1, 4), tuple(labels)
+
+
+def build_samples(images: Iterable[Any], annotations: Mapping[int, Sequence[Any]]) -> list[Sample]:
+    """Samples for reviewed ``images`` (``ImageRecord``-like); one with no target left is a negative."""
+    samples = []
+    for image in images:
+        boxes, labels = target_boxes(annotations.get(image.id, ()))
+        samples.append(Sample(image.id, Path(image.path), int(image.width), int(image.height), boxes, labels))
+    return sorted(samples, key=lambda s: s.image_id)
+
+
+def split_ids(image_ids: Sequence[int], val_share: float, seed: int) -> tuple[list[int], list[int]]:
+    """Deterministic train/validation split of ``image_ids`` (order of the input does not matter)."""
+    ids = sorted(int(i) for i in image_ids)
+    if val_share <= 0 or len(ids) < 2:
+        return ids, []
+    n_val = min(len(ids) - 1, max(1, round(len(ids) * val_share)))
+    order = np.random.default_rng(seed).permutation(len(ids))
+    val = sorted(ids[i] for i in order[:n_val])
+    val_set = set(val)
+    return [i for i in ids if i not in val_set], val
+
+
+def class_counts(samples: Iterable[Sample]) -> Counter[str]:
+    return Counter(name for s in samples for name in s.labels)
+
+
+def resolve_classes(train: Sequence[Sample], requested: Sequence[str] | None,
+                    parent_classes: Sequence[str] = ()) -> tuple[str, ...]:
+    """The real classes to train (background excluded), checked to have training examples.
+
+    Default: every class with a target box, the parent's classes first in their order so that a
+    fine-tuned model keeps their indices.
+    """
+    if not train:
+        raise TrainingError("no reviewed images to train on: review some images (accept, correct or draw boxes) first")
+    counts = class_counts(train)
+    if not counts:
+        raise TrainingError(
+            "the training set has no boxes: every reviewed image is empty or its boxes were rejected; "
+            "accept, correct or draw some boxes first")
+    if requested is None:
+        known = [c for c in parent_classes if c in counts and c != BACKGROUND]
+        return tuple(known + sorted(c for c in counts if c not in known))
+    classes = tuple(dict.fromkeys(c for c in requested if c != BACKGROUND))
+    if not classes:
+        raise TrainingError("the class list is empty: choose at least one class to train")
+    missing = [c for c in classes if counts[c] == 0]
+    if missing:
+        have = ", ".join(f"{c} ({n})" for c, n in counts.most_common()) or "none"
+        raise TrainingError(
+            f"no training examples for class{'es' if len(missing) > 1 else ''} {', '.join(missing)}: "
+            f"draw or accept some boxes of it, or leave it out (classes with boxes: {have})")
+    return classes
+
+
+def check_files(samples: Iterable[Sample]) -> None:
+    missing = [s for s in samples if not s.path.is_file()]
+    if missing:
+        first = missing[0]
+        raise TrainingError(
+            f"{len(missing)} image file(s) of the training set are missing, e.g. {first.path} (image {first.image_id})")
+
+
+def load_image(path: Path) -> torch.Tensor:
+    """RGB uint8 (3, H, W)."""
+    bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if bgr is None:
+        raise TrainingError(f"cannot read image {path}")
+    return torch.from_numpy(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)).permute(2, 0, 1).contiguous()
+
+
+def make_transform(size: int, scale_jitter: float = 0.0, flip: bool = False, photometric: bool = False) -> v2.Compose:
+    """Fit the image in ``size`` x ``size`` (long side = size, times a random jitter) and augment.
+
+    Resizing here, not in the model's transform, is what lets the scale jitter survive: the engine
+    feeds the model already-sized tensors.
+    """
+    ops: list[Any] = [v2.ScaleJitter((size, size), scale_range=(1 - scale_jitter, 1 + scale_jitter))]
+    if flip:
+        ops.append(v2.RandomHorizontalFlip(0.5))
+    if photometric:
+        # No hue jitter: it costs ~100 ms per image on a CPU, more than a training step at 128 px.
+        ops.append(v2.ColorJitter(brightness=0.2, contrast=0.2, saturation=0.2))
+    ops += [v2.SanitizeBoundingBoxes(min_size=1.0), v2.ToDtype(torch.float32, scale=True)]
+    return v2.Compose(ops)
+
+
+class DetectionDataset(torch.utils.data.Dataset):
+    """``(image float (3, h, w) in [0, 1], {"boxes": (N, 4) xyxy, "labels": (N,)})`` per sample.
+
+    Labels index ``("__background__", *classes)``; boxes of other classes are dropped.
+    """
+
+    def __init__(self, samples: Sequence[Sample], classes: Sequence[str], transform: v2.Compose) -> None:
+        self.samples = list(samples)
+        self.index = {name: i + 1 for i, name in enumerate(classes)}
+        self.transform = transform
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def target(self, sample: Sample) -> tuple[np.ndarray, np.ndarray]:
+        keep = [i for i, name in enumerate(sample.labels) if name in self.index]
+        labels = np.asarray([self.index[sample.labels[i]] for i in keep], dtype=np.int64)
+        return sample.boxes[keep].reshape(-1, 4), labels
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        sample = self.samples[i]
+        image = load_image(sample.path)
+        boxes, labels = self.target(sample)
+        target = {
+            "boxes": tv_tensors.BoundingBoxes(torch.from_numpy(boxes), format="XYXY",
+                                              canvas_size=tuple(image.shape[-2:])),
+            "labels": torch.from_numpy(labels),
+        }
+        image, target = self.transform(tv_tensors.Image(image), target)
+        return image.as_subclass(torch.Tensor), {
+            "boxes": target["boxes"].as_subclass(torch.Tensor).float(),
+            "labels": target["labels"],
+        }
+
+
+def collate(batch: list[tuple[torch.Tensor, dict[str, torch.Tensor]]]) -> tuple[list, list]:
+    images, targets = zip(*batch, strict=True)
+    return list(images), list(targets)

@@ -1,0 +1,169 @@
+"""Training settings, results and the progress events a run emits (all plain, picklable data)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any, Literal
+
+from detector_app.errors import TrainingError
+
+# What trains at each level: the rest stays frozen.
+FREEZE_LEVELS: dict[str, str] = {
+    "heads": "classification and box heads only (backbone and FPN frozen)",
+    "fpn": "heads and FPN (backbone frozen)",
+    "all": "everything",
+}
+FreezeLevel = Literal["heads", "fpn", "all"]
+LIGHT_PRESET = "retinanet_light"
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    """Everything that defines a run; stored with it, so a run can be resumed or repeated.
+
+    ``parent``: ``None`` fine-tunes the project's active version (a new light model when there is
+    none); an ``int`` is a version id; ``"scratch"`` starts from random weights of ``preset``; any
+    other string is a ``load_model`` spec (preset name for its COCO weights, or a ``.pth`` path).
+    ``classes``: ``None`` means every category with a reviewed box.
+    """
+
+    epochs: int = 10
+    size: int = 512
+    freeze: FreezeLevel = "heads"
+    val_share: float = 0.2
+    preset: str | None = None
+    parent: int | str | None = None
+    classes: tuple[str, ...] | None = None
+    batch_size: int = 4
+    lr: float | None = None  # None: per optimizer/freeze default (see engine.default_lr)
+    optimizer: Literal["sgd", "adamw"] = "sgd"
+    weight_decay: float = 1e-4
+    warmup_steps: int = 50
+    clip_grad_norm: float = 10.0
+    scale_jitter: float = 0.2  # image scale drawn from [1 - j, 1 + j]
+    photometric: bool = True
+    cache_features: bool = True  # heads-only runs: compute backbone+FPN features once
+    bf16: bool = False  # see README/report: measured on this CPU before changing the default
+    device: str = "auto"
+    seed: int = 0
+    threads: int | None = None
+    name: str | None = None  # name of the model version; default "v<id>"
+
+    def __post_init__(self) -> None:
+        if self.freeze not in FREEZE_LEVELS:
+            raise TrainingError(f"unknown freeze level {self.freeze!r}; choose one of {', '.join(FREEZE_LEVELS)}")
+        if self.epochs < 1:
+            raise TrainingError(f"epochs must be at least 1 (got {self.epochs})")
+        if not 32 <= self.size <= 2048:
+            raise TrainingError(f"input size must be between 32 and 2048 pixels (got {self.size})")
+        if not 0.0 <= self.val_share < 1.0:
+            raise TrainingError(f"validation share must be in [0, 1) (got {self.val_share})")
+        if self.batch_size < 1:
+            raise TrainingError(f"batch size must be at least 1 (got {self.batch_size})")
+        if self.optimizer not in ("sgd", "adamw"):
+            raise TrainingError(f"unknown optimizer {self.optimizer!r}; choose sgd or adamw")
+        if self.classes is not None:
+            object.__setattr__(self, "classes", tuple(self.classes))
+
+    def to_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        if out["classes"] is not None:
+            out["classes"] = list(out["classes"])
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TrainSettings:
+        known = {f.name for f in fields(cls)}
+        kwargs = {k: v for k, v in data.items() if k in known}
+        if kwargs.get("classes") is not None:
+            kwargs["classes"] = tuple(kwargs["classes"])
+        return cls(**kwargs)
+
+
+@dataclass(frozen=True)
+class EvalResult:
+    """COCO box metrics on one image set. AP values are in [0, 1]; ``None`` where a class has no
+    ground truth in the set."""
+
+    map: float
+    ap50: float
+    per_class_ap: dict[str, float | None]
+    per_class_ap50: dict[str, float | None]
+    images: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> EvalResult:
+        return cls(**{f.name: data[f.name] for f in fields(cls)})
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    status: Literal["finished", "cancelled"]
+    run_id: int
+    run_dir: Path
+    checkpoint: Path | None
+    epochs_done: int
+    version_id: int | None = None
+    weights_path: Path | None = None
+    before: EvalResult | None = None
+    after: EvalResult | None = None
+    history: list[dict[str, Any]] = field(default_factory=list)
+
+
+# --- Progress events: one stream for the CLI bar, the GUI plot and logs -------------------------
+
+@dataclass(frozen=True)
+class RunStarted:
+    run_id: int
+    run_dir: Path
+    class_names: tuple[str, ...]
+    train_images: int
+    val_images: int
+    epochs: int
+    steps_per_epoch: int
+    start_epoch: int = 0
+
+
+@dataclass(frozen=True)
+class PhaseChanged:
+    """A stretch of work that is not a training step (caching features, evaluating)."""
+
+    phase: str
+    text: str
+
+
+@dataclass(frozen=True)
+class StepDone:
+    epoch: int  # 0-based
+    step: int  # 1-based within the epoch
+    steps: int
+    losses: dict[str, float]
+    lr: float
+    images_per_s: float
+    eta_s: float
+
+
+@dataclass(frozen=True)
+class EpochDone:
+    epoch: int
+    loss: float
+    val_map: float | None
+    val_ap50: float | None
+    checkpoint: Path
+
+
+@dataclass(frozen=True)
+class RunFinished:
+    result: TrainResult
+
+
+@dataclass(frozen=True)
+class RunFailed:
+    message: str
+
+
+TrainEvent = RunStarted | PhaseChanged | StepDone | EpochDone | RunFinished | RunFailed

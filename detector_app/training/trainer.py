@@ -1,0 +1,165 @@
+"""``train`` and ``resume``: a run on a project, from its database to a registered model version.
+
+No Qt here: the CLI calls these directly, the GUI through ``runner`` in a separate process.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from detector_app.errors import TrainingError
+from detector_app.storage import Project
+from detector_app.training.checkpoint import CHECKPOINT_NAME
+from detector_app.training.engine import Emit, FitJob, FitOutcome, fit
+from detector_app.training.evaluate import evaluate_model
+from detector_app.training.model_setup import pick_device
+from detector_app.training.plan import RunPlan, plan_resume, plan_run, run_dir
+from detector_app.training.settings import (
+    EvalResult,
+    PhaseChanged,
+    RunFinished,
+    RunStarted,
+    TrainResult,
+    TrainSettings,
+)
+from detector_app.training.versions import register_version
+
+log = logging.getLogger(__name__)
+
+
+def train(project: Project, settings: TrainSettings, progress: Emit | None = None,
+          cancel: threading.Event | Any | None = None) -> TrainResult:
+    """Train on the project's reviewed images and register the result as a new model version.
+
+    Every check (data, classes, parent model) happens before the first step and raises
+    ``TrainingError``. ``cancel`` (a threading or multiprocessing Event) is checked before each step;
+    a cancelled run keeps its last epoch checkpoint and registers no version.
+    """
+    with _threads(settings.threads):
+        plan = plan_run(project, settings)
+        record = project.repo.add_training_run(_run_settings(plan), status="running")
+        plan.run_id = record.id
+        return _execute(project, plan, progress, cancel)
+
+
+def resume(project: Project, run_id: int, progress: Emit | None = None,
+           cancel: threading.Event | Any | None = None, epochs: int | None = None) -> TrainResult:
+    """Continue a cancelled or interrupted run from its last checkpoint (optionally to more epochs)."""
+    try:
+        record = project.repo.get_training_run(run_id)
+    except Exception as exc:
+        raise TrainingError(f"cannot resume: {exc}") from None
+    plan = plan_resume(project, run_id, epochs)
+    before = record.metrics.get("before")
+    project.repo.update_training_run(run_id, status="running", append_log=f"resumed at epoch {plan.start_epoch}\n")
+    with _threads(plan.settings.threads):
+        return _execute(project, plan, progress, cancel, EvalResult.from_dict(before) if before else None)
+
+
+def _execute(project: Project, plan: RunPlan, progress: Emit | None, cancel: Any,
+             before: EvalResult | None = None) -> TrainResult:
+    emit = progress or (lambda _e: None)
+    cancel = cancel or threading.Event()
+    assert plan.run_id is not None
+    folder = run_dir(project, plan.run_id)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "split.json").write_text(json.dumps(plan.split()))
+    job = _fit_job(plan, folder / CHECKPOINT_NAME)
+    emit(RunStarted(plan.run_id, folder, plan.class_names[1:], len(plan.train), len(plan.val),
+                    plan.settings.epochs, -(-len(plan.train) // plan.settings.batch_size), plan.start_epoch))
+    try:
+        if before is None and plan.resume_state is None:
+            before = _evaluate_parent(plan, emit, cancel)
+            project.repo.update_training_run(plan.run_id, metrics=_metrics(before, None, []))
+        outcome = fit(job, emit, cancel)
+    except TrainingError as exc:
+        project.repo.update_training_run(plan.run_id, status="failed", append_log=f"{exc}\n", finished=True)
+        raise
+    except BaseException as exc:
+        project.repo.update_training_run(plan.run_id, status="failed", append_log=f"crashed: {exc!r}\n",
+                                         finished=True)
+        raise
+    result = (_cancelled(project, plan, outcome, folder, before) if outcome.cancelled
+              else _finish(project, plan, outcome, folder, before))
+    emit(RunFinished(result))
+    return result
+
+
+def _fit_job(plan: RunPlan, checkpoint: Path) -> FitJob:
+    # A resumed run's parent is its checkpoint; whether it began from scratch is in there too.
+    scratch = bool(plan.resume_state.get("from_scratch")) if plan.resume_state else plan.parent.from_scratch
+    return FitJob(
+        model=plan.model, preset=plan.parent.preset, class_names=plan.class_names, settings=plan.settings,
+        train=plan.train, val=plan.val, from_scratch=scratch, checkpoint_path=checkpoint,
+        extra_state={"split": plan.split(), "run_id": plan.run_id, "parent_version_id": plan.parent.version_id,
+                     "from_scratch": scratch},
+        start_epoch=plan.start_epoch, resume=plan.resume_state, history=plan.history)
+
+
+def _evaluate_parent(plan: RunPlan, emit: Emit, cancel: Any) -> EvalResult | None:
+    """The parent's scores on the validation split: the "before" column (None from scratch)."""
+    if plan.parent.model is None or not plan.val:
+        return None
+    emit(PhaseChanged("evaluate", f"Evaluating the parent model on {len(plan.val)} validation images"))
+    device = pick_device(plan.settings.device)
+    model = plan.parent.model.to(device)
+    try:
+        return evaluate_model(model, plan.parent.class_names, plan.val, plan.class_names[1:], plan.settings.size,
+                              device, should_stop=cancel.is_set)
+    finally:
+        plan.parent.model.cpu()
+
+
+def _cancelled(project: Project, plan: RunPlan, outcome: FitOutcome, folder: Path,
+               before: EvalResult | None) -> TrainResult:
+    assert plan.run_id is not None
+    project.repo.update_training_run(
+        plan.run_id, status="cancelled", finished=True,
+        append_log=f"cancelled after {outcome.epochs_done} epoch(s); checkpoint: {outcome.checkpoint}\n")
+    return TrainResult("cancelled", plan.run_id, folder, outcome.checkpoint, outcome.epochs_done,
+                       before=before, history=outcome.history)
+
+
+def _finish(project: Project, plan: RunPlan, outcome: FitOutcome, folder: Path,
+            before: EvalResult | None) -> TrainResult:
+    assert plan.run_id is not None
+    metrics = _metrics(before, outcome.last_eval, outcome.history)
+    version = register_version(
+        project, plan.model.cpu(), preset=plan.parent.preset, class_names=plan.class_names,
+        parent_id=plan.parent.version_id, settings={**plan.settings.to_dict(), "run_id": plan.run_id},
+        metrics=metrics, name=plan.settings.name)
+    project.repo.update_training_run(plan.run_id, status="finished", metrics=metrics, model_version_id=version.id,
+                                     finished=True, append_log=f"registered model version {version.name}\n")
+    return TrainResult("finished", plan.run_id, folder, outcome.checkpoint, outcome.epochs_done, version.id,
+                       Path(version.weights_path) if version.weights_path else None, before, outcome.last_eval,
+                       outcome.history)
+
+
+def _metrics(before: EvalResult | None, after: EvalResult | None, history: list[dict[str, Any]]) -> dict[str, Any]:
+    return {"before": before.to_dict() if before else None, "after": after.to_dict() if after else None,
+            "history": history}
+
+
+def _run_settings(plan: RunPlan) -> dict[str, Any]:
+    return {**plan.settings.to_dict(), "preset": plan.parent.preset, "parent_label": plan.parent.label,
+            "parent_version_id": plan.parent.version_id, "split": plan.split()}
+
+
+@contextlib.contextmanager
+def _threads(count: int | None) -> Iterator[None]:
+    """PyTorch's CPU thread count for the run, restored afterwards (it is process-wide)."""
+    previous = torch.get_num_threads()
+    if count:
+        torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)

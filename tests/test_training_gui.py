@@ -1,0 +1,102 @@
+"""The Train dialog on real widgets with a real training process: progress, plot, cancel, activate."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PySide6.QtCore import Qt
+
+from detector_app.storage import Project
+from detector_app.training.synthetic import make_shapes_dataset, store_in_project
+from detector_app.ui.train_dialog import TrainDialog
+
+from .ui_helpers import make_settings
+
+pytestmark = pytest.mark.gui
+
+# The child process needs a few seconds to import torch; on a busy machine more.
+START_TIMEOUT_MS = 120_000
+
+
+@pytest.fixture
+def shapes_project(project_dir: Path) -> Path:
+    with Project.open(project_dir) as project:
+        store_in_project(project.repo, make_shapes_dataset(12, seed=4, out_dir=project.path / "images", size=64,
+                                                           object_size=(0.3, 0.5)))
+    return project_dir
+
+
+def _prepare(dialog: TrainDialog, epochs: int) -> None:
+    scratch = next(i for i in range(dialog.start_from.count()) if dialog.start_from.itemData(i).parent == "scratch")
+    dialog.start_from.setCurrentIndex(scratch)
+    dialog.epochs.setValue(epochs)
+    dialog.size.setValue(64)
+    dialog.extra_settings = {"threads": 1, "batch_size": 2}
+
+
+def test_run_shows_progress_and_plot_and_cancel_stops_it_quickly(qtbot, shapes_project: Path) -> None:
+    dialog = TrainDialog(shapes_project, "untrained test model")
+    qtbot.addWidget(dialog)
+    dialog.show()
+    assert dialog.current_label.text() == "Current model: untrained test model"
+    assert dialog.checked_classes() and set(dialog.checked_classes()) <= {"circle", "square", "triangle"}
+    _prepare(dialog, epochs=200)
+
+    qtbot.mouseClick(dialog.start_button, Qt.MouseButton.LeftButton)
+    assert not dialog.start_button.isEnabled() and dialog.cancel_button.isEnabled()
+    qtbot.waitUntil(lambda: dialog.progress.value() >= 3 and dialog.plot.has_data, timeout=START_TIMEOUT_MS)
+    assert dialog.progress.maximum() == 200 * 5  # 9 training images in batches of 2
+    assert "step" in dialog.status.text() and "images/s" in dialog.status.text()
+    assert len(dialog.plot.step_losses) >= 3
+
+    started = time.monotonic()
+    qtbot.mouseClick(dialog.cancel_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: dialog.result is not None or dialog.error.isVisible(), timeout=30_000)
+    assert time.monotonic() - started < 10.0
+    assert dialog.result is not None and dialog.result.status == "cancelled"
+    assert dialog.status.text().startswith("Cancelled after")
+    assert dialog.start_button.isEnabled() and not dialog.activate_button.isEnabled()
+    with Project.open(shapes_project, create=False) as project:
+        assert [r.status for r in project.repo.training_runs()] == ["cancelled"]
+    qtbot.waitUntil(lambda: not dialog.runner.running, timeout=10_000)
+
+
+def test_finished_run_shows_before_after_and_activate_switches_the_main_window(
+        qtbot, tmp_path: Path, shapes_project: Path) -> None:
+    from detector_app.ui.main_window import MainWindow
+
+    window = MainWindow(make_settings(tmp_path), project_path=shapes_project)
+    qtbot.addWidget(window)
+    window.show()
+    qtbot.waitUntil(lambda: window.detector is not None, timeout=60_000)
+    before_name = window.detector.name
+    window.open_train_dialog()
+    dialog: TrainDialog = window.train_dialog
+    _prepare(dialog, epochs=1)
+
+    with qtbot.waitSignal(dialog.run_finished, timeout=START_TIMEOUT_MS) as finished:
+        qtbot.mouseClick(dialog.start_button, Qt.MouseButton.LeftButton)
+    result = finished.args[0]
+    assert result.status == "finished" and result.version_id is not None
+    metrics = [dialog.table.item(r, 0).text() for r in range(dialog.table.rowCount())]
+    assert metrics[:2] == ["mAP@[.5:.95]", "AP50"] and any(m.startswith("AP50 ") for m in metrics)
+    assert dialog.table.item(0, 1).text() == "-"  # from scratch: no "before"
+    assert dialog.activate_button.isEnabled()
+    assert len(dialog.plot.epoch_losses) == 1
+
+    with qtbot.waitSignal(dialog.version_activated, timeout=5_000) as activated:
+        qtbot.mouseClick(dialog.activate_button, Qt.MouseButton.LeftButton)
+    assert activated.args == [result.version_id]
+    qtbot.waitUntil(lambda: window.detector is not None and window.detector.name != before_name, timeout=60_000)
+    assert window.detector.name == "v1 (retinanet_light)"
+    assert window.status_model.text() == "model: v1 (retinanet_light)"
+    with Project.open(shapes_project, create=False) as project:
+        version = project.repo.active_model_version()
+        assert version is not None and version.id == result.version_id
+    assert window.detector.class_names == ("__background__", *version.class_names)
+    window.detector.predict(np.zeros((64, 64, 3), np.uint8))  # the next detection runs the new version
+    dialog.close()
+    window.close()
