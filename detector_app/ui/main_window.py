@@ -12,6 +12,7 @@ from PySide6.QtWidgets import (
     QComboBox,
     QDockWidget,
     QFileDialog,
+    QInputDialog,
     QLabel,
     QListView,
     QMainWindow,
@@ -157,6 +158,7 @@ class MainWindow(QMainWindow):
         self.act_webcam = a("Webcam", self.start_webcam, tip="Start the selected webcam")
         self.act_video = a("Open video…", self.choose_video, QKeySequence.StandardKey.Open)
         self.act_folder = a("Open image folder…", self.choose_folder, "Ctrl+Shift+O")
+        self.act_stream = a("Open stream URL…", self.choose_stream, "Ctrl+U", "RTSP / HTTP / MJPEG (a source plugin)")
         self.act_stop = a("Stop", self.stop_source, "Esc", "Stop the live source")
         self.act_play = a("Pause", self.toggle_pause, "K", "Play / pause", checkable=True)
         self.act_capture = a("Capture", self.capture_frame, "Space", "Capture the frame and its boxes into the project")
@@ -186,7 +188,7 @@ class MainWindow(QMainWindow):
         file_menu.addAction(self._action("New project…", self.choose_new_project, QKeySequence.StandardKey.New))
         file_menu.addAction(self._action("Open project…", self.choose_project, "Ctrl+Shift+P"))
         file_menu.addSeparator()
-        file_menu.addActions([self.act_video, self.act_folder])
+        file_menu.addActions([self.act_video, self.act_folder, self.act_stream])
         file_menu.addSeparator()
         file_menu.addAction(self._action("Import COCO…", self.import_coco))
         file_menu.addAction(self._action("Export labels…", self.export_labels, "Ctrl+E"))
@@ -519,6 +521,13 @@ class MainWindow(QMainWindow):
         if folder:
             self.settings.setValue("source/dir", folder)
             self.start_source(folder)
+
+    def choose_stream(self) -> None:
+        url, ok = QInputDialog.getText(self, "Open stream", "Stream URL (rtsp://, http://…):",
+                                       text=str(self.settings.value("source/url", "")))
+        if ok and url.strip():
+            self.settings.setValue("source/url", url.strip())
+            self.start_source(url.strip())
 
     def start_source(self, spec: str) -> None:
         """Play ``spec`` (webcam, video, folder) with live detection when a model is loaded."""
