@@ -16,6 +16,12 @@ def test_core_does_not_import_qt() -> None:
     assert violations == [], "\n".join(map(str, violations))
 
 
+def test_shipped_plugins_import_qt_only_as_ui_plugins() -> None:
+    """A plugin that needs Qt lives in a ``ui`` sub-folder or a ``ui_*.py`` module."""
+    violations = find_violations(REPO_ROOT / "plugins")
+    assert violations == [], "\n".join(map(str, violations))
+
+
 def test_rule_catches_a_core_module_that_imports_qt(tmp_path: Path) -> None:
     pkg = tmp_path / "detector_app"
     (pkg / "storage").mkdir(parents=True)

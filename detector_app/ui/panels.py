@@ -24,6 +24,20 @@ def _item(text: str, key: int | None = None, color: tuple[int, int, int] | None 
     return item
 
 
+def _setup_read_only_table(table: QTableWidget, headers: Sequence[str], stretch: int) -> None:
+    """Single-row selection, no editing, no focus (keys go to the window's shortcuts)."""
+    table.setHorizontalHeaderLabels(list(headers))
+    header = table.horizontalHeader()
+    for column in range(len(headers)):
+        mode = QHeaderView.ResizeMode.Stretch if column == stretch else QHeaderView.ResizeMode.ResizeToContents
+        header.setSectionResizeMode(column, mode)
+    table.verticalHeader().setVisible(False)
+    table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+    table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+    table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+    table.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+
+
 class BoxTable(QTableWidget):
     """One row per box: class, score, review state. Selecting a row selects the box on the canvas."""
 
@@ -31,16 +45,7 @@ class BoxTable(QTableWidget):
 
     def __init__(self, parent=None) -> None:  # noqa: ANN001
         super().__init__(0, 3, parent)
-        self.setHorizontalHeaderLabels(["Class", "Score", "State"])
-        header = self.horizontalHeader()
-        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
-        header.setSectionResizeMode(1, QHeaderView.ResizeMode.ResizeToContents)
-        header.setSectionResizeMode(2, QHeaderView.ResizeMode.ResizeToContents)
-        self.verticalHeader().setVisible(False)
-        self.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-        self.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        _setup_read_only_table(self, ["Class", "Score", "State"], stretch=0)
         self.itemSelectionChanged.connect(self._emit_selection)
         self._updating = False
 
@@ -78,16 +83,7 @@ class ClassTable(QTableWidget):
 
     def __init__(self, parent=None) -> None:  # noqa: ANN001
         super().__init__(0, 3, parent)
-        self.setHorizontalHeaderLabels(["Key", "Class", "Boxes"])
-        header = self.horizontalHeader()
-        header.setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
-        header.setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
-        header.setSectionResizeMode(2, QHeaderView.ResizeMode.ResizeToContents)
-        self.verticalHeader().setVisible(False)
-        self.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-        self.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        _setup_read_only_table(self, ["Key", "Class", "Boxes"], stretch=1)
         self.itemSelectionChanged.connect(self._emit)
 
     def set_classes(self, names: Sequence[str], counts: Mapping[str, int],

@@ -11,10 +11,11 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
-from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
+from PySide6.QtCore import QObject, Qt, QThread, Signal, SignalInstance, Slot
 
 from detector_app.core.detections import Detections
 from detector_app.detection.detector import Detector
@@ -38,6 +39,18 @@ def start_in_thread(worker: QObject, name: str) -> QThread:
     thread.finished.connect(worker.deleteLater)
     thread.start()
     return thread
+
+
+@contextmanager
+def report_errors(error: SignalInstance, what: str) -> Iterator[None]:
+    """A worker must never take the app down: its failure becomes one message for the banner."""
+    try:
+        yield
+    except DetectorAppError as exc:
+        error.emit(str(exc))
+    except Exception as exc:
+        log.exception(what)
+        error.emit(f"{what}: {type(exc).__name__}: {exc}")
 
 
 def join_thread(thread: QThread) -> None:
@@ -84,16 +97,10 @@ class PlayerWorker(QObject):
 
     @Slot()
     def run(self) -> None:
-        try:
+        with report_errors(self.error, "playback stopped"):
             with self._open_source() as source:
                 self._play(source)
-        except DetectorAppError as exc:
-            self.error.emit(str(exc))
-        except Exception as exc:  # a worker must never take the app down
-            log.exception("player failed")
-            self.error.emit(f"playback stopped: {exc}")
-        finally:
-            self.finished.emit()
+        self.finished.emit()
 
     def _play(self, source: FrameSource) -> None:
         period = 1.0 / source.fps if source.fps and not source.is_live else 0.0
@@ -161,7 +168,7 @@ class DetectionWorker(QObject):
     @Slot()
     def run(self) -> None:
         meter = RateMeter()
-        try:
+        with report_errors(self.error, "detection stopped"):
             while not self._stop.is_set():
                 item = self.slot.get(timeout=0.1)
                 if item is None:
@@ -171,11 +178,7 @@ class DetectionWorker(QObject):
                 meter.tick()
                 self.result.emit(FrameResult(frame, detections, meter.rate, time.monotonic() - captured_at,
                                              self.session))
-        except Exception as exc:
-            log.exception("detection failed")
-            self.error.emit(f"detection stopped: {exc}")
-        finally:
-            self.finished.emit()
+        self.finished.emit()
 
 
 @dataclass(frozen=True)
@@ -226,16 +229,10 @@ class BatchWorker(QObject):
     @Slot()
     def run(self) -> None:
         completed = False
-        try:
+        with report_errors(self.error, "batch detection stopped"):
             with self._open_source() as source:
                 completed = self._process(source)
-        except DetectorAppError as exc:
-            self.error.emit(str(exc))
-        except Exception as exc:
-            log.exception("batch detection failed")
-            self.error.emit(f"batch detection stopped: {exc}")
-        finally:
-            self.finished.emit(completed)
+        self.finished.emit(completed)
 
     def _process(self, source: FrameSource) -> bool:
         total = -(-source.frame_count // self.every) if source.frame_count else 0
@@ -268,12 +265,6 @@ class CallWorker(QObject):
 
     @Slot()
     def run(self) -> None:
-        try:
+        with report_errors(self.error, "background task failed"):
             self.done.emit(self.fn())
-        except DetectorAppError as exc:
-            self.error.emit(str(exc))
-        except Exception as exc:
-            log.exception("background call failed")
-            self.error.emit(f"{type(exc).__name__}: {exc}")
-        finally:
-            self.finished.emit()
+        self.finished.emit()
