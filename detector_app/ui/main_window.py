@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (
     QMessageBox,
     QSlider,
     QStackedWidget,
+    QStyle,
     QToolBar,
     QVBoxLayout,
     QWidget,
@@ -246,9 +247,27 @@ class MainWindow(QMainWindow):
             menu.addAction(act)
         return group
 
+    def _set_icons(self) -> None:
+        """Icons from the active Qt style: they follow the light/dark palette and need no asset files."""
+        sp = QStyle.StandardPixmap
+        for action, pixmap in (
+            (self.act_webcam, sp.SP_ComputerIcon), (self.act_video, sp.SP_DialogOpenButton),
+            (self.act_folder, sp.SP_DirOpenIcon), (self.act_stop, sp.SP_MediaStop),
+            (self.act_play, sp.SP_MediaPause), (self.act_capture, sp.SP_DialogSaveButton),
+            (self.act_batch, sp.SP_MediaSeekForward), (self.act_draw, sp.SP_FileDialogNewFolder),
+            (self.act_accept, sp.SP_DialogApplyButton), (self.act_accept_all, sp.SP_DialogYesButton),
+            (self.act_reject, sp.SP_DialogCancelButton), (self.act_delete, sp.SP_TrashIcon),
+            (self.act_prev, sp.SP_ArrowBack), (self.act_next, sp.SP_ArrowForward),
+            (self.act_undo, sp.SP_ArrowLeft), (self.act_redo, sp.SP_ArrowRight),
+            (self.act_fit, sp.SP_TitleBarMaxButton),
+        ):
+            action.setIcon(self.style().standardIcon(pixmap))
+
     def _build_toolbar(self) -> None:
+        self._set_icons()
         bar = QToolBar("Sources")
         bar.setObjectName("sources")
+        bar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
         self.addToolBar(bar)
         self.webcam_combo = QComboBox()
         self.webcam_combo.addItems([f"Camera {i}" for i in range(4)])
@@ -264,6 +283,7 @@ class MainWindow(QMainWindow):
         bar.addWidget(self.seek_slider)
         review = QToolBar("Review")
         review.setObjectName("review")
+        review.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonIconOnly)
         self.addToolBar(review)
         review.addActions([self.act_draw, self.act_accept, self.act_accept_all, self.act_reject, self.act_delete,
                            self.act_prev, self.act_next, self.act_undo, self.act_redo, self.act_fit])
@@ -546,6 +566,8 @@ class MainWindow(QMainWindow):
     def toggle_pause(self, paused: bool) -> None:
         self.live.set_paused(paused)
         self.act_play.setText("Play" if paused else "Pause")
+        pixmap = QStyle.StandardPixmap.SP_MediaPlay if paused else QStyle.StandardPixmap.SP_MediaPause
+        self.act_play.setIcon(self.style().standardIcon(pixmap))
 
     def _on_position(self, index: int, count: int) -> None:
         self.seek_slider.setEnabled(count > 0)
