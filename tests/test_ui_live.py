@@ -71,6 +71,7 @@ def test_video_plays_with_overlays_and_capture_stores_the_frame(window: MainWind
     assert len(stored) == len(result.detections.without_background().with_min_score(0.05)) > 0
     assert {a.status for a in stored} <= {"predicted"}
     assert Path(images[0].path).is_file()
+    assert win.recent_sources()[0].endswith("clip.avi")  # remembered for File › Recent sources
 
 
 def test_missing_webcam_shows_a_message_and_the_app_keeps_working(window: MainWindow, qtbot) -> None:

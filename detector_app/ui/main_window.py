@@ -48,6 +48,7 @@ log = logging.getLogger(__name__)
 QUEUES = (("unreviewed", "To review"), ("all", "All images"), ("reviewed", "Reviewed"))
 SIZES = (320, 512, 640, 800)
 DEVICES = ("auto", "cpu", "cuda")
+RECENT_SOURCES = 8
 
 
 class MainWindow(QMainWindow):
@@ -190,6 +191,8 @@ class MainWindow(QMainWindow):
         file_menu.addAction(self._action("Open project…", self.choose_project, "Ctrl+Shift+P"))
         file_menu.addSeparator()
         file_menu.addActions([self.act_video, self.act_folder, self.act_stream])
+        self.recent_menu = file_menu.addMenu("Recent sources")
+        self.recent_menu.aboutToShow.connect(self._fill_recent_menu)
         file_menu.addSeparator()
         file_menu.addAction(self._action("Import COCO…", self.import_coco))
         file_menu.addAction(self._action("Export labels…", self.export_labels, "Ctrl+E"))
@@ -553,12 +556,28 @@ class MainWindow(QMainWindow):
         """Play ``spec`` (webcam, video, folder) with live detection when a model is loaded."""
         self.review.leave()
         self.source_spec = spec
-        self.settings.setValue("source/last", spec)
+        self._remember_source(spec)
         self.stack.setCurrentWidget(self.canvas)
         self.act_play.setChecked(False)
         self.live.start(partial(open_source, spec), self.detector)
         if self.detector is None:
             self.banner.show_message("Playing without detection: no model is loaded.", "info", 6000)
+
+    def recent_sources(self) -> list[str]:
+        value = self.settings.value("source/recent", [])
+        return [value] if isinstance(value, str) else list(value or [])
+
+    def _remember_source(self, spec: str) -> None:
+        recent = [spec] + [s for s in self.recent_sources() if s != spec]
+        self.settings.setValue("source/recent", recent[:RECENT_SOURCES])
+
+    def _fill_recent_menu(self) -> None:
+        self.recent_menu.clear()
+        recent = self.recent_sources()
+        if not recent:
+            self.recent_menu.addAction("Nothing opened yet").setEnabled(False)
+        for spec in recent:
+            self.recent_menu.addAction(spec).triggered.connect(partial(self.start_source, spec))
 
     def stop_source(self) -> None:
         self.live.stop()
