@@ -110,8 +110,15 @@ class MainWindow(QMainWindow):
         left = QWidget()
         left_layout = QVBoxLayout(left)
         left_layout.setContentsMargins(2, 2, 2, 2)
+        self.images_empty = QLabel("No images here yet.\n\nCapture live frames with Space, run Detect all… "
+                                   "on a video or folder, or import a COCO dataset (File menu).")
+        self.images_empty.setWordWrap(True)
+        self.images_empty.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.images_stack = QStackedWidget()
+        self.images_stack.addWidget(self.image_view)
+        self.images_stack.addWidget(self.images_empty)
         left_layout.addWidget(self.queue_combo)
-        left_layout.addWidget(self.image_view)
+        left_layout.addWidget(self.images_stack)
         self._add_dock("Project images", left, Qt.DockWidgetArea.LeftDockWidgetArea)
 
         self.threshold_slider = QSlider(Qt.Orientation.Horizontal)
@@ -371,6 +378,7 @@ class MainWindow(QMainWindow):
         self.image_model = ImageListModel(self._image_ids, project.repo.get_images,
                                           project.path / ".thumbnails", self)
         self.image_view.setModel(self.image_model)
+        self._show_images_or_hint()
         self.refresh_classes()
         self.setWindowTitle(f"Detector {__version__} — {project.path}")
         self.settings.setValue("project/last", str(project.path))
@@ -382,9 +390,14 @@ class MainWindow(QMainWindow):
     def refresh_image_list(self) -> None:
         current = self.review.image_id
         self.image_model.refresh()
+        self._show_images_or_hint()
         row = self.image_model.row_of(current) if current is not None else None
         if row is not None:
             self.image_view.setCurrentIndex(self.image_model.index(row))
+
+    def _show_images_or_hint(self) -> None:
+        empty = self.image_model.rowCount() == 0
+        self.images_stack.setCurrentWidget(self.images_empty if empty else self.image_view)
 
     def refresh_classes(self) -> None:
         repo = self.project.repo
