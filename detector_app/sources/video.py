@@ -51,7 +51,10 @@ class VideoSource(FrameSource):
         return f"video {self.path.name}"
 
     def read(self) -> Frame | None:
-        image, self._pending = (self._pending, None) if self._pending is not None else (self._decode(), None)
+        if self._pending is not None:
+            image, self._pending = self._pending, None
+        else:
+            image = self._decode()
         if image is None:
             self._warn_if_early()
             return None
