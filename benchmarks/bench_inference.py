@@ -6,8 +6,7 @@
 (b) pipeline: VideoSource read ahead in a thread -> Detector (fast path: bf16 + channels-last + folded
     BatchNorm where the CPU has bf16) -> detect_frames with its default workers (on a CPU, two frames at
     once on one core each), as `detector-app detect` runs.
-``--breakdown`` adds the fast path with a single worker (two threads per frame), eager and compiled with
-torch.compile (compilation is a one-off warm-up, timed separately).
+``--breakdown`` adds the fast path with a single worker (both threads on one frame at a time).
 The two alternate in blocks of ``--frames`` so that load from other processes hits both alike; the ratio
 is computed from the same run. Weights are random (no pretrained file needed): speed does not depend on them.
 """
@@ -96,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=2, help="naive/pipeline block pairs")
     parser.add_argument("--workers", type=int, default=None, help="pipeline inference workers (default: auto)")
     parser.add_argument("--breakdown", action="store_true",
-                        help="also time one inference worker, eager and with torch.compile")
+                        help="also time the fast path with a single inference worker")
     args = parser.parse_args(argv)
 
     limit_cpu_threads()
@@ -126,12 +125,7 @@ def main(argv: list[str] | None = None) -> int:
         "pipeline": lambda start: pipeline_block(detector, video, start, args.frames, workers),
     }
     if args.breakdown:
-        compiled = Detector(loaded, DetectorConfig(size=args.size), compile=True)
-        start = time.perf_counter()
-        pipeline_block(compiled, video, 0, 2, 1)
-        print(f"compiled warm-up (compilation included): {time.perf_counter() - start:.1f} s")
         variants["1 worker"] = lambda start: pipeline_block(detector, video, start, args.frames, 1)
-        variants["1w compiled"] = lambda start: pipeline_block(compiled, video, start, args.frames, 1)
     seconds = dict.fromkeys(variants, 0.0)
     for r in range(args.rounds):
         start = r * args.frames

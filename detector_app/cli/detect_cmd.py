@@ -57,8 +57,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--every", type=int, default=1, metavar="N", help="process every Nth frame (default 1)")
     p.add_argument("--max-frames", type=int, metavar="N", help="stop after N processed frames")
     p.add_argument("--workers", type=int, help="frames inferred in parallel on a CPU (default: auto)")
-    p.add_argument("--compile", action="store_true",
-                   help="compile the fast path with torch.compile (for videos: each new frame size first waits for compilation)")
     p.set_defaults(func=run)
 
 
@@ -71,8 +69,7 @@ def run(args: argparse.Namespace) -> int:
         if is_plugin_model(args.model):  # --model plugin:NAME[:OPTIONS]: a detector plugin's model
             detector = create_detector(args.model, config)
         else:
-            detector = Detector(load_model(args.model, weights=args.weights, seed=args.seed), config,
-                                compile=args.compile)
+            detector = Detector(load_model(args.model, weights=args.weights, seed=args.seed), config)
         fps = (source.fps or 10.0) / args.every
         sink = _Sink(detector, args.out, VideoWriter(args.save_video, fps) if args.save_video else None)
         log.info("detect %s with %s on %s (%s)", args.source, detector.name, detector.device, detector.precision)

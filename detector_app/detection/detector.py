@@ -17,7 +17,7 @@ import copy
 import logging
 import os
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -27,7 +27,7 @@ from torchvision.models.detection.image_list import ImageList
 from torchvision.models.detection.transform import GeneralizedRCNNTransform
 
 from detector_app.core.detections import Detections
-from detector_app.detection.network import BackboneHead, CompiledBackboneHead, HeadOutputs
+from detector_app.detection.network import BackboneHead
 from detector_app.detection.optimize import fold_batchnorm, to_low_precision
 from detector_app.detection.weights import LoadedModel
 from detector_app.errors import DetectorAppError
@@ -118,15 +118,11 @@ class _Network:
     model: RetinaNet
     device: torch.device
     dtype: torch.dtype | None  # autocast dtype; None means plain fp32
-    core: Callable[[torch.Tensor], HeadOutputs]  # backbone + head, eager or compiled
+    core: BackboneHead
 
     @property
     def channels_last(self) -> bool:
         return self.dtype is not None
-
-    @property
-    def compiled(self) -> bool:
-        return isinstance(self.core, CompiledBackboneHead)
 
 
 @dataclass(frozen=True)
@@ -144,18 +140,13 @@ class _Engine:
 
 
 class Detector:
-    """Runs a loaded RetinaNet on BGR uint8 frames (as OpenCV returns them).
+    """Runs a loaded RetinaNet on BGR uint8 frames (as OpenCV returns them)."""
 
-    ``compile=True`` also compiles the fast path's network with ``torch.compile`` (about 10% faster on a
-    CPU, but each new frame size first costs a compilation of tens of seconds: for videos and webcams).
-    """
-
-    def __init__(self, loaded: LoadedModel, config: DetectorConfig | None = None, *, compile: bool = False) -> None:
+    def __init__(self, loaded: LoadedModel, config: DetectorConfig | None = None) -> None:
         self._lock = threading.Lock()  # serialises writers; readers take a snapshot of _engine
         config = config or DetectorConfig()
         self._loaded = loaded
-        self._compile = compile
-        self._engine = _build_engine(loaded, config, _prepare_network(loaded, config, compile))
+        self._engine = _build_engine(loaded, config, _prepare_network(loaded, config))
 
     # --- properties ---
     @property
@@ -173,9 +164,8 @@ class Detector:
 
     @property
     def precision(self) -> str:
-        """fp32, bf16 or fp16, with "+compiled" when the network is compiled."""
-        net = self._engine.net
-        return _PRECISION_NAMES.get(net.dtype, "fp32") + ("+compiled" if net.compiled else "")
+        """fp32, bf16 or fp16: what the network runs in."""
+        return _PRECISION_NAMES.get(self._engine.net.dtype, "fp32")
 
     @property
     def name(self) -> str:
@@ -192,7 +182,7 @@ class Detector:
             old = self._engine
             config = replace(old.config, **changes)  # type: ignore[arg-type]
             same_net = (config.device, config.fast) == (old.config.device, old.config.fast)
-            net = old.net if same_net else _prepare_network(self._loaded, config, self._compile)
+            net = old.net if same_net else _prepare_network(self._loaded, config)
             self._engine = _build_engine(self._loaded, config, net)
             return config
 
@@ -205,7 +195,7 @@ class Detector:
                 if kept != config.classes:
                     log.warning("class filter %s reduced to %s for model %s", config.classes, kept, loaded.name)
                 config = replace(config, classes=kept or None)
-            net = _prepare_network(loaded, config, self._compile)
+            net = _prepare_network(loaded, config)
             self._loaded = loaded
             self._engine = _build_engine(loaded, config, net)
 
@@ -256,11 +246,8 @@ def _as_bgr_uint8(frame: np.ndarray) -> np.ndarray:
     return frame
 
 
-def _prepare_network(loaded: LoadedModel, config: DetectorConfig, compile: bool = False) -> _Network:
-    """A copy of the model for this device/precision; the caller's model is never modified.
-
-    Compilation applies to the fast path only: plain fp32 stays the bit-exact reference path.
-    """
+def _prepare_network(loaded: LoadedModel, config: DetectorConfig) -> _Network:
+    """A copy of the model for this device/precision; the caller's model is never modified."""
     device = resolve_device(config.device)
     if device.type == "cpu":
         limit_cpu_threads()
@@ -272,8 +259,7 @@ def _prepare_network(loaded: LoadedModel, config: DetectorConfig, compile: bool 
         fold_batchnorm(model.backbone.body)
         to_low_precision(model, dtype)
         model = model.to(memory_format=torch.channels_last)
-    core = BackboneHead(model, device.type, dtype)
-    return _Network(model, device, dtype, CompiledBackboneHead(core) if compile and dtype is not None else core)
+    return _Network(model, device, dtype, BackboneHead(model, device.type, dtype))
 
 
 def _build_engine(loaded: LoadedModel, config: DetectorConfig, net: _Network) -> _Engine:
