@@ -77,9 +77,12 @@ def test_finished_run_shows_before_after_and_activate_switches_the_main_window(
     dialog: TrainDialog = window.train_dialog
     _prepare(dialog, epochs=1)
 
-    with qtbot.waitSignal(dialog.run_finished, timeout=START_TIMEOUT_MS) as finished:
-        qtbot.mouseClick(dialog.start_button, Qt.MouseButton.LeftButton)
-    result = finished.args[0]
+    finished: list[object] = []
+    dialog.run_finished.connect(finished.append)
+    qtbot.mouseClick(dialog.start_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: bool(finished) or dialog.error.isVisible(), timeout=START_TIMEOUT_MS)
+    assert not dialog.error.isVisible(), dialog.error.text()
+    result = finished[0]
     assert result.status == "finished" and result.version_id is not None
     metrics = [dialog.table.item(r, 0).text() for r in range(dialog.table.rowCount())]
     assert metrics[:2] == ["mAP@[.5:.95]", "AP50"] and any(m.startswith("AP50 ") for m in metrics)

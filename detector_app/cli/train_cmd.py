@@ -30,7 +30,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--classes", default=None, help="comma-separated classes (default: all with reviewed boxes)")
     p.add_argument("--batch-size", type=int, default=4)
     p.add_argument("--lr", type=float, default=None)
-    p.add_argument("--bf16", action="store_true", help="bfloat16 autocast (where the CPU/GPU supports it)")
+    p.add_argument("--bf16", action=argparse.BooleanOptionalAction, default=None,
+                   help="bfloat16 autocast (default: on where the CPU or GPU has native bf16)")
     p.add_argument("--no-cache", action="store_true", help="heads-only: do not cache backbone features")
     p.add_argument("--device", default="auto")
     p.add_argument("--threads", type=int, default=None, help="CPU threads for PyTorch")

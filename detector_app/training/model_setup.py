@@ -9,6 +9,7 @@ import torch
 from torch import nn
 from torchvision.models.detection import RetinaNet
 
+from detector_app.detection.detector import cpu_has_fast_bf16
 from detector_app.detection.presets import replace_classification_head
 from detector_app.errors import TrainingError
 
@@ -87,17 +88,20 @@ def pick_device(spec: str = "auto") -> torch.device:
 
 
 def bf16_supported(device: torch.device) -> bool:
+    """Native bf16 (CUDA, or a CPU with AVX512-BF16/AMX); emulated bf16 would be slower than fp32."""
     if device.type == "cuda":
         return torch.cuda.is_bf16_supported()
-    try:
-        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
-    except (AttributeError, RuntimeError):
-        return False
+    return device.type == "cpu" and cpu_has_fast_bf16()
+
+
+def use_bf16(setting: bool | None, device: torch.device) -> bool:
+    """``TrainSettings.bf16``: None (auto) and True mean bf16 wherever it is native."""
+    return setting is not False and bf16_supported(device)
 
 
 def autocast(device: torch.device, enabled: bool) -> contextlib.AbstractContextManager:
-    """bf16 autocast where asked for and supported; a no-op otherwise."""
-    if enabled and bf16_supported(device):
+    """bf16 autocast when ``enabled`` (callers resolve it with ``use_bf16``); a no-op otherwise."""
+    if enabled:
         return torch.autocast(device.type, dtype=torch.bfloat16)
     return contextlib.nullcontext()
 

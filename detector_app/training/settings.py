@@ -37,14 +37,15 @@ class TrainSettings:
     classes: tuple[str, ...] | None = None
     batch_size: int = 4
     lr: float | None = None  # None: per optimizer/freeze default (see engine.default_lr)
-    optimizer: Literal["sgd", "adamw"] = "sgd"
+    optimizer: Literal["sgd", "adamw"] = "adamw"
     weight_decay: float = 1e-4
     warmup_steps: int = 50
     clip_grad_norm: float = 10.0
     scale_jitter: float = 0.2  # image scale drawn from [1 - j, 1 + j]
     photometric: bool = True
     cache_features: bool = True  # heads-only runs: compute backbone+FPN features once
-    bf16: bool = False  # see README/report: measured on this CPU before changing the default
+    # bf16 autocast: None = auto (on where the CPU or GPU has native bf16), True/False to force.
+    bf16: bool | None = None
     device: str = "auto"
     seed: int = 0
     threads: int | None = None
