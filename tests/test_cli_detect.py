@@ -68,6 +68,7 @@ def test_detect_video_writes_coco_results_and_annotated_video(shared_data: Path,
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(3600)
 def test_detect_full_video_at_default_size(shared_data: Path, tmp_path: Path) -> None:
     """Must-show 6 as written: all 795 frames of vtest.avi at the default 512 px."""
     out, video = tmp_path / "r.json", tmp_path / "a.mp4"
