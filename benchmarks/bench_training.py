@@ -11,6 +11,7 @@ for fp32 and, where the CPU supports it, bf16 autocast.
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import tempfile
@@ -102,7 +103,8 @@ def main(argv: list[str] | None = None) -> int:
     precisions = [p for p in args.precision.split(",") if p == "fp32" or bf16_supported(torch.device("cpu"))]
     presets = args.preset or ["retinanet_light", "retinanet_r50_fpn"]
     print(f"torch {torch.__version__}, {args.threads} threads, {args.size} px, batch {args.batch}, "
-          f"{args.steps} timed steps per mode; bf16 supported: {bf16_supported(torch.device('cpu'))}")
+          f"{args.steps} timed steps per mode; bf16 supported: {bf16_supported(torch.device('cpu'))}; "
+          f"load average before: {os.getloadavg()[0]:.2f} (other processes on the CPU slow every figure)")
     with tempfile.TemporaryDirectory() as tmp:
         samples = make_samples(Path(tmp), (args.steps + 1) * args.batch, args.size)
         for preset in presets:

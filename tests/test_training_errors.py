@@ -96,6 +96,11 @@ def test_unreadable_parent_weights(shapes_project: Project, tmp_path: Path) -> N
                            "cannot use the parent model: model version 99 is not in the project")
 
 
+def test_a_frozen_random_backbone_is_refused(shapes_project: Project) -> None:
+    settings = TrainSettings(**{**TINY, "freeze": "heads"})
+    _train_expecting_error(shapes_project, settings, "from scratch must train everything")
+
+
 def test_invalid_settings_are_rejected_up_front() -> None:
     with pytest.raises(TrainingError, match="freeze level"):
         TrainSettings(freeze="backbone")  # type: ignore[arg-type]

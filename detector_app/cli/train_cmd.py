@@ -21,7 +21,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--freeze", choices=("heads", "fpn", "all"), default=None,
                    help="what trains: heads only (default when fine-tuning), heads + FPN, or all "
                         "(default from scratch)")
-    p.add_argument("--size", type=int, default=None, help="input size (long side, pixels; default: the preset's)")
+    p.add_argument("--size", type=int, default=None,
+                   help="input size (long side, pixels; default: the parent version's, else the preset's)")
     p.add_argument("--val-share", type=float, default=0.2, help="share of reviewed images kept for validation")
     p.add_argument("--preset", default=None, help="model preset for a new model (with --parent scratch)")
     p.add_argument("--parent", default=None,
@@ -50,18 +51,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def settings_from_args(args: argparse.Namespace) -> Any:
-    from detector_app.detection.presets import PRESETS
-    from detector_app.training.settings import LIGHT_PRESET, TrainSettings
+    from detector_app.training.settings import TrainSettings
 
     parent: int | str | None = args.parent
     if isinstance(parent, str) and parent.isdigit():
         parent = int(parent)
-    scratch = parent == "scratch"
-    freeze = args.freeze or ("all" if scratch else "heads")
-    preset = args.preset or (LIGHT_PRESET if scratch else None)
-    size = args.size or (PRESETS[preset].default_size if preset in PRESETS else 512)
     classes = tuple(c.strip() for c in args.classes.split(",") if c.strip()) if args.classes else None
-    return TrainSettings(epochs=args.epochs or 10, size=size, freeze=freeze, val_share=args.val_share, preset=preset,
+    return TrainSettings(epochs=args.epochs or 10, size=args.size, freeze=args.freeze, val_share=args.val_share,
+                         preset=args.preset,
                          parent=parent, classes=classes, batch_size=args.batch_size, lr=args.lr, bf16=args.bf16,
                          cache_features=not args.no_cache, device=args.device, seed=args.seed,
                          threads=args.threads, name=args.name)

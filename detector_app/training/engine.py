@@ -105,6 +105,8 @@ class _Trainer:
     def __init__(self, job: FitJob, emit: Emit, cancel: threading.Event) -> None:
         self.job, self.emit, self.cancel = job, emit, cancel
         s = job.settings
+        if s.freeze is None or s.size is None:
+            raise ValueError("FitJob settings need a freeze level and a size (plan.resolve_defaults fills them)")
         self.device = pick_device(s.device)
         self.bf16 = use_bf16(s.bf16, self.device)
         self.model = job.model.to(self.device)

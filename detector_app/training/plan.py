@@ -44,6 +44,7 @@ class Parent:
     preset: str
     label: str
     version_id: int | None = None
+    size: int | None = None  # the input size it was trained at, when known
 
     @property
     def from_scratch(self) -> bool:
@@ -98,19 +99,31 @@ def resolve_parent(project: Project, settings: TrainSettings) -> Parent:
         if preset not in PRESETS:
             raise TrainingError(f"unknown model preset {preset!r}; choose one of {', '.join(PRESETS)}")
         return Parent(None, (), preset, f"new {preset} (random weights)")
+    size = None
     try:
         if isinstance(spec, int):
             loaded = load_version(project, spec)
-            version_id = spec
+            size = project.repo.get_model_version(spec).settings.get("size")
         else:
             loaded = load_model(Path(spec) if Path(spec).suffix in (".pth", ".pt") else spec)
-            version_id = None
     except DetectorAppError as exc:
         raise TrainingError(f"cannot use the parent model: {exc}") from None
     if settings.preset is not None and settings.preset != loaded.preset:
         raise TrainingError(f"the parent model is a {loaded.preset}, not a {settings.preset}; "
                             f"start from scratch to train a new {settings.preset}")
-    return Parent(loaded.model, tuple(loaded.class_names), loaded.preset, loaded.name, version_id)
+    version_id = spec if isinstance(spec, int) else None
+    return Parent(loaded.model, tuple(loaded.class_names), loaded.preset, loaded.name, version_id,
+                  int(size) if size else None)
+
+
+def resolve_defaults(settings: TrainSettings, parent: Parent) -> TrainSettings:
+    """Fill freeze level and size left open; refuse a frozen backbone that was never trained."""
+    freeze = settings.freeze or ("all" if parent.from_scratch else "heads")
+    if parent.from_scratch and freeze != "all":
+        raise TrainingError(f"a new model from scratch must train everything: freeze level {freeze!r} would "
+                            "keep a random backbone; choose 'all' or start from a trained model")
+    size = settings.size or parent.size or PRESETS[parent.preset].default_size
+    return replace(settings, freeze=freeze, size=size)
 
 
 def plan_run(project: Project, settings: TrainSettings) -> RunPlan:
@@ -119,6 +132,7 @@ def plan_run(project: Project, settings: TrainSettings) -> RunPlan:
     train_ids, val_ids = split_ids([s.image_id for s in samples], settings.val_share, settings.seed)
     train, val = _pick(samples, train_ids), _pick(samples, val_ids)
     parent = resolve_parent(project, settings)
+    settings = resolve_defaults(settings, parent)
     classes = resolve_classes(train, settings.classes, parent.class_names)
     check_files(train + val)
     class_names = (BACKGROUND, *classes)

@@ -29,8 +29,8 @@ class TrainSettings:
     """
 
     epochs: int = 10
-    size: int = 512
-    freeze: FreezeLevel = "heads"
+    size: int | None = None  # long side in pixels; None: the parent version's, else the preset's
+    freeze: FreezeLevel | None = None  # None: "all" from scratch, "heads" when fine-tuning
     val_share: float = 0.2
     preset: str | None = None
     parent: int | str | None = None
@@ -52,11 +52,11 @@ class TrainSettings:
     name: str | None = None  # name of the model version; default "v<id>"
 
     def __post_init__(self) -> None:
-        if self.freeze not in FREEZE_LEVELS:
+        if self.freeze is not None and self.freeze not in FREEZE_LEVELS:
             raise TrainingError(f"unknown freeze level {self.freeze!r}; choose one of {', '.join(FREEZE_LEVELS)}")
         if self.epochs < 1:
             raise TrainingError(f"epochs must be at least 1 (got {self.epochs})")
-        if not 32 <= self.size <= 2048:
+        if self.size is not None and not 32 <= self.size <= 2048:
             raise TrainingError(f"input size must be between 32 and 2048 pixels (got {self.size})")
         if not 0.0 <= self.val_share < 1.0:
             raise TrainingError(f"validation share must be in [0, 1) (got {self.val_share})")

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import logging
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,7 +14,7 @@ from typing import Any
 
 import torch
 
-from detector_app.errors import TrainingError
+from detector_app.errors import DetectorAppError, TrainingError
 from detector_app.storage import Project
 from detector_app.training.checkpoint import CHECKPOINT_NAME
 from detector_app.training.engine import Emit, FitJob, FitOutcome, fit
@@ -31,8 +30,6 @@ from detector_app.training.settings import (
     TrainSettings,
 )
 from detector_app.training.versions import register_version
-
-log = logging.getLogger(__name__)
 
 
 def train(project: Project, settings: TrainSettings, progress: Emit | None = None,
@@ -55,7 +52,7 @@ def resume(project: Project, run_id: int, progress: Emit | None = None,
     """Continue a cancelled or interrupted run from its last checkpoint (optionally to more epochs)."""
     try:
         record = project.repo.get_training_run(run_id)
-    except Exception as exc:
+    except DetectorAppError as exc:
         raise TrainingError(f"cannot resume: {exc}") from None
     plan = plan_resume(project, run_id, epochs)
     before = record.metrics.get("before")
@@ -80,12 +77,9 @@ def _execute(project: Project, plan: RunPlan, progress: Emit | None, cancel: Any
             before = _evaluate_parent(plan, emit, cancel)
             project.repo.update_training_run(plan.run_id, metrics=_metrics(before, None, []))
         outcome = fit(job, emit, cancel)
-    except TrainingError as exc:
-        project.repo.update_training_run(plan.run_id, status="failed", append_log=f"{exc}\n", finished=True)
-        raise
     except BaseException as exc:
-        project.repo.update_training_run(plan.run_id, status="failed", append_log=f"crashed: {exc!r}\n",
-                                         finished=True)
+        why = str(exc) if isinstance(exc, TrainingError) else f"crashed: {exc!r}"
+        project.repo.update_training_run(plan.run_id, status="failed", append_log=f"{why}\n", finished=True)
         raise
     result = (_cancelled(project, plan, outcome, folder, before) if outcome.cancelled
               else _finish(project, plan, outcome, folder, before))
