@@ -6,7 +6,9 @@
 (b) pipeline: VideoSource read ahead in a thread -> Detector (fast path: bf16 + channels-last + folded
     BatchNorm where the CPU has bf16) -> detect_frames with its default workers (on a CPU, two frames at
     once on one core each), as `detector-app detect` runs.
-``--breakdown`` adds the fast path with a single worker (both threads on one frame at a time).
+(c) int8 pipeline: the same with `detect --int8` (OpenVINO int8, calibrated on the first 8 frames during
+    the warm-up; the calibration time is printed on its own). Skipped when OpenVINO/NNCF are missing.
+``--breakdown`` adds each pipeline with a single worker (all threads on one frame at a time).
 The two alternate in blocks of ``--frames`` so that load from other processes hits both alike; the ratio
 is computed from the same run. Weights are random (no pretrained file needed): speed does not depend on them.
 """
@@ -15,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import os
 import sys
 import tempfile
 import time
@@ -32,6 +35,7 @@ sys.path.insert(0, str(REPO))
 
 from detector_app.detection.batch import default_workers, detect_frames  # noqa: E402
 from detector_app.detection.detector import Detector, DetectorConfig, limit_cpu_threads  # noqa: E402
+from detector_app.detection.int8 import CALIBRATION_FRAMES, int8_unavailable_reason  # noqa: E402
 from detector_app.detection.weights import load_model  # noqa: E402
 from detector_app.sources.video import VideoSource  # noqa: E402
 
@@ -99,6 +103,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     limit_cpu_threads()
+    os.environ["DETECTOR_APP_HOME"] = tempfile.mkdtemp()  # calibrate int8 afresh, leave the user's cache alone
     video = args.video
     if not video.is_file():
         video = make_video(Path(tempfile.mkdtemp()) / "generated.avi")
@@ -119,13 +124,23 @@ def main(argv: list[str] | None = None) -> int:
     # Warm-up: first calls create oneDNN primitives and allocate memory.
     naive_block(reference, video, 0, 1)
     pipeline_block(detector, video, 0, max(2, workers), workers)
+    detectors = {"pipeline": detector}
+    no_int8 = int8_unavailable_reason()
+    if no_int8:
+        print(f"int8 pipeline skipped: {no_int8}")
+    elif detector.device.type == "cpu":
+        int8 = Detector(loaded, DetectorConfig(size=args.size, int8=True))
+        started = time.perf_counter()
+        pipeline_block(int8, video, 0, CALIBRATION_FRAMES + workers, workers)
+        print(f"int8 calibration (once per model, then cached): {time.perf_counter() - started:.1f} s "
+              f"including {CALIBRATION_FRAMES + workers} frames; now {int8.precision}")
+        detectors["int8 pipeline"] = int8
 
-    variants = {
-        "naive loop": lambda start: naive_block(reference, video, start, args.frames),
-        "pipeline": lambda start: pipeline_block(detector, video, start, args.frames, workers),
-    }
-    if args.breakdown:
-        variants["1 worker"] = lambda start: pipeline_block(detector, video, start, args.frames, 1)
+    variants = {"naive loop": lambda start: naive_block(reference, video, start, args.frames)}
+    for name, det in detectors.items():
+        variants[name] = lambda start, d=det: pipeline_block(d, video, start, args.frames, workers)
+        if args.breakdown:
+            variants[f"{name}, 1 worker"] = lambda start, d=det: pipeline_block(d, video, start, args.frames, 1)
     seconds = dict.fromkeys(variants, 0.0)
     for r in range(args.rounds):
         start = r * args.frames
@@ -137,8 +152,10 @@ def main(argv: list[str] | None = None) -> int:
     n = args.frames * args.rounds
     fps = {name: n / s for name, s in seconds.items()}
     for name, value in fps.items():
-        print(f"{name:<12}: {value:6.2f} frames/s  {value * gflop:7.1f} GFLOP/s  ({value / fps['naive loop']:.2f}x)")
-    print(f"ratio      : {fps['pipeline'] / fps['naive loop']:.2f}x  (pipeline / naive, {n} frames each)")
+        print(f"{name:<24}: {value:6.2f} frames/s  {value * gflop:7.1f} GFLOP/s  "
+              f"({value / fps['naive loop']:.2f}x)")
+    for name in detectors:
+        print(f"ratio {name:<18}: {fps[name] / fps['naive loop']:.2f}x  ({name} / naive loop, {n} frames each)")
     return 0
 
 

@@ -27,10 +27,12 @@ from torchvision.models.detection.image_list import ImageList
 from torchvision.models.detection.transform import GeneralizedRCNNTransform
 
 from detector_app.core.detections import Detections
+from detector_app.detection.int8 import CalibratingNetwork, int8_unavailable_reason
 from detector_app.detection.network import BackboneHead
 from detector_app.detection.optimize import fold_batchnorm, to_low_precision
 from detector_app.detection.weights import LoadedModel
 from detector_app.errors import DetectorAppError
+from detector_app.paths import app_paths
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +47,7 @@ class DetectorConfig:
     """Inference settings. ``size`` is the shorter image side fed to the network (longer side capped
     at ``size * 1333 / 800``, like torchvision's defaults). Scores strictly above ``score_threshold``
     are kept; ``classes`` (names) limits the output to those classes; ``fast`` enables the
-    reduced-precision path where the hardware supports it."""
+    reduced-precision path where the hardware supports it; ``int8`` quantizes the network on a CPU."""
 
     size: int = 512
     score_threshold: float = 0.5
@@ -53,6 +55,7 @@ class DetectorConfig:
     max_detections: int = 100
     device: str = "auto"
     fast: bool = True
+    int8: bool = False  # CPU only: OpenVINO int8, calibrated on the first frames (see detection.int8)
 
     def __post_init__(self) -> None:
         if self.size < 32:
@@ -118,11 +121,17 @@ class _Network:
     model: RetinaNet
     device: torch.device
     dtype: torch.dtype | None  # autocast dtype; None means plain fp32
-    core: BackboneHead
+    core: BackboneHead | CalibratingNetwork
 
     @property
     def channels_last(self) -> bool:
         return self.dtype is not None
+
+    @property
+    def precision(self) -> str:
+        if isinstance(self.core, CalibratingNetwork) and self.core.active:
+            return "int8"
+        return _PRECISION_NAMES.get(self.dtype, "fp32")  # type: ignore[arg-type]
 
 
 @dataclass(frozen=True)
@@ -159,13 +168,29 @@ class Detector:
 
     @property
     def fast_path_active(self) -> bool:
-        """True when the network runs in reduced precision (bf16 on CPU, fp16 on CUDA)."""
-        return self._engine.net.dtype is not None
+        """True when the network runs in reduced precision (bf16 on CPU, fp16 on CUDA, or int8)."""
+        return self.precision != "fp32"
 
     @property
     def precision(self) -> str:
-        """fp32, bf16 or fp16: what the network runs in."""
-        return _PRECISION_NAMES.get(self._engine.net.dtype, "fp32")
+        """fp32, bf16, fp16 or int8: what the network runs in now."""
+        return self._engine.net.precision
+
+    @property
+    def int8_status(self) -> str | None:
+        """With ``int8`` asked for: ``int8``, ``calibrating int8 (n/8)`` or why it is off; else None."""
+        core = self._engine.net.core
+        if isinstance(core, CalibratingNetwork):
+            return core.progress
+        return self.int8_problem
+
+    @property
+    def int8_problem(self) -> str | None:
+        """Why int8, though asked for, cannot run (None when it runs, calibrates or was not asked for)."""
+        core = self._engine.net.core
+        if isinstance(core, CalibratingNetwork):
+            return core.failed
+        return _int8_off_reason(self._engine.net.device) if self.config.int8 else None
 
     @property
     def name(self) -> str:
@@ -181,7 +206,8 @@ class Detector:
         with self._lock:
             old = self._engine
             config = replace(old.config, **changes)  # type: ignore[arg-type]
-            same_net = (config.device, config.fast) == (old.config.device, old.config.fast)
+            same_net = (config.device, config.fast, config.int8) == (old.config.device, old.config.fast,
+                                                                     old.config.int8)
             net = old.net if same_net else _prepare_network(self._loaded, config)
             self._engine = _build_engine(self._loaded, config, net)
             return config
@@ -259,7 +285,20 @@ def _prepare_network(loaded: LoadedModel, config: DetectorConfig) -> _Network:
         fold_batchnorm(model.backbone.body)
         to_low_precision(model, dtype)
         model = model.to(memory_format=torch.channels_last)
-    return _Network(model, device, dtype, BackboneHead(model, device.type, dtype))
+    core: BackboneHead | CalibratingNetwork = BackboneHead(model, device.type, dtype)
+    if config.int8:
+        reason = _int8_off_reason(device)
+        if reason is None:
+            core = CalibratingNetwork(loaded.model, core, torch.get_num_threads(), app_paths().cache / "int8")
+        else:
+            log.warning("int8 is off: %s", reason)
+    return _Network(model, device, dtype, core)
+
+
+def _int8_off_reason(device: torch.device) -> str | None:
+    if device.type != "cpu":
+        return f"int8 runs on the CPU only (device is {device})"
+    return int8_unavailable_reason()
 
 
 def _build_engine(loaded: LoadedModel, config: DetectorConfig, net: _Network) -> _Engine:

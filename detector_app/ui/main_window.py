@@ -242,6 +242,10 @@ class MainWindow(QMainWindow):
         self.act_fast = self._action("Fast path (bf16 / channels-last)", self.apply_detector_config, checkable=True)
         self.act_fast.setChecked(self.settings.value("model/fast", True, type=bool))
         menu.addAction(self.act_fast)
+        self.act_int8 = self._action("Int8 on the CPU (OpenVINO; calibrates on the first 8 frames)",
+                                     self.apply_detector_config, checkable=True)
+        self.act_int8.setChecked(self.settings.value("model/int8", False, type=bool))
+        menu.addAction(self.act_int8)
         menu.addSeparator()
         menu.addAction(self._action("Train on reviewed labels…", self.open_train_dialog, "Ctrl+T"))
 
@@ -323,6 +327,7 @@ class MainWindow(QMainWindow):
         s.setValue("view/threshold", self.threshold_slider.value())
         s.setValue("source/webcam", self.webcam_combo.currentIndex())
         s.setValue("model/fast", self.act_fast.isChecked())
+        s.setValue("model/int8", self.act_int8.isChecked())
         if self.project is not None:
             s.setValue("project/last", str(self.project.path))
         s.sync()
@@ -423,16 +428,18 @@ class MainWindow(QMainWindow):
         size = self.size_group.checkedAction()
         device = self.device_group.checkedAction()
         return DetectorConfig(size=int(size.data()) if size else 512, score_threshold=0.05,
-                              device=str(device.data()) if device else "auto", fast=self.act_fast.isChecked())
+                              device=str(device.data()) if device else "auto", fast=self.act_fast.isChecked(),
+                              int8=self.act_int8.isChecked())
 
     def apply_detector_config(self) -> None:
         for key, group in (("model/size", self.size_group), ("model/device", self.device_group)):
             if group.checkedAction() is not None:
                 self.settings.setValue(key, group.checkedAction().data())
         self.settings.setValue("model/fast", self.act_fast.isChecked())
+        self.settings.setValue("model/int8", self.act_int8.isChecked())
         if self.detector is not None:
             config = self.detector_config()
-            self.detector.update_config(size=config.size, device=config.device, fast=config.fast)
+            self.detector.update_config(size=config.size, device=config.device, fast=config.fast, int8=config.int8)
             self._update_model_status()
 
     def load_model(self) -> None:
@@ -471,7 +478,7 @@ class MainWindow(QMainWindow):
         if d is None:
             return
         self.status_model.setText(f"model: {d.name}")
-        self.status_device.setText(f"{d.device.type.upper()}{' · fast path' if d.fast_path_active else ''}")
+        self.status_device.setText(f"{d.device.type.upper()} · {getattr(d, 'int8_status', None) or d.precision}")
 
     def _choose_model(self, key: str | None = None, value: object = None) -> None:
         """Remember one model source (preset, file, version or plugin), forget the others, load it."""
@@ -608,6 +615,7 @@ class MainWindow(QMainWindow):
             self.seek_slider.setValue(int(index))
 
     def _on_live_stats(self, capture_fps: float, inference_fps: float, latency_s: float) -> None:
+        self._update_model_status()  # int8 calibration progresses with the frames
         self.status_rates.setText(f"capture {capture_fps:.1f} fps · inference {inference_fps:.1f} fps · "
                                   f"latency {latency_s * 1000:.0f} ms")
 
