@@ -89,7 +89,8 @@ def test_quantized_model_is_cached_and_reused(shared_data: Path, monkeypatch: py
     for image in calibration_images(shared_data):
         first.predict(image)
     assert first.precision == "int8"
-    assert len(list((app_paths().cache / "int8").glob("*.xml"))) == 1
+    cached = list((app_paths().cache / "int8").glob("*"))
+    assert sorted(p.suffix for p in cached) == [".bin", ".xml"]  # no partial files left behind
 
     monkeypatch.setattr(int8, "_quantize", lambda *a: pytest.fail("calibrated again despite the cache"))
     second = Detector(loaded, config)
@@ -97,6 +98,14 @@ def test_quantized_model_is_cached_and_reused(shared_data: Path, monkeypatch: py
     image = coco_image(shared_data)
     a, b = first.predict(image), second.predict(image)
     assert np.array_equal(a.labels, b.labels) and np.allclose(a.scores, b.scores)
+
+    for path in cached:  # a damaged cache is dropped and calibration starts again, detection goes on
+        path.write_bytes(b"\0garbage")
+    third = Detector(loaded, config)
+    assert third.int8_status == f"calibrating int8 (0/{CALIBRATION_FRAMES})" and third.int8_problem is None
+    assert not any(p.exists() for p in cached)
+    third.predict(image)
+    assert third.int8_status == f"calibrating int8 (1/{CALIBRATION_FRAMES})" and third.precision != "int8"
 
 
 def test_failed_quantization_keeps_detecting(shared_data: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -19,6 +19,7 @@ import copy
 import hashlib
 import importlib.util
 import logging
+import os
 import threading
 import time
 import warnings
@@ -104,28 +105,52 @@ class Int8Network:
 
 
 def quantize_network(model: RetinaNet, calibration: Sequence[torch.Tensor], threads: int,
-                     cached: Path | None = None) -> Int8Network:
+                     cache_file: Path | None = None) -> Int8Network:
     """Convert ``model``'s backbone and head to OpenVINO, quantize them on ``calibration`` inputs (network
-    inputs: normalised, resized, padded NCHW tensors) and compile for the CPU.
-
-    ``cached``: an OpenVINO IR file; read instead of calibrating when it exists, written otherwise.
-    """
+    inputs: normalised, resized, padded NCHW tensors), save the result to ``cache_file`` and compile it."""
     import openvino as ov
 
+    started = time.perf_counter()
+    quantized = _quantize(model, calibration)
+    log.info("int8: calibrated on %d frames in %.1f s", len(calibration), time.perf_counter() - started)
+    if cache_file is not None:
+        _save_atomically(quantized, cache_file)
+    return _compile(ov.Core(), quantized, threads)
+
+
+def load_cached(cache_file: Path, threads: int) -> Int8Network | None:
+    """The quantized model saved earlier, or None; an unreadable file is removed (and made again)."""
+    import openvino as ov
+
+    if not cache_file.is_file():
+        return None
     core = ov.Core()
-    if cached is not None and cached.is_file():
-        log.info("int8: using the quantized model cached in %s", cached)
-        quantized = core.read_model(cached)
-    else:
-        started = time.perf_counter()
-        quantized = _quantize(model, calibration)
-        log.info("int8: calibrated on %d frames in %.1f s", len(calibration), time.perf_counter() - started)
-        if cached is not None:
-            cached.parent.mkdir(parents=True, exist_ok=True)
-            ov.save_model(quantized, cached)
-    compiled = core.compile_model(quantized, "CPU", {"PERFORMANCE_HINT": "LATENCY",
-                                                     "INFERENCE_NUM_THREADS": max(1, threads)})
-    return Int8Network(compiled)
+    try:
+        network = _compile(core, core.read_model(cache_file), threads)
+    except Exception as exc:  # noqa: BLE001 - OpenVINO raises plain RuntimeErrors for bad files
+        log.warning("int8: ignoring the unreadable cached model %s (%s); calibrating again", cache_file, exc)
+        cache_file.unlink(missing_ok=True)
+        cache_file.with_suffix(".bin").unlink(missing_ok=True)
+        return None
+    log.info("int8: using the quantized model cached in %s", cache_file)
+    return network
+
+
+def _compile(core: Any, model: Any, threads: int) -> Int8Network:
+    return Int8Network(core.compile_model(model, "CPU", {"PERFORMANCE_HINT": "LATENCY",
+                                                         "INFERENCE_NUM_THREADS": max(1, threads)}))
+
+
+def _save_atomically(model: Any, cache_file: Path) -> None:
+    """Write the IR pair (.xml + .bin) under temporary names, then rename: an interrupted run leaves no
+    half-written model that a later run would read."""
+    import openvino as ov
+
+    cache_file.parent.mkdir(parents=True, exist_ok=True)
+    partial = cache_file.with_name(f"partial-{os.getpid()}-{cache_file.name}")
+    ov.save_model(model, partial)
+    os.replace(partial.with_suffix(".bin"), cache_file.with_suffix(".bin"))
+    os.replace(partial, cache_file)
 
 
 def _quantize(model: RetinaNet, calibration: Sequence[torch.Tensor]) -> Any:
@@ -154,10 +179,8 @@ class CalibratingNetwork:
         self._cached = cache_dir / f"{model_fingerprint(model)}.xml" if cache_dir is not None else None
         self._lock = threading.Lock()
         self._inputs: list[torch.Tensor] = []
-        self._int8: Int8Network | None = None
         self.failed: str | None = None
-        if self._cached is not None and self._cached.is_file():
-            self._build([])
+        self._int8 = load_cached(self._cached, threads) if self._cached is not None else None
 
     @property
     def active(self) -> bool:
@@ -170,6 +193,8 @@ class CalibratingNetwork:
             return "int8"
         if self.failed:
             return f"int8 failed: {self.failed}"
+        if len(self._inputs) >= self._frames:
+            return "quantizing int8"
         return f"calibrating int8 ({len(self._inputs)}/{self._frames})"
 
     def __call__(self, x: torch.Tensor) -> HeadOutputs:
@@ -187,11 +212,11 @@ class CalibratingNetwork:
                 return
             self._inputs.append(x.detach().float().contiguous().clone())
             if len(self._inputs) >= self._frames:
-                self._build(self._inputs)
+                self._build()
 
-    def _build(self, inputs: list[torch.Tensor]) -> None:
+    def _build(self) -> None:
         try:
-            self._int8 = quantize_network(self._model, inputs, self._threads, self._cached)
+            self._int8 = quantize_network(self._model, self._inputs, self._threads, self._cached)
         except Exception as exc:  # noqa: BLE001 - any backend failure must leave detection running
             self.failed = f"{type(exc).__name__}: {exc}"
             log.error("int8 quantization failed; detection carries on without it: %s", self.failed)
