@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import cv2
+import numpy as np
 import pytest
 from pycocotools.coco import COCO
 
@@ -175,3 +176,55 @@ def test_ctrl_c_stops_cleanly_and_keeps_the_results(shared_data: Path, tmp_path:
 def _write(path: Path, text: str) -> Path:
     path.write_text(text)
     return path
+
+
+def test_detect_int8_calibrates_on_the_first_frames_then_runs_int8(shared_data: Path, tmp_path: Path) -> None:
+    from detector_app.detection.int8 import int8_unavailable_reason
+    from detector_app.paths import app_paths
+
+    if int8_unavailable_reason() is not None:
+        pytest.skip(int8_unavailable_reason())
+    out = tmp_path / "r.json"
+    rc = main(["detect", str(shared_data / "video" / "vtest.avi"), "--out", str(out), "--model", "retinanet_light",
+               "--size", "160", "--every", "40", "--int8", *RANDOM])
+    assert rc == 0
+    coco, dets = load_results(out)
+    assert len(coco.getImgIds()) == 20 and len(dets.getAnnIds()) == 20 * 20
+    # Calibration finished after 8 frames; the quantized model is kept for the next run.
+    assert len(list((app_paths().cache / "int8").glob("*.xml"))) == 1
+
+
+class _DroppingCamera:
+    """A live source that delivers a few frames, then loses its connection (as a stream or camera can)."""
+
+    kind, is_live, frame_count, fps, description, skipped = "webcam", True, None, 10.0, "webcam 0", []
+
+    def __init__(self, frames: int) -> None:
+        self.left, self.index = frames, 0
+
+    def read(self):  # noqa: ANN201
+        from detector_app.errors import SourceError
+        from detector_app.sources import Frame
+
+        if self.left == 0:
+            raise SourceError("the camera went away")
+        self.left, self.index = self.left - 1, self.index + 1
+        return Frame(np.full((96, 128, 3), 80, np.uint8), self.index - 1, 0.0, "webcam:0", "webcam")
+
+    def close(self) -> None:
+        pass
+
+
+def test_detect_live_source_lost_midway_exits_non_zero_and_keeps_results(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    from detector_app.cli import detect_cmd
+
+    monkeypatch.setattr(detect_cmd, "open_source", lambda spec: _DroppingCamera(3))
+    out = tmp_path / "r.json"
+    rc = main(["detect", "0", "--out", str(out), "--model", "retinanet_light", "--size", "96", *RANDOM])
+    err = capsys.readouterr().err
+    assert rc == 2
+    # Latest-frame-wins may skip some of the 3 frames, never the last one.
+    assert re.fullmatch(r"error: webcam 0 stopped after [123] frame\(s\): the camera went away",
+                        err.strip().splitlines()[-1])
+    assert len(json.loads(out.read_text())) > 0  # the results before the loss are kept

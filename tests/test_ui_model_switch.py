@@ -45,3 +45,29 @@ def test_activating_a_version_changes_status_bar_and_next_detection(qtbot, tmp_p
     qtbot.waitUntil(lambda: again.detector is not None, timeout=60_000)
     assert "shapes-v1" in again.status_model.text()
     again.close()
+
+
+def test_int8_toggle_switches_the_detector_and_is_remembered(qtbot, tmp_path: Path, project_dir: Path) -> None:
+    from detector_app.detection.int8 import CALIBRATION_FRAMES, int8_unavailable_reason
+
+    if int8_unavailable_reason() is not None:
+        pytest.skip(int8_unavailable_reason())
+    win = MainWindow(make_settings(tmp_path), project_path=project_dir)
+    qtbot.addWidget(win)
+    qtbot.waitUntil(lambda: win.detector is not None, timeout=60_000)
+    if win.detector.device.type != "cpu":
+        pytest.skip("int8 runs on the CPU only")
+    assert not win.act_int8.isChecked() and "int8" not in win.status_device.text()
+
+    win.act_int8.trigger()
+    assert win.detector.config.int8
+    assert win.status_device.text() == f"CPU · calibrating int8 (0/{CALIBRATION_FRAMES})"
+    win.close()
+
+    again = MainWindow(win.settings, project_path=project_dir)
+    qtbot.addWidget(again)
+    qtbot.waitUntil(lambda: again.detector is not None, timeout=60_000)
+    assert again.act_int8.isChecked() and again.detector.config.int8
+    again.act_int8.trigger()
+    assert not again.detector.config.int8 and again.status_device.text() == f"CPU · {again.detector.precision}"
+    again.close()

@@ -136,7 +136,9 @@ def _results(frames: Iterable[Frame], detector: Detector, workers: int | None) -
 def _run_live(source: FrameSource, detector: Detector, sink: _Sink, args: argparse.Namespace) -> None:
     """Webcam: latest-frame-wins, so results keep up with the scene; stop with Ctrl-C or --max-frames."""
     results: queue.Queue[LiveResult] = queue.Queue()
-    pipeline = LivePipeline(source, detector, results.put, pace=False, close_source=False).start()
+    errors: list[BaseException] = []
+    pipeline = LivePipeline(source, detector, results.put, on_error=errors.append, pace=False,
+                            close_source=False).start()
     try:
         with _progress(args.max_frames, source) as bar:
             while pipeline.running or not results.empty():
@@ -149,6 +151,8 @@ def _run_live(source: FrameSource, detector: Detector, sink: _Sink, args: argpar
                         break
     finally:
         pipeline.stop()
+    if errors:  # a lost stream or a failed frame: the results so far are still written (sink.finish)
+        raise DetectorAppError(f"{source.description} stopped after {sink.frames} frame(s): {errors[0]}")
 
 
 def _progress(total: int | None, source: FrameSource) -> tqdm:
