@@ -45,9 +45,9 @@ def test_light_preset_learns_shapes_from_scratch(project_dir: Path) -> None:
     with Project.open(project_dir) as project:
         data = make_shapes_dataset(420, seed=1, out_dir=project.path / "images", **SHAPE_SET)
         store_in_project(project.repo, data)
-        # 9 epochs: measured AP50 0.93 after epoch 9 of a 12-epoch run (0.976 at 12, in 523 s on a quiet
-        # machine); 9 keeps both the target and the 10 minutes with a margin.
-        result = train(project, TrainSettings(**FROM_SCRATCH, epochs=9), progress=_log_epochs)
+        # Epochs, measured on the 2-core machine (one thread): 12 reach AP50 0.976 in 523 s, 10 reach 0.800
+        # in 453 s, 9 only 0.723 in 409 s (a shorter cosine schedule leaves less time at a high rate).
+        result = train(project, TrainSettings(**FROM_SCRATCH, epochs=10), progress=_log_epochs)
     elapsed = time.monotonic() - started
     print(f"from scratch: val AP50 {result.after.ap50:.3f}, mAP {result.after.map:.3f}, {elapsed:.0f} s")
     assert result.status == "finished"
