@@ -119,7 +119,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"model {args.preset}, input {args.size} px, video {video.name}, torch {torch.__version__}, "
           f"{torch.get_num_threads()} threads")
     print(f"pipeline: device {detector.device}, precision {detector.precision}, {workers} inference worker(s)")
-    print(f"model cost: {gflop:.1f} GFLOP per frame (FlopCounterMode)")
+    print(f"model cost: {gflop:.1f} GFLOP per frame (FlopCounterMode); GFLOP/s below = that x frames/s "
+          "(for int8, effective: the int8 operations counted as the fp32 FLOPs they replace)")
 
     # Warm-up: first calls create oneDNN primitives and allocate memory.
     naive_block(reference, video, 0, 1)
