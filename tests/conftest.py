@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -30,6 +31,28 @@ def project_dir(tmp_path: Path) -> Path:
     path = tmp_path / "project"
     path.mkdir()
     return path
+
+
+@pytest.fixture
+def shapes_project_dir(project_dir: Path) -> Path:
+    """A project holding 12 generated 64 px images of shapes with exact boxes (for quick training runs)."""
+    from detector_app.storage import Project
+    from detector_app.training.synthetic import make_shapes_dataset, store_in_project
+
+    with Project.open(project_dir) as project:
+        store_in_project(project.repo, make_shapes_dataset(12, seed=4, out_dir=project.path / "images", size=64,
+                                                           object_size=(0.3, 0.5)))
+    return project_dir
+
+
+@pytest.fixture
+def fresh_plugins() -> Iterator[None]:
+    """Plugins discovered anew for the test (each test has its own app home, so its own plugins.json)."""
+    from detector_app.plugins_api import reset_manager
+
+    reset_manager()
+    yield
+    reset_manager()
 
 
 @pytest.fixture(scope="session")

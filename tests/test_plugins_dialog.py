@@ -2,22 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 
 from detector_app.paths import app_paths
-from detector_app.plugins_api import PluginManager, reset_manager
+from detector_app.plugins_api import PluginManager
 from detector_app.plugins_api.settings import PluginSettings
 
-pytestmark = pytest.mark.gui
-
-
-@pytest.fixture(autouse=True)
-def _fresh_manager() -> Iterator[None]:
-    reset_manager()
-    yield
-    reset_manager()
+pytestmark = [pytest.mark.gui, pytest.mark.usefixtures("fresh_plugins")]
 
 
 def rows(dialog: object) -> dict[str, list[str]]:

@@ -28,6 +28,8 @@ from detector_app.storage import Project
 
 from .conftest import REPO_ROOT
 
+pytestmark = pytest.mark.usefixtures("fresh_plugins")
+
 PACKAGE = "throwaway_detector_plugin"
 
 PACKAGE_INIT = f'''
@@ -76,13 +78,6 @@ class Listing(ExporterPlugin):
 
 PLUGINS = [Listing]
 '''
-
-
-@pytest.fixture(autouse=True)
-def _fresh_manager() -> Iterator[None]:
-    reset_manager()
-    yield
-    reset_manager()
 
 
 @pytest.fixture

@@ -6,7 +6,6 @@ from __future__ import annotations
 import contextlib
 import io
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -15,15 +14,10 @@ from PIL import Image
 
 from detector_app.errors import ImportValidationError
 from detector_app.export.coco import export_coco, import_coco
-from detector_app.plugins_api import PluginError, PluginManager, get_manager, reset_manager
+from detector_app.plugins_api import PluginError, PluginManager, get_manager
 from detector_app.storage import Project
 
-
-@pytest.fixture(autouse=True)
-def _fresh_manager() -> Iterator[None]:
-    reset_manager()  # each test has its own app home, so its own plugins.json
-    yield
-    reset_manager()
+pytestmark = pytest.mark.usefixtures("fresh_plugins")
 
 
 def coco_ap(original: Path, exported: Path) -> float:

@@ -8,7 +8,6 @@ from __future__ import annotations
 import socket
 import threading
 import time
-from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import cv2
@@ -18,8 +17,10 @@ import pytest
 from detector_app.cli.main import main
 from detector_app.errors import SourceError
 from detector_app.paths import app_paths
-from detector_app.plugins_api import get_manager, reset_manager
+from detector_app.plugins_api import get_manager
 from detector_app.sources import open_source
+
+pytestmark = pytest.mark.usefixtures("fresh_plugins")
 
 BOUNDARY = b"frame"
 
@@ -70,13 +71,6 @@ class MjpegServer:
         self.httpd.shutdown()
         self.httpd.server_close()
         self.thread.join(timeout=5)
-
-
-@pytest.fixture(autouse=True)
-def _fresh_manager() -> Iterator[None]:
-    reset_manager()
-    yield
-    reset_manager()
 
 
 @pytest.fixture

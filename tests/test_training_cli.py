@@ -8,19 +8,10 @@ import pytest
 
 from detector_app.cli.main import main
 from detector_app.storage import Project
-from detector_app.training.synthetic import make_shapes_dataset, store_in_project
 
 
-@pytest.fixture
-def shapes_project(project_dir: Path) -> Path:
-    with Project.open(project_dir) as project:
-        store_in_project(project.repo, make_shapes_dataset(12, seed=4, out_dir=project.path / "images", size=64,
-                                                           object_size=(0.3, 0.5)))
-    return project_dir
-
-
-def test_train_then_eval(shapes_project: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    code = main(["train", "--project", str(shapes_project), "--parent", "scratch", "--epochs", "1", "--size", "64",
+def test_train_then_eval(shapes_project_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["train", "--project", str(shapes_project_dir), "--parent", "scratch", "--epochs", "1", "--size", "64",
                  "--batch-size", "4", "--threads", "1", "--val-share", "0.25", "--activate"])
     out = capsys.readouterr()
     assert code == 0, out.err
@@ -29,10 +20,10 @@ def test_train_then_eval(shapes_project: Path, capsys: pytest.CaptureFixture[str
     assert "mAP@[.5:.95]" in out.out and "AP50 circle" in out.out
     assert "epoch 1: loss" in out.out
     assert "3/3" in out.err and "cls=" in out.err  # the tqdm bar, with the loss parts
-    with Project.open(shapes_project, create=False) as project:
+    with Project.open(shapes_project_dir, create=False) as project:
         assert project.repo.active_model_version().name == "v1"
 
-    assert main(["eval", "--project", str(shapes_project)]) == 0
+    assert main(["eval", "--project", str(shapes_project_dir)]) == 0
     out = capsys.readouterr().out
     assert out.startswith("model version v1 on 3 images")
     assert "mAP@[.5:.95]" in out and "triangle" in out

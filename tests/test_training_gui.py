@@ -10,7 +10,6 @@ import pytest
 from PySide6.QtCore import Qt
 
 from detector_app.storage import Project
-from detector_app.training.synthetic import make_shapes_dataset, store_in_project
 from detector_app.ui.train_dialog import TrainDialog
 
 from .ui_helpers import make_settings
@@ -21,14 +20,6 @@ pytestmark = pytest.mark.gui
 START_TIMEOUT_MS = 120_000
 
 
-@pytest.fixture
-def shapes_project(project_dir: Path) -> Path:
-    with Project.open(project_dir) as project:
-        store_in_project(project.repo, make_shapes_dataset(12, seed=4, out_dir=project.path / "images", size=64,
-                                                           object_size=(0.3, 0.5)))
-    return project_dir
-
-
 def _prepare(dialog: TrainDialog, epochs: int) -> None:
     scratch = next(i for i in range(dialog.start_from.count()) if dialog.start_from.itemData(i).parent == "scratch")
     dialog.start_from.setCurrentIndex(scratch)
@@ -37,8 +28,8 @@ def _prepare(dialog: TrainDialog, epochs: int) -> None:
     dialog.extra_settings = {"threads": 1, "batch_size": 2}
 
 
-def test_run_shows_progress_and_plot_and_cancel_stops_it_quickly(qtbot, shapes_project: Path) -> None:
-    dialog = TrainDialog(shapes_project, "untrained test model")
+def test_run_shows_progress_and_plot_and_cancel_stops_it_quickly(qtbot, shapes_project_dir: Path) -> None:
+    dialog = TrainDialog(shapes_project_dir, "untrained test model")
     qtbot.addWidget(dialog)
     dialog.show()
     assert dialog.current_label.text() == "Current model: untrained test model"
@@ -59,16 +50,16 @@ def test_run_shows_progress_and_plot_and_cancel_stops_it_quickly(qtbot, shapes_p
     assert dialog.result is not None and dialog.result.status == "cancelled"
     assert dialog.status.text().startswith("Cancelled after")
     assert dialog.start_button.isEnabled() and not dialog.activate_button.isEnabled()
-    with Project.open(shapes_project, create=False) as project:
+    with Project.open(shapes_project_dir, create=False) as project:
         assert [r.status for r in project.repo.training_runs()] == ["cancelled"]
     qtbot.waitUntil(lambda: not dialog.runner.running, timeout=10_000)
 
 
 def test_finished_run_shows_before_after_and_activate_switches_the_main_window(
-        qtbot, tmp_path: Path, shapes_project: Path) -> None:
+        qtbot, tmp_path: Path, shapes_project_dir: Path) -> None:
     from detector_app.ui.main_window import MainWindow
 
-    window = MainWindow(make_settings(tmp_path), project_path=shapes_project)
+    window = MainWindow(make_settings(tmp_path), project_path=shapes_project_dir)
     qtbot.addWidget(window)
     window.show()
     qtbot.waitUntil(lambda: window.detector is not None, timeout=60_000)
@@ -96,7 +87,7 @@ def test_finished_run_shows_before_after_and_activate_switches_the_main_window(
     qtbot.waitUntil(lambda: window.detector is not None and window.detector.name != before_name, timeout=60_000)
     assert window.detector.name == "v1 (retinanet_light)"
     assert window.status_model.text() == "model: v1 (retinanet_light)"
-    with Project.open(shapes_project, create=False) as project:
+    with Project.open(shapes_project_dir, create=False) as project:
         version = project.repo.active_model_version()
         assert version is not None and version.id == result.version_id
     assert window.detector.class_names == ("__background__", *version.class_names)

@@ -4,6 +4,7 @@ resume, the cached-feature path and the class-head surgery."""
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -17,16 +18,14 @@ from detector_app.training.data import DetectionDataset, Sample, make_transform
 from detector_app.training.features import FeatureCache, batch_loss, collate
 from detector_app.training.model_setup import adapt_classes, apply_freeze
 from detector_app.training.settings import EpochDone, RunFinished, RunStarted, StepDone
-from detector_app.training.synthetic import make_shapes_dataset, store_in_project
+from detector_app.training.synthetic import make_shapes_dataset
 
 TINY = dict(size=64, batch_size=4, parent="scratch", freeze="all", threads=1, val_share=0.25)
 
 
 @pytest.fixture
-def shapes_project(project_dir: Path) -> Project:
-    with Project.open(project_dir) as project:
-        data = make_shapes_dataset(12, seed=4, out_dir=project.path / "images", size=64, object_size=(0.3, 0.5))
-        store_in_project(project.repo, data)
+def shapes_project(shapes_project_dir: Path) -> Iterator[Project]:
+    with Project.open(shapes_project_dir, create=False) as project:
         yield project
 
 
