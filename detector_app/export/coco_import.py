@@ -16,10 +16,11 @@ from sqlalchemy.orm import Session
 
 from detector_app.errors import StorageError
 from detector_app.export.coco_validate import CocoValidationError, load_coco_json, validate_coco
+from detector_app.storage.categories import ensure_category_row
 from detector_app.storage.db import insert_rows
 from detector_app.storage.files import ImageInfo, read_image_info
 from detector_app.storage.models import Annotation, Category, Image, utcnow
-from detector_app.storage.repository import Repository, ensure_category_row, last_id
+from detector_app.storage.repository import Repository, last_id
 
 _CHUNK = 500  # SQLite bound-parameter limit per IN (...)
 

@@ -10,22 +10,16 @@ Review rule: an image becomes reviewed when a person acts on it and no ``predict
 
 from __future__ import annotations
 
-import colorsys
-import functools
 import hashlib
 import logging
 import math
-import zlib
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from sqlalchemy import (
     ColumnElement,
-    Connection,
-    Engine,
     Select,
     bindparam,
     delete,
@@ -34,21 +28,20 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.exc import DatabaseError, IntegrityError
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
 from detector_app.core.detections import Detections
 from detector_app.errors import StorageError
-from detector_app.storage.db import insert_rows, write_engine
+from detector_app.storage.categories import BACKGROUND, category_record, ensure_category_row
+from detector_app.storage.db import insert_rows
 from detector_app.storage.files import encode_frame, frame_name, read_image_info, write_file_durably
+from detector_app.storage.model_store import ModelStore
 from detector_app.storage.models import (
     IMAGE_ORIGINS,
     STATUSES,
     Annotation,
     Category,
     Image,
-    ModelVersion,
-    TrainingRun,
     utcnow,
 )
 from detector_app.storage.records import (
@@ -56,13 +49,10 @@ from detector_app.storage.records import (
     BBox,
     CategoryRecord,
     ImageRecord,
-    ModelVersionRecord,
-    TrainingRunRecord,
 )
 
 log = logging.getLogger(__name__)
 
-BACKGROUND = "__background__"
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"})
 REVIEW_STATES = ("all", "unreviewed", "reviewed")
 _EXIF_ORIENTATION = 0x0112
@@ -88,61 +78,8 @@ _ANNOTATIONS_OF_IMAGE = _annotation_select().where(Annotation.image_id == bindpa
 _VISIBLE_ANNOTATIONS_OF_IMAGE = _ANNOTATIONS_OF_IMAGE.where(Annotation.status != "rejected")
 
 
-class Repository:
-    def __init__(self, engine: Engine, root: Path) -> None:
-        self.engine = engine
-        self.root = Path(root).resolve()
-        self._reader = sessionmaker(engine, expire_on_commit=False)
-        self._writer = sessionmaker(write_engine(engine), expire_on_commit=False)
-
-    @property
-    def frames_dir(self) -> Path:
-        return self.root / "frames"
-
-    # --- sessions ---------------------------------------------------------------------------------
-
-    @contextmanager
-    def transaction(self) -> Iterator[Session]:
-        """One write transaction (``BEGIN IMMEDIATE``): committed on exit, rolled back on any error."""
-        try:
-            with self._writer.begin() as session:
-                yield session
-        except IntegrityError as exc:
-            raise StorageError(f"the change breaks a database rule and was not saved: {exc.orig}") from exc
-        except DatabaseError as exc:  # locked past the busy timeout, disk full, damaged file
-            raise StorageError(f"could not write the project database: {exc.orig}") from exc
-
-    @contextmanager
-    def _connect(self) -> Iterator[Connection]:
-        """A plain connection for the hot read paths (no ORM session: a third of the cost per call)."""
-        try:
-            with self.engine.connect() as conn:
-                yield conn
-        except DatabaseError as exc:
-            raise StorageError(f"could not read the project database: {exc.orig}") from exc
-
-    @contextmanager
-    def reading(self) -> Iterator[Session]:
-        """A read-only snapshot: WAL readers see committed data and never block writers."""
-        try:
-            with self._reader.begin() as session:
-                yield session
-        except DatabaseError as exc:
-            raise StorageError(f"could not read the project database: {exc.orig}") from exc
-
-    # --- paths ------------------------------------------------------------------------------------
-
-    def stored_path(self, path: str | Path) -> str:
-        """How a file path is stored: relative (POSIX) inside the project folder, else absolute."""
-        full = _resolve(Path(path).expanduser())
-        try:
-            return full.relative_to(self.root).as_posix()
-        except ValueError:
-            return full.as_posix()
-
-    def absolute_path(self, stored: str) -> Path:
-        path = Path(stored)
-        return path if path.is_absolute() else self.root / path
+class Repository(ModelStore):
+    """Images, annotations and categories; model versions and runs come from ``ModelStore``."""
 
     # --- images -----------------------------------------------------------------------------------
 
@@ -361,14 +298,14 @@ class Repository:
 
     def categories(self) -> list[CategoryRecord]:
         with self.reading() as s:
-            return [_category_record(c) for c in s.scalars(select(Category).order_by(Category.coco_id))]
+            return [category_record(c) for c in s.scalars(select(Category).order_by(Category.coco_id))]
 
     def ensure_category(self, name: str, *, coco_id: int | None = None, color: str | None = None,
                         supercategory: str = "") -> CategoryRecord:
         """The category called ``name``, created when missing (``coco_id`` is used when still free)."""
         with self.transaction() as s:
             category = ensure_category_row(s, name, coco_id, color, supercategory)
-            return _category_record(category)
+            return category_record(category)
 
     def class_counts(self) -> dict[str, dict[str, int]]:
         """Annotation counts per class name and status (every category and status present, zeros too)."""
@@ -381,103 +318,6 @@ class Repository:
                 counts.setdefault(name, dict.fromkeys(STATUSES, 0))[status] = int(n)
         return counts
 
-    # --- model versions ---------------------------------------------------------------------------
-
-    def add_model_version(self, name: str, preset: str, class_names: Sequence[str],
-                          weights_path: str | Path | None = None, *, parent_id: int | None = None,
-                          metrics: Mapping[str, Any] | None = None, settings: Mapping[str, Any] | None = None,
-                          activate: bool = False) -> ModelVersionRecord:
-        with self.transaction() as s:
-            version = ModelVersion(
-                name=name, preset=preset, class_names=list(class_names), parent_id=parent_id,
-                weights_path=self.stored_path(weights_path) if weights_path is not None else None,
-                metrics=dict(metrics or {}), settings=dict(settings or {}), is_active=False, created_at=utcnow())
-            s.add(version)
-            s.flush()
-            if activate:
-                _activate(s, version.id)
-            version_id = version.id
-        return self.get_model_version(version_id)
-
-    def model_versions(self) -> list[ModelVersionRecord]:
-        with self.reading() as s:
-            return [self._model_record(v) for v in s.scalars(select(ModelVersion).order_by(ModelVersion.id))]
-
-    def get_model_version(self, version_id: int) -> ModelVersionRecord:
-        with self.reading() as s:
-            version = s.get(ModelVersion, version_id)
-            if version is None:
-                raise StorageError(f"model version {version_id} is not in the project")
-            return self._model_record(version)
-
-    def activate_model_version(self, version_id: int) -> ModelVersionRecord:
-        """Make ``version_id`` the one active version."""
-        with self.transaction() as s:
-            if s.get(ModelVersion, version_id) is None:
-                raise StorageError(f"model version {version_id} is not in the project")
-            _activate(s, version_id)
-        return self.get_model_version(version_id)
-
-    def active_model_version(self) -> ModelVersionRecord | None:
-        with self.reading() as s:
-            version = s.scalars(select(ModelVersion).where(ModelVersion.is_active.is_(True))).first()
-            return self._model_record(version) if version is not None else None
-
-    def update_model_version(self, version_id: int, *, name: str | None = None,
-                             metrics: Mapping[str, Any] | None = None,
-                             weights_path: str | Path | None = None) -> ModelVersionRecord:
-        with self.transaction() as s:
-            version = s.get(ModelVersion, version_id)
-            if version is None:
-                raise StorageError(f"model version {version_id} is not in the project")
-            if name is not None:
-                version.name = name
-            if metrics is not None:
-                version.metrics = dict(metrics)
-            if weights_path is not None:
-                version.weights_path = self.stored_path(weights_path)
-        return self.get_model_version(version_id)
-
-    # --- training runs ----------------------------------------------------------------------------
-
-    def add_training_run(self, settings: Mapping[str, Any], status: str = "running") -> TrainingRunRecord:
-        with self.transaction() as s:
-            run = TrainingRun(settings=dict(settings), status=status, log="", metrics={}, created_at=utcnow())
-            s.add(run)
-            s.flush()
-            run_id = run.id
-        return self.get_training_run(run_id)
-
-    def update_training_run(self, run_id: int, *, status: str | None = None, append_log: str | None = None,
-                            metrics: Mapping[str, Any] | None = None, model_version_id: int | None = None,
-                            finished: bool = False) -> TrainingRunRecord:
-        with self.transaction() as s:
-            run = s.get(TrainingRun, run_id)
-            if run is None:
-                raise StorageError(f"training run {run_id} is not in the project")
-            if status is not None:
-                run.status = status
-            if append_log:
-                run.log = run.log + append_log
-            if metrics is not None:
-                run.metrics = dict(metrics)
-            if model_version_id is not None:
-                run.model_version_id = model_version_id
-            if finished:
-                run.finished_at = utcnow()
-        return self.get_training_run(run_id)
-
-    def get_training_run(self, run_id: int) -> TrainingRunRecord:
-        with self.reading() as s:
-            run = s.get(TrainingRun, run_id)
-            if run is None:
-                raise StorageError(f"training run {run_id} is not in the project")
-            return _training_record(run)
-
-    def training_runs(self) -> list[TrainingRunRecord]:
-        with self.reading() as s:
-            return [_training_record(r) for r in s.scalars(select(TrainingRun).order_by(TrainingRun.id))]
-
     # --- internals --------------------------------------------------------------------------------
 
     def _image_record(self, row: Any) -> ImageRecord:
@@ -486,13 +326,6 @@ class Repository:
                            video_path=str(self.absolute_path(row.video_path)) if row.video_path else None,
                            frame_index=row.frame_index, reviewed_at=row.reviewed_at,
                            created_at=row.created_at, coco_id=row.coco_id)
-
-    def _model_record(self, v: ModelVersion) -> ModelVersionRecord:
-        return ModelVersionRecord(
-            id=v.id, name=v.name, preset=v.preset, class_names=tuple(v.class_names),
-            weights_path=self.absolute_path(v.weights_path) if v.weights_path else None, parent_id=v.parent_id,
-            metrics=dict(v.metrics or {}), settings=dict(v.settings or {}), is_active=bool(v.is_active),
-            created_at=v.created_at)
 
     def _image_row(self, path: Path, origin: str, video_path: str | Path | None,
                    frame_index: int | None) -> dict[str, Any]:
@@ -610,18 +443,6 @@ class Repository:
 # --- helpers ------------------------------------------------------------------------------------------
 
 
-@functools.lru_cache(maxsize=4096)
-def _resolve_dir(folder: str) -> Path:
-    return Path(folder).resolve()
-
-
-def _resolve(path: Path) -> Path:
-    """``path`` made absolute with symlinks resolved in its folders (cached: imports store thousands)."""
-    if path.name in ("", ".", ".."):
-        return path.resolve()
-    return _resolve_dir(str(path.parent.absolute())) / path.name
-
-
 def last_id(s: Session, table: type[Image] | type[Annotation]) -> int:
     return int(s.scalar(select(func.coalesce(func.max(table.id), 0))) or 0)
 
@@ -681,41 +502,6 @@ def _annotation_record(row: Any) -> AnnotationRecord:
         updated_at=row.updated_at, coco_id=row.coco_id)
 
 
-def _category_record(c: Category) -> CategoryRecord:
-    return CategoryRecord(id=c.id, name=c.name, coco_id=c.coco_id, color=c.color, supercategory=c.supercategory)
-
-
-def _training_record(r: TrainingRun) -> TrainingRunRecord:
-    return TrainingRunRecord(id=r.id, settings=dict(r.settings or {}), status=r.status, log=r.log,
-                             metrics=dict(r.metrics or {}), model_version_id=r.model_version_id,
-                             created_at=r.created_at, finished_at=r.finished_at)
-
-
-def category_color(name: str) -> str:
-    """A stable, well-separated colour per class name (hue from a hash of the name)."""
-    hue = (zlib.crc32(name.encode("utf-8")) % 360) / 360.0
-    r, g, b = colorsys.hsv_to_rgb(hue, 0.75, 0.95)
-    return f"#{int(r * 255):02x}{int(g * 255):02x}{int(b * 255):02x}"
-
-
-def ensure_category_row(s: Session, name: str, coco_id: int | None, color: str | None,
-                     supercategory: str) -> Category:
-    name = name.strip()
-    if not name or name == BACKGROUND:
-        raise StorageError(f"{name!r} cannot be a class name")
-    category = s.scalars(select(Category).where(Category.name == name)).first()
-    if category is not None:
-        return category
-    taken = coco_id is None or coco_id <= 0 or s.scalar(select(Category.id).where(Category.coco_id == coco_id))
-    if taken:
-        coco_id = int(s.scalar(select(func.coalesce(func.max(Category.coco_id), 0))) or 0) + 1
-    category = Category(name=name, coco_id=coco_id, color=color or category_color(name),
-                        supercategory=supercategory or "")
-    s.add(category)
-    s.flush()
-    return category
-
-
 def _prediction_rows(s: Session, image_id: int, dets: Detections, model_version_id: int | None,
                      categories: dict[str, int]) -> list[dict[str, Any]]:
     """Rows for the real (non-background, finite, non-empty) boxes; categories created as needed."""
@@ -733,10 +519,3 @@ def _prediction_rows(s: Session, image_id: int, dets: Detections, model_version_
                      "score": float(score), "origin": "model", "status": "predicted", "iscrowd": 0,
                      "model_version_id": model_version_id, "created_at": now, "updated_at": now})
     return rows
-
-
-def _activate(s: Session, version_id: int) -> None:
-    # Clear first: the partial unique index allows only one row with is_active = 1 at any moment.
-    s.execute(update(ModelVersion).where(ModelVersion.is_active.is_(True)).values(is_active=False))
-    s.execute(update(ModelVersion).where(ModelVersion.id == version_id).values(is_active=True))
-

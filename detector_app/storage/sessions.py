@@ -1,0 +1,86 @@
+"""Sessions and stored paths of a project database: the base every store of the repository builds on."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from sqlalchemy import Connection, Engine
+from sqlalchemy.exc import DatabaseError, IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from detector_app.errors import StorageError
+from detector_app.storage.db import write_engine
+
+
+class ProjectDatabase:
+    """Short sessions (one per call, so threads can share it) and project-relative paths."""
+
+    def __init__(self, engine: Engine, root: Path) -> None:
+        self.engine = engine
+        self.root = Path(root).resolve()
+        self._reader = sessionmaker(engine, expire_on_commit=False)
+        self._writer = sessionmaker(write_engine(engine), expire_on_commit=False)
+
+    @property
+    def frames_dir(self) -> Path:
+        return self.root / "frames"
+
+    # --- sessions ---------------------------------------------------------------------------------
+
+    @contextmanager
+    def transaction(self) -> Iterator[Session]:
+        """One write transaction (``BEGIN IMMEDIATE``): committed on exit, rolled back on any error."""
+        try:
+            with self._writer.begin() as session:
+                yield session
+        except IntegrityError as exc:
+            raise StorageError(f"the change breaks a database rule and was not saved: {exc.orig}") from exc
+        except DatabaseError as exc:  # locked past the busy timeout, disk full, damaged file
+            raise StorageError(f"could not write the project database: {exc.orig}") from exc
+
+    @contextmanager
+    def _connect(self) -> Iterator[Connection]:
+        """A plain connection for the hot read paths (no ORM session: a third of the cost per call)."""
+        try:
+            with self.engine.connect() as conn:
+                yield conn
+        except DatabaseError as exc:
+            raise StorageError(f"could not read the project database: {exc.orig}") from exc
+
+    @contextmanager
+    def reading(self) -> Iterator[Session]:
+        """A read-only snapshot: WAL readers see committed data and never block writers."""
+        try:
+            with self._reader.begin() as session:
+                yield session
+        except DatabaseError as exc:
+            raise StorageError(f"could not read the project database: {exc.orig}") from exc
+
+    # --- paths ------------------------------------------------------------------------------------
+
+    def stored_path(self, path: str | Path) -> str:
+        """How a file path is stored: relative (POSIX) inside the project folder, else absolute."""
+        full = _resolve(Path(path).expanduser())
+        try:
+            return full.relative_to(self.root).as_posix()
+        except ValueError:
+            return full.as_posix()
+
+    def absolute_path(self, stored: str) -> Path:
+        path = Path(stored)
+        return path if path.is_absolute() else self.root / path
+
+
+@functools.lru_cache(maxsize=4096)
+def _resolve_dir(folder: str) -> Path:
+    return Path(folder).resolve()
+
+
+def _resolve(path: Path) -> Path:
+    """``path`` made absolute with symlinks resolved in its folders (cached: imports store thousands)."""
+    if path.name in ("", ".", ".."):
+        return path.resolve()
+    return _resolve_dir(str(path.parent.absolute())) / path.name
