@@ -7,12 +7,11 @@ from functools import partial
 from pathlib import Path
 
 from PySide6.QtCore import QSettings, QSize, Qt, QThread
-from PySide6.QtGui import QAction, QActionGroup, QKeySequence, QUndoStack
+from PySide6.QtGui import QAction, QKeySequence, QUndoStack
 from PySide6.QtWidgets import (
     QComboBox,
     QDockWidget,
     QFileDialog,
-    QInputDialog,
     QLabel,
     QListView,
     QMainWindow,
@@ -26,32 +25,29 @@ from PySide6.QtWidgets import (
 )
 
 from detector_app import __version__
-from detector_app.core.detections import Detections
-from detector_app.detection.detector import Detector, DetectorConfig
-from detector_app.detection.presets import PRESETS
+from detector_app.detection.detector import Detector
 from detector_app.errors import DetectorAppError
-from detector_app.sources import Frame, open_source
 from detector_app.storage.project import Project, default_project_path
-from detector_app.ui import model_loading
 from detector_app.ui.banner import Banner
 from detector_app.ui.batch import BatchRun
 from detector_app.ui.canvas import AnnotationCanvas
 from detector_app.ui.dialogs import ClassPicker, ExportDialog, ShortcutsDialog
 from detector_app.ui.image_list import THUMB, ImageListModel
 from detector_app.ui.live_view import LiveController
+from detector_app.ui.model_menu import ModelMenu
 from detector_app.ui.panels import BoxTable, ClassTable
 from detector_app.ui.review_view import ReviewController, annotation_spec
-from detector_app.ui.workers import CallWorker, join_thread, start_in_thread
+from detector_app.ui.source_actions import SourceActions
+from detector_app.ui.workers import join_thread
 
 log = logging.getLogger(__name__)
 
 QUEUES = (("unreviewed", "To review"), ("all", "All images"), ("reviewed", "Reviewed"))
-SIZES = (320, 512, 640, 800)
-DEVICES = ("auto", "cpu", "cuda")
-RECENT_SOURCES = 8
 
 
-class MainWindow(QMainWindow):
+class MainWindow(ModelMenu, SourceActions, QMainWindow):
+    """Layout, project, review and labels here; the Model menu and the sources in their mixins."""
+
     def __init__(self, settings: QSettings, project_path: Path | None = None) -> None:
         super().__init__()
         self.settings = settings
@@ -219,48 +215,6 @@ class MainWindow(QMainWindow):
         help_menu.addAction(self._action("Keyboard shortcuts", lambda: ShortcutsDialog(self).exec(), "F1"))
         help_menu.addAction(self._action("About", self.show_about))
 
-    def _build_model_menu(self) -> None:
-        menu = self.menuBar().addMenu("&Model")
-        self.preset_group = QActionGroup(self)
-        presets = menu.addMenu("Preset")
-        for name, preset in PRESETS.items():
-            act = QAction(f"{name} — {preset.description}", self, checkable=True)
-            act.setData(name)
-            act.triggered.connect(partial(self.choose_preset, name))
-            self.preset_group.addAction(act)
-            presets.addAction(act)
-        menu.addAction(self._action("Load weights file…", self.choose_weights_file))
-        self.act_untrained = self._action("Use untrained weights (testing)", self.use_untrained, checkable=True)
-        menu.addAction(self.act_untrained)
-        self.versions_menu = menu.addMenu("Project model versions")
-        self.versions_menu.aboutToShow.connect(self._fill_versions_menu)
-        self.plugin_models_menu = menu.addMenu("Plugin detectors")
-        self.plugin_models_menu.aboutToShow.connect(self._fill_plugin_models_menu)
-        menu.addSeparator()
-        self.device_group = self._choice_menu(menu.addMenu("Device"), DEVICES, "model/device", "auto")
-        self.size_group = self._choice_menu(menu.addMenu("Input size"), SIZES, "model/size", 512)
-        self.act_fast = self._action("Fast path (bf16 / channels-last)", self.apply_detector_config, checkable=True)
-        self.act_fast.setChecked(self.settings.value("model/fast", True, type=bool))
-        menu.addAction(self.act_fast)
-        self.act_int8 = self._action("Int8 on the CPU (OpenVINO; calibrates on the first 8 frames)",
-                                     self.apply_detector_config, checkable=True)
-        self.act_int8.setChecked(self.settings.value("model/int8", False, type=bool))
-        menu.addAction(self.act_int8)
-        menu.addSeparator()
-        menu.addAction(self._action("Train on reviewed labels…", self.open_train_dialog, "Ctrl+T"))
-
-    def _choice_menu(self, menu, values, key: str, default) -> QActionGroup:  # noqa: ANN001
-        group = QActionGroup(self)
-        current = str(self.settings.value(key, default))
-        for value in values:
-            act = QAction(str(value), self, checkable=True)
-            act.setData(value)
-            act.setChecked(str(value) == current)
-            act.triggered.connect(self.apply_detector_config)
-            group.addAction(act)
-            menu.addAction(act)
-        return group
-
     def _set_icons(self) -> None:
         """Icons from the active Qt style: they follow the light/dark palette and need no asset files."""
         sp = QStyle.StandardPixmap
@@ -423,254 +377,12 @@ class MainWindow(QMainWindow):
         if folder:
             self.open_project(Path(folder))
 
-    # model ----------------------------------------------------------------------------------------------
-    def detector_config(self) -> DetectorConfig:
-        size = self.size_group.checkedAction()
-        device = self.device_group.checkedAction()
-        return DetectorConfig(size=int(size.data()) if size else 512, score_threshold=0.05,
-                              device=str(device.data()) if device else "auto", fast=self.act_fast.isChecked(),
-                              int8=self.act_int8.isChecked())
-
-    def apply_detector_config(self) -> None:
-        for key, group in (("model/size", self.size_group), ("model/device", self.device_group)):
-            if group.checkedAction() is not None:
-                self.settings.setValue(key, group.checkedAction().data())
-        self.settings.setValue("model/fast", self.act_fast.isChecked())
-        self.settings.setValue("model/int8", self.act_int8.isChecked())
-        if self.detector is not None:
-            config = self.detector_config()
-            self.detector.update_config(size=config.size, device=config.device, fast=config.fast, int8=config.int8)
-            self._update_model_status()
-
-    def load_model(self) -> None:
-        """Load the chosen model off the UI thread; a failure shows a banner and the app carries on."""
-        spec = model_loading.ModelChoice.from_settings(self.settings, self.project)
-        for act in self.preset_group.actions():
-            act.setChecked(act.data() == spec.preset)
-        self.status_model.setText(f"model: loading {spec.label}…")
-        config = self.detector_config()
-        worker = CallWorker(lambda: model_loading.build_detector(spec, config, self.project))
-        worker.done.connect(self._on_model_loaded)
-        worker.error.connect(self._on_model_failed)
-        self._threads.append(start_in_thread(worker, "model-loader"))
-
-    def _on_model_loaded(self, detector: Detector) -> None:
-        self.banner.hide()
-        self.set_detector(detector)
-
-    def set_detector(self, detector: Detector) -> None:
-        """Switch the running model; a live source restarts with it."""
-        restart = self.live.running and self.source_spec is not None
-        self.live.stop()
-        self.detector = detector
-        self._update_model_status()
-        if restart:
-            self.start_source(self.source_spec)
-
-    def _on_model_failed(self, message: str) -> None:
-        self.detector = None
-        self.status_model.setText("model: none")
-        self.show_error(f"{message}\nYou can still review and draw labels. Choose Model › Load weights file…, "
-                        "a project model version, or Model › Use untrained weights to try the app.")
-
-    def _update_model_status(self) -> None:
-        d = self.detector
-        if d is None:
-            return
-        self.status_model.setText(f"model: {d.name}")
-        self.status_device.setText(f"{d.device.type.upper()} · {getattr(d, 'int8_status', None) or d.precision}")
-
-    def _choose_model(self, key: str | None = None, value: object = None) -> None:
-        """Remember one model source (preset, file, version or plugin), forget the others, load it."""
-        for other in ("model/file", "model/version", "model/plugin"):
-            self.settings.remove(other)
-        if key is not None:
-            self.settings.setValue(key, value)
-        self.load_model()
-
-    def choose_preset(self, name: str) -> None:
-        self.settings.setValue("model/preset", name)
-        self._choose_model()
-
-    def choose_weights_file(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Load weights", "", "PyTorch weights (*.pth *.pt);;All files (*)")
-        if path:
-            self._choose_model("model/file", path)
-
-    def use_untrained(self, on: bool) -> None:
-        self.settings.setValue("model/weights", "none" if on else "default")
-        self.load_model()
-
-    def _fill_versions_menu(self) -> None:
-        self.versions_menu.clear()
-        versions = self.project.repo.model_versions() if self.project else []
-        if not versions:
-            self.versions_menu.addAction("No versions yet: train one with Model › Train").setEnabled(False)
-        for version in versions:
-            act = self.versions_menu.addAction(f"{version.name}{'  (active)' if version.is_active else ''}")
-            act.triggered.connect(partial(self.activate_version, version.id))
-
-    def activate_version(self, version_id: int) -> None:
-        from detector_app.training.versions import activate_version
-
-        try:
-            activate_version(self.project, version_id)
-        except DetectorAppError as exc:
-            self.show_error(str(exc))
-            return
-        self._choose_model("model/version", int(version_id))
-
-    def _fill_plugin_models_menu(self) -> None:
-        from detector_app.plugins_api import get_manager
-
-        self.plugin_models_menu.clear()
-        detectors = get_manager().detectors()
-        if not detectors:
-            self.plugin_models_menu.addAction("No detector plugins (see Tools › Plugins)").setEnabled(False)
-        for name in sorted(detectors):
-            self.plugin_models_menu.addAction(name).triggered.connect(partial(self._choose_model, "model/plugin", name))
-
     def open_plugins_dialog(self) -> None:
         from detector_app.ui.plugins_dialog import PluginsDialog
 
         dialog = PluginsDialog(parent=self)
         dialog.show()
         self.plugins_dialog = dialog
-
-    def open_train_dialog(self) -> None:
-        try:
-            from detector_app.ui.train_dialog import TrainDialog
-        except ImportError as exc:
-            self.show_error(f"training is not available: {exc}")
-            return
-        dialog = TrainDialog(self.project.path, self.detector.name if self.detector else None, parent=self)
-        dialog.version_activated.connect(self.activate_version)
-        dialog.show()
-        self.train_dialog = dialog
-
-    # sources --------------------------------------------------------------------------------------------
-    def start_webcam(self) -> None:
-        self.start_source(f"webcam:{self.webcam_combo.currentIndex()}")
-
-    def choose_video(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Open video", self.settings.value("source/dir", ""),
-                                              "Videos (*.mp4 *.avi *.mov *.mkv *.webm *.m4v);;All files (*)")
-        if path:
-            self.settings.setValue("source/dir", str(Path(path).parent))
-            self.start_source(path)
-
-    def choose_folder(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self, "Open image folder", self.settings.value("source/dir", ""))
-        if folder:
-            self.settings.setValue("source/dir", folder)
-            self.start_source(folder)
-
-    def choose_stream(self) -> None:
-        url, ok = QInputDialog.getText(self, "Open stream", "Stream URL (rtsp://, http://…):",
-                                       text=str(self.settings.value("source/url", "")))
-        if ok and url.strip():
-            self.settings.setValue("source/url", url.strip())
-            self.start_source(url.strip())
-
-    def start_source(self, spec: str) -> None:
-        """Play ``spec`` (webcam, video, folder) with live detection when a model is loaded."""
-        self.review.leave()
-        self.source_spec = spec
-        self._remember_source(spec)
-        self.stack.setCurrentWidget(self.canvas)
-        self.act_play.setChecked(False)
-        self.live.start(partial(open_source, spec), self.detector)
-        if self.detector is None:
-            self.banner.show_message("Playing without detection: no model is loaded.", "info", 6000)
-
-    def recent_sources(self) -> list[str]:
-        value = self.settings.value("source/recent", [])
-        return [value] if isinstance(value, str) else list(value or [])
-
-    def _remember_source(self, spec: str) -> None:
-        recent = [spec] + [s for s in self.recent_sources() if s != spec]
-        self.settings.setValue("source/recent", recent[:RECENT_SOURCES])
-
-    def _fill_recent_menu(self) -> None:
-        self.recent_menu.clear()
-        recent = self.recent_sources()
-        if not recent:
-            self.recent_menu.addAction("Nothing opened yet").setEnabled(False)
-        for spec in recent:
-            self.recent_menu.addAction(spec).triggered.connect(partial(self.start_source, spec))
-
-    def stop_source(self) -> None:
-        self.live.stop()
-
-    def toggle_pause(self, paused: bool) -> None:
-        self.live.set_paused(paused)
-        self.act_play.setText("Play" if paused else "Pause")
-        pixmap = QStyle.StandardPixmap.SP_MediaPlay if paused else QStyle.StandardPixmap.SP_MediaPause
-        self.act_play.setIcon(self.style().standardIcon(pixmap))
-
-    def _on_position(self, index: int, count: int) -> None:
-        self.seek_slider.setEnabled(count > 0)
-        if count > 0 and not self.seek_slider.isSliderDown():
-            self.seek_slider.setMaximum(int(count - 1))
-            self.seek_slider.setValue(int(index))
-
-    def _on_live_stats(self, capture_fps: float, inference_fps: float, latency_s: float) -> None:
-        self._update_model_status()  # int8 calibration progresses with the frames
-        self.status_rates.setText(f"capture {capture_fps:.1f} fps · inference {inference_fps:.1f} fps · "
-                                  f"latency {latency_s * 1000:.0f} ms")
-
-    def capture_frame(self) -> None:
-        """Space: store the newest frame that has a result, with the boxes shown on it, for review."""
-        result = self.live.result
-        frame = result.frame if result is not None else self.live.frame
-        if frame is None:
-            return
-        shown = self.live.visible_detections() if result is not None else None
-        image_id, n = self.store_frame(frame, shown or Detections.empty())
-        self.refresh_image_list()
-        self.refresh_classes()
-        self.banner.show_message(f"Captured frame {frame.index} into the project with {n} boxes to review.",
-                                 "info", 4000)
-        log.info("captured image %s", image_id)
-
-    def store_frame(self, frame: Frame, detections: Detections) -> tuple[int, int]:
-        repo = self.project.repo
-        if frame.kind == "image":
-            image = repo.add_image(Path(frame.origin))
-        else:
-            image = repo.add_frame(frame.image, origin=frame.kind, video_path=frame.video_path,
-                                   frame_index=frame.index)
-        version = self.detector_version_id()
-        added = repo.add_predictions(image.id, detections, model_version_id=version) if len(detections) else []
-        return image.id, len(added)
-
-    def detector_version_id(self) -> int | None:
-        version = self.settings.value("model/version")
-        return int(version) if version not in (None, "") else None
-
-    def run_batch(self) -> None:
-        if self.detector is None:
-            self.show_error("Load a model first (Model menu) to run detection.")
-            return
-        if self.source_spec is None or self.source_spec.startswith("webcam"):
-            self.show_error("Open a video or an image folder first; batch detection runs over all of it.")
-            return
-        self.live.stop()
-        threshold = self.threshold()
-
-        def store(frame: Frame, detections: Detections) -> None:
-            self.store_frame(frame, detections.with_min_score(threshold))
-
-        self.batch = BatchRun(self, partial(open_source, self.source_spec), self.detector, store)
-        self.batch.error.connect(self.show_error)
-        self.batch.finished.connect(self._on_batch_finished)
-
-    def _on_batch_finished(self, completed: bool, stored: int) -> None:
-        self.batch = None
-        self.refresh_image_list()
-        self.refresh_classes()
-        verb = "Finished" if completed else "Stopped"
-        self.banner.show_message(f"{verb}: {stored} frames stored with their predictions for review.", "info", 8000)
 
     # review ---------------------------------------------------------------------------------------------
     def _on_image_clicked(self, index) -> None:  # noqa: ANN001
