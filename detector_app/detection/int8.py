@@ -96,8 +96,9 @@ class Int8Network:
         head = {key: torch.from_numpy(outputs[port]) for key, port in zip(_HEAD_KEYS, self._compiled.outputs,
                                                                              strict=True)}
         n, _, height, width = x.shape
-        levels = [torch.empty((n, 0, h, w)) for h, w in level_shapes(height, width)]
-        locations = sum(h * w for h, w in level_shapes(height, width))
+        shapes = level_shapes(height, width)
+        levels = [torch.empty((n, 0, h, w)) for h, w in shapes]
+        locations = sum(h * w for h, w in shapes)
         if head["cls_logits"].shape[1] % locations:
             raise RuntimeError(f"int8 network gave {head['cls_logits'].shape[1]} anchors for {locations} "
                                "locations: this backbone's levels are not P3-P7")
