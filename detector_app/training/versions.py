@@ -73,7 +73,8 @@ def _version_record(project: Project, version_id: int | None) -> ModelVersionRec
     if version_id is None:
         active = project.repo.active_model_version()
         if active is None:
-            raise TrainingError("the project has no active model version; train one or activate one first")
+            raise TrainingError("the project has no active model version; activate one (train --activate, "
+                                "or Model › Project model versions) or name one with --version N")
         return active
     try:
         return project.repo.get_model_version(version_id)
