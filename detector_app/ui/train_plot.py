@@ -1,18 +1,17 @@
-"""A small live plot of training loss (per step, and mean per epoch) and validation mAP per epoch.
+"""The live training plot: loss per step and per epoch (left axis), validation mAP per epoch (right axis).
 
-Drawn with QPainter: QtCharts is not part of PySide6-Essentials.
+Drawn with pyqtgraph; the mAP curve lives in a second view box linked to the same x axis, as pyqtgraph's
+"multiple axes" example does it.
 """
 
 from __future__ import annotations
 
-from PySide6.QtCore import QPointF, QRectF, Qt
-from PySide6.QtGui import QColor, QPainter, QPainterPath, QPen
-from PySide6.QtWidgets import QSizePolicy, QWidget
+import pyqtgraph as pg
+from PySide6.QtWidgets import QSizePolicy, QVBoxLayout, QWidget
 
-LOSS_COLOUR = QColor("#e07b39")
-STEP_COLOUR = QColor(224, 123, 57, 70)
-MAP_COLOUR = QColor("#3a86c8")
-_MARGIN_L, _MARGIN_R, _MARGIN_T, _MARGIN_B = 46, 46, 22, 26
+LOSS_COLOUR = "#e07b39"
+STEP_COLOUR = (224, 123, 57, 90)
+MAP_COLOUR = "#3a86c8"
 
 
 class TrainPlot(QWidget):
@@ -27,89 +26,62 @@ class TrainPlot(QWidget):
         self.val_map: list[tuple[float, float]] = []
         self.epochs = 1
 
+        self.widget = pg.PlotWidget(background=None)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.widget)
+        item = self.widget.getPlotItem()
+        item.setMenuEnabled(False)
+        item.setMouseEnabled(x=False, y=False)
+        item.hideButtons()
+        item.showGrid(x=False, y=True, alpha=0.2)
+        item.setLabel("bottom", "epoch")
+        item.setLabel("left", "loss", color=LOSS_COLOUR)
+        item.addLegend(offset=(8, 4))
+        self._steps = item.plot(pen=pg.mkPen(STEP_COLOUR, width=1))
+        self._epochs = item.plot(pen=pg.mkPen(LOSS_COLOUR, width=2), symbol="o", symbolSize=6,
+                                 symbolBrush=LOSS_COLOUR, symbolPen=None, name="loss")
+        self._map_box = pg.ViewBox()
+        item.showAxis("right")
+        item.scene().addItem(self._map_box)
+        item.getAxis("right").linkToView(self._map_box)
+        item.getAxis("right").setLabel("val mAP", color=MAP_COLOUR)
+        self._map_box.setXLink(item)
+        self._map_box.setYRange(0.0, 1.0, padding=0.02)
+        self._map_box.setMouseEnabled(x=False, y=False)
+        self._map = pg.PlotDataItem(pen=pg.mkPen(MAP_COLOUR, width=2), symbol="o", symbolSize=6,
+                                    symbolBrush=MAP_COLOUR, symbolPen=None, name="val mAP")
+        self._map_box.addItem(self._map)
+        item.legend.addItem(self._map, "val mAP")
+        item.vb.sigResized.connect(self._sync_views)
+        self._set_x_range()
+
+    def _sync_views(self) -> None:
+        self._map_box.setGeometry(self.widget.getPlotItem().vb.sceneBoundingRect())
+
+    def _set_x_range(self) -> None:
+        self.widget.getPlotItem().setXRange(0, self.epochs, padding=0.02)
+
     def clear(self, epochs: int = 1) -> None:
         self.step_losses.clear()
         self.epoch_losses.clear()
         self.val_map.clear()
         self.epochs = max(1, epochs)
-        self.update()
+        for curve in (self._steps, self._epochs, self._map):
+            curve.setData([], [])
+        self._set_x_range()
 
     def add_step(self, x: float, loss: float) -> None:
         self.step_losses.append((x, loss))
-        self.update()
+        self._steps.setData(*zip(*self.step_losses, strict=True))
 
     def add_epoch(self, epoch: int, loss: float, val_map: float | None) -> None:
         self.epoch_losses.append((float(epoch), loss))
+        self._epochs.setData(*zip(*self.epoch_losses, strict=True))
         if val_map is not None:
             self.val_map.append((float(epoch), val_map))
-        self.update()
+            self._map.setData(*zip(*self.val_map, strict=True))
 
     @property
     def has_data(self) -> bool:
         return bool(self.step_losses or self.epoch_losses)
-
-    def paintEvent(self, event) -> None:  # noqa: N802 (Qt naming)
-        painter = QPainter(self)
-        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
-        painter.fillRect(self.rect(), self.palette().base())
-        area = QRectF(_MARGIN_L, _MARGIN_T, max(10, self.width() - _MARGIN_L - _MARGIN_R),
-                      max(10, self.height() - _MARGIN_T - _MARGIN_B))
-        top_loss = max([y for _, y in self.step_losses + self.epoch_losses] + [1e-3]) * 1.05
-        self._draw_axes(painter, area, top_loss)
-        self._draw_series(painter, area, self.step_losses, top_loss, QPen(STEP_COLOUR, 1))
-        self._draw_series(painter, area, self.epoch_losses, top_loss, QPen(LOSS_COLOUR, 2), dots=True)
-        self._draw_series(painter, area, self.val_map, 1.0, QPen(MAP_COLOUR, 2), dots=True)
-        self._draw_legend(painter, area)
-        painter.end()
-
-    def _point(self, area: QRectF, x: float, y: float, top: float) -> QPointF:
-        return QPointF(area.left() + area.width() * x / self.epochs,
-                       area.bottom() - area.height() * min(max(y / top, 0.0), 1.0))
-
-    def _draw_series(self, painter: QPainter, area: QRectF, points: list[tuple[float, float]], top: float,
-                     pen: QPen, dots: bool = False) -> None:
-        if not points:
-            return
-        path = QPainterPath(self._point(area, *points[0], top))
-        for x, y in points[1:]:
-            path.lineTo(self._point(area, x, y, top))
-        painter.setPen(pen)
-        painter.setBrush(Qt.BrushStyle.NoBrush)
-        painter.drawPath(path)
-        if dots:
-            painter.setBrush(pen.color())
-            for x, y in points:
-                painter.drawEllipse(self._point(area, x, y, top), 3, 3)
-
-    def _draw_axes(self, painter: QPainter, area: QRectF, top_loss: float) -> None:
-        text = self.palette().text().color()
-        grid = QColor(text)
-        grid.setAlpha(40)
-        painter.setPen(QPen(grid, 1))
-        for i in range(5):
-            y = area.top() + area.height() * i / 4
-            painter.drawLine(QPointF(area.left(), y), QPointF(area.right(), y))
-        painter.setPen(QPen(text, 1))
-        painter.drawRect(area)
-        for i in range(5):
-            y = area.top() + area.height() * i / 4
-            painter.setPen(LOSS_COLOUR)
-            painter.drawText(QRectF(0, y - 8, _MARGIN_L - 4, 16), Qt.AlignmentFlag.AlignRight,
-                             f"{top_loss * (4 - i) / 4:.2f}")
-            painter.setPen(MAP_COLOUR)
-            painter.drawText(QRectF(area.right() + 4, y - 8, _MARGIN_R - 4, 16), Qt.AlignmentFlag.AlignLeft,
-                             f"{(4 - i) / 4:.2f}")
-        painter.setPen(text)
-        step = max(1, self.epochs // 10)
-        for e in range(0, self.epochs + 1, step):
-            x = area.left() + area.width() * e / self.epochs
-            painter.drawText(QRectF(x - 15, area.bottom() + 4, 30, 16), Qt.AlignmentFlag.AlignHCenter, str(e))
-
-    def _draw_legend(self, painter: QPainter, area: QRectF) -> None:
-        x = area.left() + 6
-        for label, colour in (("loss", LOSS_COLOUR), ("val mAP", MAP_COLOUR)):
-            painter.setPen(QPen(colour, 2))
-            painter.drawLine(QPointF(x, area.top() - 10), QPointF(x + 16, area.top() - 10))
-            painter.setPen(self.palette().text().color())
-            painter.drawText(QPointF(x + 20, area.top() - 6), label)
-            x += 90
