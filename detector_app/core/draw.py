@@ -1,23 +1,12 @@
-"""Boxes drawn on BGR images with OpenCV; ``class_color`` is shared with the GUI so colours match."""
+"""Boxes drawn on BGR images with OpenCV, in the colours of ``core.palette`` (the GUI uses the same)."""
 
 from __future__ import annotations
-
-import colorsys
-import zlib
 
 import cv2
 import numpy as np
 
 from detector_app.core.detections import Detections
-
-_GOLDEN = 0.618033988749895
-
-
-def class_color(name: str) -> tuple[int, int, int]:
-    """A stable, well-separated RGB colour per class name (same in every run and in the GUI)."""
-    hue = (zlib.crc32(name.encode("utf-8")) * _GOLDEN) % 1.0
-    r, g, b = colorsys.hsv_to_rgb(hue, 0.75, 0.95)
-    return int(r * 255), int(g * 255), int(b * 255)
+from detector_app.core.palette import class_color
 
 
 def label_text(name: str, score: float) -> str:

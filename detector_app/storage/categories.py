@@ -2,24 +2,14 @@
 
 from __future__ import annotations
 
-import colorsys
-import zlib
-
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from detector_app.core.labels import BACKGROUND
+from detector_app.core.palette import class_color_hex
 from detector_app.errors import StorageError
 from detector_app.storage.models import Category
 from detector_app.storage.records import CategoryRecord
-
-BACKGROUND = "__background__"
-
-
-def category_color(name: str) -> str:
-    """A stable, well-separated colour per class name (hue from a hash of the name)."""
-    hue = (zlib.crc32(name.encode("utf-8")) % 360) / 360.0
-    r, g, b = colorsys.hsv_to_rgb(hue, 0.75, 0.95)
-    return f"#{int(r * 255):02x}{int(g * 255):02x}{int(b * 255):02x}"
 
 
 def ensure_category_row(s: Session, name: str, coco_id: int | None, color: str | None,
@@ -33,7 +23,7 @@ def ensure_category_row(s: Session, name: str, coco_id: int | None, color: str |
     taken = coco_id is None or coco_id <= 0 or s.scalar(select(Category.id).where(Category.coco_id == coco_id))
     if taken:
         coco_id = int(s.scalar(select(func.coalesce(func.max(Category.coco_id), 0))) or 0) + 1
-    category = Category(name=name, coco_id=coco_id, color=color or category_color(name),
+    category = Category(name=name, coco_id=coco_id, color=color or class_color_hex(name),
                         supercategory=supercategory or "")
     s.add(category)
     s.flush()

@@ -1,0 +1,152 @@
+"""The label model: what a box, a labelled image and a set of labels are, and the rules about them.
+
+Plain frozen records and pure functions, no database and no Qt (labelme's ``_label_file.py`` is the model).
+The repository gives label sets out and takes them in; format codecs turn them into files and back. Every
+rule about review status lives here and nowhere else:
+
+- a box *counts as a label* (it is exported, trained on and evaluated against) when a person accepted or
+  corrected it, or drew it and did not reject it;
+- an image is *reviewed* once a person acted on it and no box on it is still ``predicted``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+
+BACKGROUND = "__background__"  # class index 0 of a torchvision detector; never a user class
+IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"})
+
+BBox = tuple[float, float, float, float]  # COCO x, y, w, h in image pixels
+
+
+class Status(StrEnum):
+    """Where a box stands in review. Stored as these strings."""
+
+    PREDICTED = "predicted"  # proposed by a model, nobody looked yet
+    ACCEPTED = "accepted"  # a person said it is right (or drew it)
+    CORRECTED = "corrected"  # a person moved, resized or relabelled a proposal
+    REJECTED = "rejected"  # a person said it is wrong; kept for the record, never a label
+
+
+class Origin(StrEnum):
+    """Who made a box."""
+
+    MODEL = "model"
+    HUMAN = "human"
+
+
+class ReviewState(StrEnum):
+    """Image filters of the review queue."""
+
+    ALL = "all"
+    UNREVIEWED = "unreviewed"
+    REVIEWED = "reviewed"
+
+
+STATUSES: tuple[str, ...] = tuple(Status)
+ORIGINS: tuple[str, ...] = tuple(Origin)
+LABEL_STATUSES: tuple[str, ...] = (Status.ACCEPTED, Status.CORRECTED)
+
+
+def counts_as_label(status: str, origin: str) -> bool:
+    """True for boxes that are ground truth: accepted or corrected, or drawn by a person and not rejected."""
+    return status in LABEL_STATUSES or (origin == Origin.HUMAN and status != Status.REJECTED)
+
+
+def is_reviewed(person_acted: bool, statuses: Iterable[str]) -> bool:
+    """An image is reviewed once a person acted on it and none of its boxes is still a bare proposal."""
+    return person_acted and all(s != Status.PREDICTED for s in statuses)
+
+
+def is_user_class(name: str) -> bool:
+    return bool(name) and name != BACKGROUND
+
+
+@dataclass(frozen=True)
+class Category:
+    """A class of the label set. ``id`` is its COCO id when it has one (kept across import and export)."""
+
+    name: str
+    id: int | None = None
+    supercategory: str = ""
+
+
+@dataclass(frozen=True)
+class Box:
+    """One box on an image. ``bbox`` is COCO ``(x, y, w, h)`` in pixels of the image as displayed."""
+
+    category: str
+    bbox: BBox
+    iscrowd: int = 0
+    score: float | None = None
+    status: Status = Status.ACCEPTED
+    origin: Origin = Origin.HUMAN
+    id: int | None = None  # id in the file it came from / goes to (COCO annotation id)
+
+    @property
+    def is_label(self) -> bool:
+        return counts_as_label(self.status, self.origin)
+
+    @property
+    def xyxy(self) -> BBox:
+        x, y, w, h = self.bbox
+        return x, y, x + w, y + h
+
+
+@dataclass(frozen=True)
+class LabelledImage:
+    """An image and its boxes. ``file_name`` is the POSIX path relative to the label set's image folder."""
+
+    file_name: str
+    width: int
+    height: int
+    boxes: tuple[Box, ...] = ()
+    path: Path | None = None  # the image file on disk, when known
+    id: int | None = None  # id in the file it came from / goes to (COCO image id)
+    video_path: Path | None = None  # a frame of a video: the video and the frame's index in it
+    frame_index: int | None = None
+    reviewed: bool = True
+
+
+@dataclass(frozen=True)
+class LabelSet:
+    """Images with their boxes and the categories they use, in a stable order (categories by id)."""
+
+    categories: tuple[Category, ...]
+    images: tuple[LabelledImage, ...]
+    images_dir: Path | None = None  # the folder ``file_name``s are relative to
+    notes: tuple[str, ...] = field(default=(), compare=False)  # what a codec changed or dropped, for the report
+
+    @property
+    def category_names(self) -> list[str]:
+        return [c.name for c in self.categories]
+
+    @property
+    def box_count(self) -> int:
+        return sum(len(i.boxes) for i in self.images)
+
+    def labels_only(self) -> LabelSet:
+        """The same images with only the boxes that count as labels."""
+        images = tuple(_replace_boxes(i, tuple(b for b in i.boxes if b.is_label)) for i in self.images)
+        return LabelSet(self.categories, images, self.images_dir, self.notes)
+
+
+def _replace_boxes(image: LabelledImage, boxes: tuple[Box, ...]) -> LabelledImage:
+    return LabelledImage(image.file_name, image.width, image.height, boxes, image.path, image.id,
+                         image.video_path, image.frame_index, image.reviewed)
+
+
+def categories_in_order(names: Sequence[str], known: Sequence[Category] = ()) -> tuple[Category, ...]:
+    """``known`` categories first (their ids kept), then any other name in ``names`` order, numbered after."""
+    out = list(known)
+    seen = {c.name for c in out}
+    next_id = max((c.id or 0 for c in out), default=0) + 1
+    for name in names:
+        if name not in seen:
+            out.append(Category(name, next_id))
+            seen.add(name)
+            next_id += 1
+    return tuple(out)
