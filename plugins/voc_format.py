@@ -19,6 +19,8 @@ import xml.etree.ElementTree as ET
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING
 
+from detector_app.core.names import printable
+from detector_app.core.paths import is_regular_file
 from detector_app.errors import ImportValidationError
 from detector_app.plugins_api import API_VERSION, ExporterPlugin, ExportScope
 from detector_app.plugins_api.formats import (
@@ -26,7 +28,11 @@ from detector_app.plugins_api.formats import (
     ImageIndex,
     LabelledImage,
     ParsedImage,
+    label_files,
+    problem_text,
     raise_problems,
+    read_label_file,
+    read_label_text,
     read_labels,
     write_labels,
 )
@@ -59,20 +65,26 @@ class VocFormat(ExporterPlugin):
         return out_dir / "Annotations"
 
     def import_(self, repo: Repository, path: Path, images_dir: Path | None) -> ImportReport:
-        root = path.parent if path.is_file() or path.name == "Annotations" else path
-        files = [path] if path.is_file() else sorted((root / "Annotations").rglob("*.xml"))
+        single = is_regular_file(path)
+        root = path.parent if single or path.name == "Annotations" else path
+        folder = None if single else root / "Annotations"  # the folder listed files must stay inside
+        files = [path] if single else label_files(root / "Annotations", "*.xml")
         if not files:
-            raise ImportValidationError(f"{path}: no .xml files in {root / 'Annotations'}")
+            raise ImportValidationError(f"{printable(path)}: no .xml files in {printable(root / 'Annotations')}")
         images = ImageIndex(images_dir or root / "JPEGImages")
         parsed, problems = [], []
         for xml_file in files:
             try:
-                parsed.append(parse_voc_file(xml_file, images))
-            except (LookupError, ValueError, ET.ParseError) as exc:
-                problems.append(f"{xml_file.name}: {exc}")
+                parsed.append(parse_voc_file(xml_file, images, folder))
+            except (LookupError, ValueError, OSError, ET.ParseError) as exc:
+                problems.append(f"{printable(xml_file.name)}: {problem_text(exc)}")
         if problems:
             raise_problems(path, problems)
-        return write_labels(repo, parsed, read_class_list(root), images.root, path)
+        try:
+            classes = read_class_list(root)
+        except (OSError, ValueError) as exc:
+            raise ImportValidationError(f"{printable(root / 'labels.txt')}: cannot read it: {problem_text(exc)}") from None
+        return write_labels(repo, parsed, classes, images.root, path)
 
 
 def voc_xml(image: LabelledImage) -> ET.Element:
@@ -111,14 +123,16 @@ def _number(value: float) -> str:
     return f"{value:.3f}".rstrip("0").rstrip(".")
 
 
-def parse_voc_file(xml_file: Path, images: ImageIndex) -> ParsedImage:
-    """The image named by ``<filename>`` (else the XML file's name) and its boxes."""
-    root = ET.parse(xml_file).getroot()
+def parse_voc_file(xml_file: Path, images: ImageIndex, folder: Path | None = None) -> ParsedImage:
+    """The image named by ``<filename>`` (else the XML file's name) and its boxes. With ``folder`` the XML
+    file must lie inside it. The image is looked up only in ``images`` (its folder, confined): a ``<folder>``
+    or ``<filename>`` with ``..`` or an absolute path raises ``UnsafePathError`` (a ``ValueError``)."""
+    root = ET.fromstring(read_label_file(xml_file, folder))
     if root.tag != "annotation":
-        raise ValueError(f"the root element is <{root.tag}>, not <annotation>")
-    folder = (root.findtext("folder") or "").strip()
+        raise ValueError(f"the root element is <{printable(root.tag)[:40]}>, not <annotation>")
+    image_folder = (root.findtext("folder") or "").strip()
     filename = (root.findtext("filename") or "").strip() or xml_file.stem
-    relative = f"{folder}/{filename}" if folder and folder != "." else filename
+    relative = f"{image_folder}/{filename}" if image_folder and image_folder != "." else filename
     try:
         image_path = images.find(relative)
     except LookupError:
@@ -147,9 +161,9 @@ def _parse_object(obj: ET.Element) -> Box:
 def read_class_list(root: Path) -> list[str]:
     """labels.txt when present (class order and classes without boxes); the XML files name the rest."""
     labels = root / "labels.txt"
-    if not labels.is_file():
+    if not is_regular_file(labels):
         return []
-    return [line.strip() for line in labels.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return [line.strip() for line in read_label_text(labels).splitlines() if line.strip()]
 
 
 PLUGINS = [VocFormat]

@@ -17,10 +17,13 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import re
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING
 
+from detector_app.core.names import printable
+from detector_app.core.paths import is_regular_file
 from detector_app.errors import ImportValidationError
 from detector_app.plugins_api import API_VERSION, ExporterPlugin, ExportScope
 from detector_app.plugins_api.formats import (
@@ -29,7 +32,10 @@ from detector_app.plugins_api.formats import (
     LabelledImage,
     ParsedImage,
     image_info,
+    label_files,
+    problem_text,
     raise_problems,
+    read_label_text,
     read_labels,
     write_labels,
 )
@@ -68,17 +74,22 @@ class YoloFormat(ExporterPlugin):
         return data_yaml
 
     def import_(self, repo: Repository, path: Path, images_dir: Path | None) -> ImportReport:
-        root = path.parent if path.is_file() else path
+        root = path.parent if is_regular_file(path) else path
         images = ImageIndex(images_dir or root / "images")
-        classes = read_class_names(root)
+        try:
+            classes = read_class_names(root)
+        except (OSError, ValueError) as exc:  # unreadable, not UTF-8, a bad quoted name in data.yaml
+            raise ImportValidationError(f"{printable(root)}: cannot read the class names: {problem_text(exc)}") from None
         parsed, problems = [], []
-        for label_file in sorted((root / "labels").rglob("*.txt")):
-            relative = label_file.relative_to(root / "labels").with_suffix("").as_posix()
+        labels_dir = root / "labels"
+        for label_file in label_files(labels_dir, "*.txt"):
+            relative = label_file.relative_to(labels_dir).with_suffix("").as_posix()
             try:
+                text = read_label_text(label_file, labels_dir)  # confined first: a symlink out is refused
                 image_path = images.find(relative)
-                parsed.append(ParsedImage(image_path, parse_label_file(label_file, image_path, classes)))
-            except (LookupError, ValueError) as exc:
-                problems.append(f"{label_file.relative_to(root).as_posix()}: {exc}")
+                parsed.append(ParsedImage(image_path, parse_label_file(label_file, image_path, classes, text)))
+            except (LookupError, ValueError, OSError) as exc:
+                problems.append(f"{printable(label_file.relative_to(root).as_posix())}: {problem_text(exc)}")
         if problems:
             raise_problems(path, problems)
         if not parsed:
@@ -106,11 +117,11 @@ def data_yaml_text(names: list[str], images: str) -> str:
 def read_class_names(root: Path) -> list[str]:
     """classes.txt, else the ``names`` of data.yaml (flow list or the "  0: name" block form)."""
     classes_txt = root / "classes.txt"
-    if classes_txt.is_file():
-        return [line.strip() for line in classes_txt.read_text(encoding="utf-8").splitlines() if line.strip()]
+    if is_regular_file(classes_txt):
+        return [line.strip() for line in read_label_text(classes_txt).splitlines() if line.strip()]
     data_yaml = root / "data.yaml"
-    if data_yaml.is_file():
-        names = names_from_yaml(data_yaml.read_text(encoding="utf-8"))
+    if is_regular_file(data_yaml):
+        names = names_from_yaml(read_label_text(data_yaml))
         if names:
             return names
     raise ImportValidationError(f"{root}: no classes.txt, and no class names in data.yaml")
@@ -140,12 +151,14 @@ def _unquote(item: str) -> str:
     return item.strip("'")
 
 
-def parse_label_file(label_file: Path, image_path: Path, classes: list[str]) -> list[Box]:
+def parse_label_file(label_file: Path, image_path: Path, classes: list[str], text: str | None = None) -> list[Box]:
     """Boxes in pixels from "class cx cy w h" lines (a segment line "class x1 y1 x2 y2 ..." gives its
-    bounding box). Raises ``ValueError`` naming the first bad line."""
+    bounding box); ``text`` is the file's content when already read. Raises ``ValueError`` naming the first
+    bad line."""
     info = image_info(image_path)
     boxes = []
-    for number, line in enumerate(label_file.read_text(encoding="utf-8").splitlines(), start=1):
+    text = read_label_text(label_file) if text is None else text
+    for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
         try:
@@ -158,9 +171,14 @@ def parse_label_file(label_file: Path, image_path: Path, classes: list[str]) -> 
 def _parse_line(fields: list[str], classes: list[str], width: int, height: int) -> Box:
     if len(fields) != 5 and (len(fields) < 7 or len(fields) % 2 == 0):
         raise ValueError(f"expected 'class cx cy w h' or a polygon, got {len(fields)} values")
-    if not fields[0].isdigit() or int(fields[0]) >= len(classes):
-        raise ValueError(f"class {fields[0]!r} is not an index into the {len(classes)} classes")
-    values = [float(v) for v in fields[1:]]
+    if not (fields[0].isascii() and fields[0].isdigit() and len(fields[0]) < 10) or int(fields[0]) >= len(classes):
+        raise ValueError(f"class {_clip(fields[0])!r} is not an index into the {len(classes)} classes")
+    try:
+        values = [float(v) for v in fields[1:]]
+    except ValueError:
+        raise ValueError(f"a coordinate is not a number: {_clip(' '.join(fields[1:]))!r}") from None
+    if not all(math.isfinite(v) for v in values):
+        raise ValueError("a coordinate is not a finite number")
     if len(fields) == 5:
         cx, cy, w, h = values
     else:  # polygon: its bounding box
@@ -170,6 +188,10 @@ def _parse_line(fields: list[str], classes: list[str], width: int, height: int) 
         raise ValueError("box width and height must be positive")
     bbox = ((cx - w / 2) * width, (cy - h / 2) * height, w * width, h * height)
     return Box(classes[int(fields[0])], bbox)
+
+
+def _clip(text: str, limit: int = 40) -> str:
+    return text if len(text) <= limit else text[:limit] + "..."
 
 
 PLUGINS = [YoloFormat]

@@ -18,6 +18,7 @@ from tqdm import tqdm
 
 from detector_app.core.detections import Detections
 from detector_app.core.draw import draw_detections
+from detector_app.core.names import printable
 from detector_app.detection.batch import detect_frames
 from detector_app.detection.detector import Detector, DetectorConfig
 from detector_app.detection.live import LivePipeline, LiveResult
@@ -188,11 +189,11 @@ class _Sink:
         print(f"{state} {self.frames} frames, {self.boxes} detections in {elapsed:.1f} s "
               f"({self.frames / elapsed:.2f} frames/s, {self.detector.precision} on {self.detector.device})")
         if self.per_class:
-            print("classes: " + ", ".join(f"{n} {c}" for n, c in self.per_class.most_common(10)))
+            print("classes: " + ", ".join(f"{printable(n)} {c}" for n, c in self.per_class.most_common(10)))
         if self.out is not None:
             results, file_map = self.writer.write(self.out)
             print(f"results: {results} (file map: {file_map})")
         if self.video is not None and self.video.frames:
             print(f"annotated video: {self.video.path}")
         for path, reason in source.skipped:
-            print(f"skipped {path}: {reason}")
+            print(f"skipped {printable(path)}: {printable(reason)}")

@@ -51,8 +51,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except DetectorAppError as exc:
+        from detector_app.core.names import printable
+
         log.debug("command failed", exc_info=True)
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {printable(exc)}", file=sys.stderr)  # one line, whatever names the message quotes
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

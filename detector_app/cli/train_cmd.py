@@ -12,6 +12,7 @@ import threading
 from typing import Any
 
 from detector_app.cli.project_arg import add_project_argument, open_project
+from detector_app.core.names import printable
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -85,9 +86,10 @@ def run_train(args: argparse.Namespace) -> int:
             if args.activate and result.version_id is not None:
                 project.repo.activate_model_version(result.version_id)
             version = project.repo.get_model_version(result.version_id)
-            print(f"model version {version.name} (id {version.id}) saved to {version.weights_path}"
+            print(f"model version {printable(version.name)} (id {version.id}) saved to {printable(version.weights_path)}"
                   f"{' and activated' if args.activate else ''}")
-            print(format_table(comparison_rows(result.before, result.after, version.class_names)))
+            print(printable(format_table(comparison_rows(result.before, result.after, version.class_names)),
+                            multiline=True))
         return 0
     finally:
         bar.close()
@@ -102,8 +104,8 @@ def run_eval(args: argparse.Namespace) -> int:
         result = evaluate_version(project, args.version, size=args.size, device=args.device)
         record = (project.repo.get_model_version(args.version) if args.version
                   else project.repo.active_model_version())
-        print(f"model version {record.name} on {result.images} images")
-        print(format_result(result, record.class_names))
+        print(printable(f"model version {record.name} on {result.images} images"))
+        print(printable(format_result(result, record.class_names), multiline=True))
     return 0
 
 
@@ -132,7 +134,7 @@ class _ProgressBar:
 
         if isinstance(event, RunStarted):
             print(f"run {event.run_id}: {event.train_images} training / {event.val_images} validation images, "
-                  f"classes: {', '.join(event.class_names)}")
+                  f"classes: {', '.join(printable(n) for n in event.class_names)}")
             total = event.epochs * event.steps_per_epoch
             self._bar = tqdm(total=total, initial=event.start_epoch * event.steps_per_epoch, unit="step",
                              dynamic_ncols=True)

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import exists, select, update
 from sqlalchemy.orm import Session
 
+from detector_app.core.names import printable
+from detector_app.core.paths import UnsafePathError, confine
 from detector_app.errors import StorageError
 from detector_app.export.coco_validate import CocoValidationError, load_coco_json, validate_coco
 from detector_app.storage.categories import ensure_category_row
@@ -54,8 +56,8 @@ def import_coco(repo: Repository, json_path: str | Path, images_dir: str | Path)
     project is exactly as before.
     """
     json_path, images_dir = Path(json_path), Path(images_dir)
-    if not images_dir.is_dir():
-        raise CocoValidationError(str(json_path), [f"image folder {images_dir} not found"])
+    if not _is_dir(images_dir):
+        raise CocoValidationError(str(json_path), [f"image folder {printable(images_dir)} not found"])
     data = load_coco_json(json_path)
     problems = validate_coco(data, images_dir)
     if problems:
@@ -65,14 +67,21 @@ def import_coco(repo: Repository, json_path: str | Path, images_dir: str | Path)
         return _write(repo, s, json_path, data, images_dir, infos)
 
 
+def _is_dir(path: Path) -> bool:
+    try:
+        return path.is_dir()
+    except (OSError, ValueError):  # a name too long, a NUL, no permission: not a folder we can use
+        return False
+
+
 def _read_image_files(json_path: Path, images: Sequence[Mapping[str, Any]], images_dir: Path) -> list[ImageInfo]:
     """Hash each file and check that it is a readable image of the size the JSON gives."""
     infos, problems = [], []
     for entry in images:
         try:
-            info = read_image_info(images_dir / PurePosixPath(entry["file_name"].replace("\\", "/")))
-        except StorageError as exc:
-            problems.append(f"image id {entry['id']}: {exc}")
+            info = read_image_info(confine(images_dir, entry["file_name"]))
+        except (StorageError, UnsafePathError, OSError) as exc:  # the folder may have changed since validation
+            problems.append(f"image id {entry['id']}: {printable(exc)}")
             continue
         sizes = {(info.width, info.height), (info.height, info.width) if info.rotated else (info.width, info.height)}
         if (entry["width"], entry["height"]) not in sizes:
@@ -88,7 +97,7 @@ def _write(repo: Repository, s: Session, json_path: Path, data: Mapping[str, Any
            infos: list[ImageInfo]) -> ImportReport:
     now = utcnow()
     images = data["images"]
-    stored = [repo.stored_path(images_dir / PurePosixPath(e["file_name"].replace("\\", "/"))) for e in images]
+    stored = [repo.stored_path(confine(images_dir, e["file_name"])) for e in images]
     _refuse_same_file(json_path, images, stored)
     existing = _existing_images(s, stored)
     _refuse_reimport(s, json_path, data, images, stored, existing)

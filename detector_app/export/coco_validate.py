@@ -9,11 +9,20 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import reprlib
 from collections.abc import Mapping
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 
+from detector_app.core.names import name_problem, printable
+from detector_app.core.paths import (
+    UnsafePathError,
+    check_relative,
+    confine,
+    is_regular_file,
+    read_regular_file,
+)
 from detector_app.errors import ImportValidationError
 
 # A box may stick out of its image by this fraction of the image size (plus one pixel) before it counts as
@@ -23,6 +32,17 @@ MAX_ID = 2**63 - 1  # SQLite's INTEGER
 MAX_SIDE = 2**31 - 1
 MAX_PROBLEMS = 1000  # stop collecting: the first ones are what a person reads
 SHOWN_PROBLEMS = 5
+# The largest JSON file read: far above any real COCO file, and refused before json.loads needs ~10x it in
+# memory. The environment variable overrides it (a number of bytes).
+MAX_JSON_BYTES = 2 * 1024**3
+LIMIT_VARIABLE = "DETECTOR_APP_MAX_JSON_BYTES"
+
+
+def json_size_limit() -> int:
+    try:
+        return max(0, int(os.environ[LIMIT_VARIABLE]))
+    except (KeyError, ValueError):
+        return MAX_JSON_BYTES
 
 
 class CocoValidationError(ImportValidationError):
@@ -34,23 +54,37 @@ class CocoValidationError(ImportValidationError):
         shown = "; ".join(problems[:SHOWN_PROBLEMS])
         more = f"; and {len(problems) - SHOWN_PROBLEMS} more" if len(problems) > SHOWN_PROBLEMS else ""
         count = f"{len(problems)}{'+' if len(problems) >= MAX_PROBLEMS else ''}"
-        super().__init__(f"{source} cannot be imported, nothing was written ({count} problems): {shown}{more}")
+        super().__init__(f"{printable(source)} cannot be imported, nothing was written ({count} problems): {shown}{more}")
 
 
-def load_coco_json(path: str | Path) -> Any:
-    """Parse a JSON file; unreadable or malformed files raise a one-line ``CocoValidationError``."""
+def load_coco_json(path: str | Path, max_bytes: int | None = None) -> Any:
+    """Parse a JSON file; unreadable, oversized or malformed files raise a one-line ``CocoValidationError``.
+
+    Only a regular file is read (a FIFO or a device such as ``/dev/zero`` is refused before it is opened, and it
+    is opened non-blocking in case it was swapped since), and at most ``max_bytes`` (default: ``json_size_limit()``).
+    """
     path = Path(path)
+    limit = json_size_limit() if max_bytes is None else max_bytes
     try:
-        with open(path, "rb") as f:
-            return json.loads(f.read().decode("utf-8"))
+        raw = read_regular_file(path, limit, hint=f"set {LIMIT_VARIABLE} to raise it")
     except FileNotFoundError as exc:
         raise CocoValidationError(str(path), ["file not found"]) from exc
-    except (OSError, UnicodeDecodeError) as exc:
+    except OSError as exc:
+        raise CocoValidationError(str(path), [f"cannot read it: {printable(exc.strerror or exc)}"]) from exc
+    except MemoryError as exc:
+        raise CocoValidationError(str(path), ["not enough memory to read it"]) from exc
+    try:
+        return json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError as exc:
         raise CocoValidationError(str(path), [f"cannot read it: {exc}"]) from exc
     except json.JSONDecodeError as exc:
         raise CocoValidationError(str(path), [f"not JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"]) from exc
     except RecursionError as exc:
         raise CocoValidationError(str(path), ["JSON nested too deeply"]) from exc
+    except ValueError as exc:  # e.g. an integer literal beyond Python's int/str conversion limit
+        raise CocoValidationError(str(path), [f"not usable JSON: {printable(exc)}"]) from exc
+    except MemoryError as exc:
+        raise CocoValidationError(str(path), ["not enough memory to parse it"]) from exc
 
 
 def validate_coco(data: Any, images_dir: str | Path | None = None) -> list[str]:
@@ -150,6 +184,8 @@ def _check_categories(items: list[Any], problems: _Problems) -> set[int]:
         name = entry.get("name")
         if not isinstance(name, str) or not name.strip():
             problems.add(f"{label} needs a non-empty string 'name', not {_short(name)}")
+        elif (problem := name_problem(name, "its name")) is not None:
+            problems.add(f"{label}: {problem}")
         elif name.strip() == "__background__":
             problems.add(f"{label} uses the reserved name '__background__'")
         elif name.strip() in names:
@@ -159,6 +195,9 @@ def _check_categories(items: list[Any], problems: _Problems) -> set[int]:
         supercategory = entry.get("supercategory", "")
         if supercategory is not None and not isinstance(supercategory, str):
             problems.add(f"{label} 'supercategory' must be a string, not {_kind(supercategory)}")
+        elif supercategory and supercategory.strip() and (
+                problem := name_problem(supercategory, "its supercategory")) is not None:
+            problems.add(f"{label}: {problem}")
     return ids
 
 
@@ -183,19 +222,38 @@ def _check_images(items: list[Any], problems: _Problems, images_dir: Path | None
 
 
 def _check_file_name(label: str, name: Any, seen: set[str], problems: _Problems, images_dir: Path | None) -> bool:
+    """The name is checked as text first (``core.paths``: inside the folder, no control characters, not too
+    long), then confined to ``images_dir`` (symlinks out refused), and only then is the file ``stat``-ed."""
     if not isinstance(name, str) or not name.strip():
         problems.add(f"{label} needs a non-empty string 'file_name', not {_short(name)}")
         return False
-    pure = PurePosixPath(name.replace("\\", "/"))
-    if pure.is_absolute() or ".." in pure.parts or "\x00" in name:
-        problems.add(f"{label} file_name {name!r} must be a path inside the image folder")
+    try:
+        check_relative(name)
+    except UnsafePathError as exc:
+        problems.add(f"{label} file_name {exc}")
         return False
     if name in seen:
         problems.add(f"{label} repeats file_name {name!r}")
         return False
     seen.add(name)
-    if images_dir is not None and not (images_dir / pure).is_file():
-        problems.add(f"{label} file {name!r} not found in {images_dir}")
+    if images_dir is None:
+        return True
+    try:
+        path = confine(images_dir, name)
+    except UnsafePathError as exc:
+        problems.add(f"{label} file_name {exc}")
+        return False
+    if not is_regular_file(path):
+        problems.add(f"{label} file {name!r} not found in {printable(images_dir)}"
+                     + (" (it is not a regular file)" if _exists(path) else ""))
+        return False
+    return True
+
+
+def _exists(path: Path) -> bool:
+    try:
+        os.lstat(path)
+    except (OSError, ValueError):
         return False
     return True
 

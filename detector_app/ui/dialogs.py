@@ -18,6 +18,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from detector_app.core.names import name_problem
+
 SHORTCUTS: tuple[tuple[str, str], ...] = (
     ("Space", "Capture the current live/video frame and its boxes into the project"),
     ("A / Enter", "Accept the selected prediction"),
@@ -47,9 +49,13 @@ class ClassPicker(QDialog):
         self.search = QLineEdit(placeholderText="Type a class name…")
         self.list = QListWidget()
         self.list.addItems(self.names)
+        self.problem = QLabel(wordWrap=True)  # why a typed new name cannot be a class (core.names rule)
+        self.problem.setStyleSheet("color: #c0392b")
+        self.problem.hide()
         layout = QVBoxLayout(self)
         layout.addWidget(self.search)
         layout.addWidget(self.list)
+        layout.addWidget(self.problem)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
         buttons.accepted.connect(self.accept)
         buttons.rejected.connect(self.reject)
@@ -72,12 +78,27 @@ class ClassPicker(QDialog):
         if first is not None:
             self.list.setCurrentRow(first)
 
+    def _typed_name_problem(self) -> str | None:
+        item = self.list.currentItem()
+        if (item is not None and not item.isHidden()) or not self.search.text().strip():
+            return None
+        return name_problem(self.search.text())
+
+    def accept(self) -> None:
+        """A new class name is checked with the importers' rule before the dialog closes."""
+        problem = self._typed_name_problem()
+        if problem is not None:
+            self.problem.setText(problem[:1].upper() + problem[1:])
+            self.problem.show()
+            return
+        super().accept()
+
     def chosen(self) -> str | None:
         item = self.list.currentItem()
         if item is not None and not item.isHidden():
             return item.text()
         text = self.search.text().strip()
-        return text or None
+        return text if text and name_problem(text) is None else None
 
 
 class ShortcutsDialog(QDialog):

@@ -1,0 +1,118 @@
+"""Confinement of paths named by a file being imported: the one place that decides whether a relative path
+from a label file may be opened.
+
+``confine(root, relative)`` checks the text first (no file system access at all): no absolute path, no drive,
+no ``..``, no NUL or other control character, no component longer than the file system allows. Only then does
+it resolve symlinks (``lstat``/``readlink`` of the components, nothing is opened) and refuse a path that leads
+out of ``root``. Every importer (COCO, YOLO, VOC) and the image index of the format plugins use it, so a label
+file can never make the app open a file outside the image folder the user chose.
+No Qt and no database here.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import stat
+from pathlib import Path, PurePosixPath
+
+from detector_app.core.names import is_unsafe_char, printable
+from detector_app.errors import DetectorAppError
+
+MAX_COMPONENT_BYTES = 255  # NAME_MAX of ext4, APFS, NTFS (in UTF-16 units there, close enough)
+MAX_PATH_BYTES = 4000  # below PATH_MAX (4096) so that root + relative still fits
+_DRIVE = re.compile(r"^[A-Za-z]:")
+
+
+class UnsafePathError(DetectorAppError, ValueError):
+    """A path from an imported file points outside its folder or cannot name a file there."""
+
+
+def confine(root: str | os.PathLike[str], relative: object) -> Path:
+    """``root / relative`` when that is a path inside ``root``; raises ``UnsafePathError`` otherwise.
+
+    ``relative`` uses ``/`` (a ``\\`` counts as ``/``, as Windows-made datasets write it). The returned path
+    is not resolved (what the project stores stays as the file names it), but its resolved form lies inside
+    the resolved ``root``: a symlink leading out of ``root`` is refused. The file need not exist.
+    """
+    pure = check_relative(relative)
+    root = Path(root)
+    candidate = root / pure
+    try:
+        real_root = root.resolve()
+        real = candidate.resolve()
+    except (OSError, RuntimeError, ValueError) as exc:  # symlink loop, permission, ...
+        raise UnsafePathError(f"{_show(relative)} cannot be resolved: {_reason(exc)}") from None
+    if real != real_root and real_root not in real.parents:
+        raise UnsafePathError(f"{_show(relative)} leads outside {printable(root)} (through a symlink)")
+    return candidate
+
+
+def check_relative(relative: object) -> PurePosixPath:
+    """The text checks of :func:`confine`, without touching the file system."""
+    if not isinstance(relative, str):
+        raise UnsafePathError(f"a file name must be text, not {type(relative).__name__}")
+    if not relative.strip():
+        raise UnsafePathError("a file name must not be empty")
+    bad = next((c for c in relative if is_unsafe_char(c)), None)
+    if bad is not None:
+        raise UnsafePathError(f"{_show(relative)} contains the control character {printable(bad)}")
+    text = relative.replace("\\", "/")
+    pure = PurePosixPath(text)
+    if pure.is_absolute() or _DRIVE.match(text):
+        raise UnsafePathError(f"{_show(relative)} must be a path inside the image folder, not an absolute path")
+    if ".." in pure.parts:
+        raise UnsafePathError(f"{_show(relative)} must be a path inside the image folder (it uses '..')")
+    if not pure.parts or pure.parts == (".",):
+        raise UnsafePathError(f"{_show(relative)} does not name a file")
+    for part in pure.parts:
+        if len(os.fsencode(part)) > MAX_COMPONENT_BYTES:
+            raise UnsafePathError(f"{_show(relative)} has a name longer than {MAX_COMPONENT_BYTES} bytes")
+    if len(os.fsencode(text)) > MAX_PATH_BYTES:
+        raise UnsafePathError(f"{_show(relative)} is longer than {MAX_PATH_BYTES} bytes")
+    return pure
+
+
+def is_regular_file(path: str | os.PathLike[str]) -> bool:
+    """True when ``path`` is a regular file (following symlinks); False for a missing file, a folder, a FIFO,
+    a device or anything ``stat`` cannot reach. Never opens it, never raises."""
+    try:
+        return stat.S_ISREG(os.stat(path).st_mode)
+    except (OSError, ValueError):
+        return False
+
+
+class NotARegularFileError(OSError):
+    """A file that was to be read is a folder, a pipe, a device or larger than the limit."""
+
+
+def read_regular_file(path: str | os.PathLike[str], max_bytes: int, hint: str = "") -> bytes:
+    """The bytes of ``path`` when it is a regular file of at most ``max_bytes``; raises ``FileNotFoundError``,
+    ``NotARegularFileError`` or another ``OSError``. A FIFO or a device (``/dev/zero``) is refused before it is
+    opened and the open is non-blocking, so nothing here can hang or fill the memory."""
+    path = Path(path)
+    if not is_regular_file(path):
+        if not path.exists():
+            raise FileNotFoundError(2, "file not found", str(path))
+        raise NotARegularFileError(0, "it is not a regular file (a folder, a pipe or a device)")
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+    with open(fd, "rb", closefd=True) as f:
+        info = os.fstat(f.fileno())
+        if not stat.S_ISREG(info.st_mode):  # swapped for something else since the check
+            raise NotARegularFileError(0, "it is not a regular file (a folder, a pipe or a device)")
+        note = f" ({hint})" if hint else ""
+        if info.st_size > max_bytes:
+            raise NotARegularFileError(0, f"it is {info.st_size} bytes, more than the limit of {max_bytes} bytes{note}")
+        data = f.read(max_bytes + 1)
+    if len(data) > max_bytes:
+        raise NotARegularFileError(0, f"it is more than the limit of {max_bytes} bytes{note}")
+    return data
+
+
+def _show(relative: object) -> str:
+    text = printable(relative)
+    return "'" + (text if len(text) <= 60 else text[:60] + "…") + "'"
+
+
+def _reason(exc: BaseException) -> str:
+    return printable(exc.strerror if isinstance(exc, OSError) and exc.strerror else exc)

@@ -1,0 +1,550 @@
+"""Hostile imports (issue 11, items 4, 6 and 7): each is refused with one ``error:`` line and exit code 2, no
+traceback, no hang, the project database and the user's files byte-identical, and no file outside the image
+folder ever opened. Plus property tests (hypothesis) for path confinement and for the COCO, YOLO and VOC
+importers, and the one rule for names (``core.names``) with the CLI's escaping of what it prints.
+
+Most cases run the CLI's code path in-process (``main([...])``: a subprocess costs seconds of imports); the
+ones where a hang is the failure (a FIFO) run the real console script in a subprocess with a timeout.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import errno
+import hashlib
+import importlib.util
+import json
+import math
+import os
+import re
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from detector_app.cli.main import main
+from detector_app.core.names import InvalidNameError, check_name, is_unsafe_char, name_problem, printable
+from detector_app.core.paths import UnsafePathError, confine
+from detector_app.errors import ImportValidationError
+from detector_app.export.coco import import_coco
+from detector_app.storage import Project
+
+from .helpers_storage import dump_database, small_dataset, write_image
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+HYPOTHESIS = settings(max_examples=50, deadline=None,
+                      suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+
+# --- watching what is opened -------------------------------------------------------------------------------
+
+_opened: list[str] | None = None
+
+
+def _audit(event: str, args: tuple[Any, ...]) -> None:
+    if _opened is not None and event == "open" and args and isinstance(args[0], str | bytes | os.PathLike):
+        _opened.append(os.path.abspath(os.fsdecode(args[0])))
+
+
+sys.addaudithook(_audit)  # permanent, but records only inside ``opens()``
+
+
+@contextlib.contextmanager
+def opens() -> Iterator[list[str]]:
+    """Every path opened (``open``, ``os.open``, ``io.open_code``) in this process meanwhile."""
+    global _opened
+    _opened = []
+    try:
+        yield _opened
+    finally:
+        _opened = None
+
+
+def opened_under(paths: list[str], folder: Path) -> list[str]:
+    real = folder.resolve()
+    return [p for p in paths if Path(p).resolve() == real or real in Path(p).resolve().parents]
+
+
+# --- the user's files ----------------------------------------------------------------------------------------
+
+def snapshot(folder: Path) -> dict[str, str]:
+    """Relative path -> content hash (regular files), link target (symlinks) or kind (FIFOs, folders)."""
+    out = {}
+    for dirpath, dirnames, filenames in os.walk(folder):
+        for name in dirnames + filenames:
+            path = Path(dirpath) / name
+            rel = path.relative_to(folder).as_posix()
+            if path.is_symlink():
+                out[rel] = "-> " + os.readlink(path)
+            elif path.is_file():
+                out[rel] = hashlib.sha256(path.read_bytes()).hexdigest()
+            else:
+                out[rel] = "dir" if path.is_dir() else "other"
+    return out
+
+
+def db_bytes(project: Path) -> bytes:
+    return b"".join(p.read_bytes() for p in sorted(project.glob("project.db*")))
+
+
+@pytest.fixture
+def world(tmp_path: Path) -> dict[str, Path]:
+    """A project holding a valid small import, a clean dataset to break, and a 'secret' folder outside it with
+    an image, a FIFO and a file the importers must never open."""
+    project = tmp_path / "project"
+    first_json, first_images = small_dataset(tmp_path / "first", n_images=2, boxes_per_image=1)
+    with Project.open(project) as p:
+        import_coco(p.repo, first_json, first_images)
+    data_json, images = small_dataset(tmp_path / "data", n_images=3, boxes_per_image=2)
+    secret = tmp_path / "secret"
+    write_image(secret / "img_0.png", 80, 60)
+    write_image(secret / "real.png", 80, 60)
+    os.mkfifo(secret / "pipe.png")
+    (secret / "private.txt").write_text("do not read")
+    return {"root": tmp_path, "project": project, "json": data_json, "images": images, "secret": secret}
+
+
+@contextlib.contextmanager
+def unchanged(world: dict[str, Path]) -> Iterator[list[str]]:
+    """The database and every user file (the project's images too) byte-identical afterwards, and nothing
+    opened under the secret folder."""
+    before_db, before_files = db_bytes(world["project"]), snapshot(world["root"] / "data")
+    before_secret, before_first = snapshot(world["secret"]), snapshot(world["root"] / "first")
+    with opens() as opened:
+        yield opened
+    assert opened_under(opened, world["secret"]) == [], "a file outside the image folder was opened"
+    assert db_bytes(world["project"]) == before_db
+    assert snapshot(world["root"] / "data") == before_files
+    assert snapshot(world["secret"]) == before_secret
+    assert snapshot(world["root"] / "first") == before_first
+
+
+def run_cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    code = main(list(args))
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def assert_one_error_line(code: int, err: str, *expected: str) -> None:
+    assert code == 2, err
+    assert "Traceback" not in err
+    lines = err.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), err
+    assert not any(is_unsafe_char(c) for c in lines[0]), lines[0]  # no escape sequence reached stderr
+    for text in expected:
+        assert text in lines[0], lines[0]
+
+
+# --- COCO: item 4 and the file_name half of item 6 -----------------------------------------------------------
+
+def _coco_case(edit: Callable[[str, dict[str, Any], Path], str | None]) -> Callable[[dict[str, Path]], Path]:
+    """A COCO file made from the clean one: ``edit(text, data, world root)`` returns new JSON text, or None to
+    write ``data`` as changed in place."""
+    def build(world: dict[str, Path]) -> Path:
+        text = world["json"].read_text()
+        data = json.loads(text)
+        new = edit(text, data, world["root"])
+        out = world["json"].with_name("hostile.json")
+        out.write_text(new if new is not None else json.dumps(data))
+        return out
+    return build
+
+
+def _set_image(key: str, value: Any) -> Callable[[str, dict[str, Any], Path], None]:
+    def edit(_text: str, data: dict[str, Any], _root: Path) -> None:
+        data["images"][1][key] = value
+    return edit
+
+
+def _set_category_name(name: str) -> Callable[[str, dict[str, Any], Path], None]:
+    def edit(_text: str, data: dict[str, Any], _root: Path) -> None:
+        data["categories"][0]["name"] = name
+    return edit
+
+
+def _symlink_out(target: str) -> Callable[[str, dict[str, Any], Path], None]:
+    def edit(_text: str, data: dict[str, Any], root: Path) -> None:
+        os.symlink(root / "secret" / target, root / "data" / "images" / "link.png")
+        data["images"][1]["file_name"] = "link.png"
+    return edit
+
+
+def _fifo_image(_text: str, data: dict[str, Any], root: Path) -> None:
+    os.mkfifo(root / "data" / "images" / "pipe.png")
+    data["images"][1]["file_name"] = "pipe.png"
+
+
+COCO_CASES: list[tuple[str, Callable[[str, dict[str, Any], Path], str | None], str]] = [
+    ("5000-digit integer", lambda text, _d, _r: text.replace('"id": 101', '"id": ' + "9" * 5000, 1),
+     "integer string conversion"),
+    ("5000-digit bbox value", lambda text, _d, _r: text.replace("[1.5,", "[" + "7" * 5000 + ",", 1),
+     "not usable JSON"),
+    ("300-character file_name", _set_image("file_name", "x" * 296 + ".png"), "longer than 255 bytes"),
+    ("300-character folder", _set_image("file_name", "d" * 300 + "/a.png"), "longer than 255 bytes"),
+    ("lone surrogate category", lambda text, _d, _r: text.replace('"name": "cat"', '"name": "\\ud800"'), "\\ud800"),
+    ("ANSI escape category", _set_category_name("\x1b[2J\x1b[Hcat"), "control character \\x1b"),
+    ("NUL in category", _set_category_name("c\x00at"), "control character \\x00"),
+    ("DEL in category", _set_category_name("cat\x7f"), "control character \\x7f"),
+    ("C1 CSI in category", _set_category_name("\x9b2Jcat"), "control character \\x9b"),
+    ("bidi override in category", _set_category_name("cat\u202egod"), "control character \\u202e"),
+    ("newline in category", _set_category_name("ca\nt"), "control character \\x0a"),
+    ("surrogate supercategory", lambda text, _d, _r: text.replace('"supercategory": "animal"',
+                                                                   '"supercategory": "\\udfff"', 1), "\\udfff"),
+    ("NUL in file_name", _set_image("file_name", "img_1.png\x00.txt"), "control character \\x00"),
+    ("ANSI in file_name", _set_image("file_name", "\x1b]0;owned\x07img.png"), "control character \\x1b"),
+    ("surrogate file_name", lambda text, _d, _r: text.replace('"img_1.png"', '"\\udc80.png"'), "\\udc80"),
+    ("file_name ../", _set_image("file_name", "../../secret/real.png"), "inside the image folder"),
+    ("absolute file_name", lambda _t, data, root: data["images"][1].update(
+        file_name=str(root / "secret" / "real.png")), "not an absolute path"),
+    ("backslash escape", _set_image("file_name", "..\\..\\secret\\real.png"), "inside the image folder"),
+    ("symlink to an image outside", _symlink_out("real.png"), "leads outside"),
+    ("symlink to a FIFO outside", _symlink_out("pipe.png"), "leads outside"),
+    ("symlink to a folder outside", lambda _t, data, root: (
+        os.symlink(root / "secret", root / "data" / "images" / "sub"),
+        data["images"][1].update(file_name="sub/real.png")) and None, "leads outside"),
+    ("FIFO as an image", _fifo_image, "not a regular file"),
+]
+
+
+@pytest.mark.parametrize(("edit", "expected"), [c[1:] for c in COCO_CASES], ids=[c[0] for c in COCO_CASES])
+def test_hostile_coco_file_is_one_error_line(world: dict[str, Path], capsys: pytest.CaptureFixture[str],
+                                             edit: Callable[..., str | None], expected: str) -> None:
+    hostile = _coco_case(edit)(world)
+    with unchanged(world):
+        code, _out, err = run_cli(capsys, "import", "coco", str(hostile), "--images", str(world["images"]),
+                                  "--project", str(world["project"]))
+    assert_one_error_line(code, err, expected)
+
+
+def test_dev_zero_and_odd_paths_as_the_json(world: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
+    cases = [("/dev/zero", "not a regular file"), (str(world["images"]), "not a regular file"),
+             (str(world["root"] / ("j" * 300 + ".json")), "File name too long"),
+             (str(world["root"] / "missing.json"), "file not found"),
+             (str(world["secret"] / "private.txt" / "x.json"), "file not found")]
+    for path, expected in cases:
+        with unchanged(world):
+            code, _out, err = run_cli(capsys, "import", "coco", path, "--images", str(world["images"]),
+                                      "--project", str(world["project"]))
+        assert_one_error_line(code, err, expected)
+
+
+def test_json_over_the_size_limit(world: dict[str, Path], capsys: pytest.CaptureFixture[str],
+                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DETECTOR_APP_MAX_JSON_BYTES", "100")
+    with unchanged(world):
+        code, _out, err = run_cli(capsys, "import", "coco", str(world["json"]), "--images", str(world["images"]),
+                                  "--project", str(world["project"]))
+    assert_one_error_line(code, err, "more than the limit of 100 bytes", "DETECTOR_APP_MAX_JSON_BYTES")
+
+
+@pytest.mark.parametrize("failing", ["resolve", "stat"])
+def test_other_os_errors_while_checking_paths(world: dict[str, Path], capsys: pytest.CaptureFixture[str],
+                                              monkeypatch: pytest.MonkeyPatch, failing: str) -> None:
+    """An I/O error (EIO) on the image folder, whichever call meets it, is a problem line, not a traceback."""
+    images = str(world["images"].resolve())
+    real_resolve, real_stat = Path.resolve, os.stat
+
+    def resolve(self: Path, strict: bool = False) -> Path:
+        if str(self).startswith(images) and self.name.startswith("img_"):
+            raise OSError(errno.EIO, "Input/output error")
+        return real_resolve(self, strict)
+
+    def stat(path: Any, *args: Any, **kwargs: Any) -> os.stat_result:
+        if os.fsdecode(path).startswith(images) and os.fsdecode(path).endswith(".png"):
+            raise OSError(errno.EIO, "Input/output error")
+        return real_stat(path, *args, **kwargs)
+
+    with unchanged(world):
+        if failing == "resolve":
+            monkeypatch.setattr(Path, "resolve", resolve)
+        else:
+            monkeypatch.setattr(os, "stat", stat)
+        code, _out, err = run_cli(capsys, "import", "coco", str(world["json"]), "--images", images,
+                                  "--project", str(world["project"]))
+        monkeypatch.undo()
+    assert_one_error_line(code, err, "Input/output error" if failing == "resolve" else "not found")
+
+
+def test_fifo_as_the_json_does_not_hang(world: dict[str, Path]) -> None:
+    """The real console script; a FIFO nobody writes to would block an ``open()`` forever."""
+    fifo = world["root"] / "instances.json"
+    os.mkfifo(fifo)
+    before = db_bytes(world["project"])
+    result = subprocess.run([sys.executable, "-m", "detector_app", "import", "coco", str(fifo), "--images",
+                             str(world["images"]), "--project", str(world["project"])],
+                            capture_output=True, text=True, timeout=120, cwd=REPO_ROOT)
+    assert_one_error_line(result.returncode, result.stderr, "not a regular file")
+    assert db_bytes(world["project"]) == before
+
+
+# --- VOC and YOLO: item 6 -------------------------------------------------------------------------------------
+
+def _plugin(name: str) -> Any:
+    """The shipped format plugin, loaded from its file (independent of plugin discovery)."""
+    spec = importlib.util.spec_from_file_location(f"_hardening_{name}", REPO_ROOT / "plugins" / f"{name}_format.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+VOC = _plugin("voc")
+YOLO = _plugin("yolo")
+
+
+def voc_dataset(root: Path, folder: str, filename: str, name: str = "cat") -> Path:
+    write_image(root / "JPEGImages" / "img_0.png", 80, 60)
+    (root / "Annotations").mkdir(parents=True, exist_ok=True)
+    xml = (f"<annotation><folder>{folder}</folder><filename>{filename}</filename>"
+           f"<size><width>80</width><height>60</height><depth>3</depth></size>"
+           f"<object><name>{name}</name><difficult>0</difficult>"
+           f"<bndbox><xmin>2</xmin><ymin>3</ymin><xmax>20</xmax><ymax>30</ymax></bndbox></object></annotation>")
+    (root / "Annotations" / "img_0.xml").write_text(xml)
+    return root
+
+
+def yolo_dataset(root: Path, label: str = "0 0.5 0.5 0.25 0.25\n", classes: str = "cat\ndog\n") -> Path:
+    write_image(root / "images" / "img_0.png", 80, 60)
+    (root / "labels").mkdir(parents=True, exist_ok=True)
+    (root / "labels" / "img_0.txt").write_text(label, encoding="utf-8", errors="surrogatepass")
+    (root / "classes.txt").write_text(classes, encoding="utf-8", errors="surrogatepass")
+    return root
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.usefixtures("fresh_plugins")
+def test_voc_folder_escape_is_refused_by_the_cli(world: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
+    """``<folder>../../secret</folder>`` naming a FIFO there: refused before anything is opened (an open
+    would hang) and the image is not looked up by name instead."""
+    dataset = voc_dataset(world["root"] / "data" / "voc", "../../../secret", "pipe.png")
+    with unchanged(world):
+        code, _out, err = run_cli(capsys, "import", "voc", str(dataset), "--project", str(world["project"]))
+    assert_one_error_line(code, err, "inside the image folder")
+
+
+VOC_CASES = [
+    ("folder ../..", "../../../secret", "img_0.png", "cat", "inside the image folder"),
+    ("absolute folder", "/etc", "img_0.png", "cat", "not an absolute path"),
+    ("filename ../", "", "../../../secret/real.png", "cat", "inside the image folder"),
+    ("C1 control in a class name", "", "img_0.png", "\x9b2Jcat", "control character \\x9b"),
+    ("bidi override in a class name", "", "img_0.png", "cat\u202e", "control character \\u202e"),
+    ("300-character filename", "", "f" * 300 + ".png", "cat", "longer than 255 bytes"),
+]
+
+
+@pytest.mark.parametrize(("folder", "filename", "name", "expected"), [c[1:] for c in VOC_CASES],
+                         ids=[c[0] for c in VOC_CASES])
+def test_hostile_voc(world: dict[str, Path], folder: str, filename: str, name: str, expected: str) -> None:
+    dataset = voc_dataset(world["root"] / "data" / "voc", folder, filename, name)
+    with unchanged(world), Project.open(world["project"]) as p, pytest.raises(ImportValidationError) as info:
+        VOC.VocFormat().import_(p.repo, dataset, None)
+    assert expected in str(info.value) and "\n" not in str(info.value)
+
+
+def test_symlinks_out_of_the_folders_are_refused(world: dict[str, Path]) -> None:
+    """An image symlink leading outside is not indexed (so never opened); a label file symlinked to a FIFO or
+    to a file outside is refused (never read)."""
+    voc = voc_dataset(world["root"] / "data" / "voc", "", "link.png")
+    os.symlink(world["secret"] / "real.png", voc / "JPEGImages" / "link.png")
+    yolo = yolo_dataset(world["root"] / "data" / "yolo")
+    os.symlink(world["secret"] / "real.png", yolo / "images" / "img_1.png")
+    os.symlink(world["secret"] / "pipe.png", yolo / "labels" / "img_1.txt")
+    os.symlink(world["secret"] / "private.txt", yolo / "labels" / "img_2.txt")
+    with unchanged(world), Project.open(world["project"]) as p:
+        with pytest.raises(ImportValidationError) as info:
+            VOC.VocFormat().import_(p.repo, voc, None)
+        assert "no image for 'link.png'" in str(info.value)
+        with pytest.raises(ImportValidationError) as info:
+            YOLO.YoloFormat().import_(p.repo, yolo, None)
+        assert "labels/img_1.txt: " in str(info.value) and "leads outside" in str(info.value)
+        assert "labels/img_2.txt: " in str(info.value)
+
+
+def test_fifo_and_odd_label_files(world: dict[str, Path]) -> None:
+    yolo = yolo_dataset(world["root"] / "data" / "yolo")
+    os.mkfifo(yolo / "labels" / "img_1.txt")
+    voc = voc_dataset(world["root"] / "data" / "voc", "", "img_0.png")
+    os.mkfifo(voc / "Annotations" / "img_1.xml")
+    (voc / "labels.txt").write_bytes(b"\xff\xfe not utf-8")
+    cases: list[tuple[Callable[[], None], Any, Path, str]] = [
+        (lambda: None, YOLO.YoloFormat(), yolo, "not a regular file"),
+        (lambda: None, VOC.VocFormat(), voc, "not a regular file"),
+        ((voc / "Annotations" / "img_1.xml").unlink, VOC.VocFormat(), voc, "labels.txt: cannot read it: not UTF-8"),
+        (lambda: ((yolo / "labels" / "img_1.txt").unlink(), (yolo / "classes.txt").write_text("cat\n\x1b[31mdog\n")),
+         YOLO.YoloFormat(), yolo, r"control character \\x1b"),
+    ]
+    for prepare, importer, dataset, expected in cases:
+        prepare()
+        with unchanged(world), Project.open(world["project"]) as p, pytest.raises(ImportValidationError) as info:
+            importer.import_(p.repo, dataset, None)
+        assert re.search(expected, str(info.value)), str(info.value)
+
+
+# --- property tests -------------------------------------------------------------------------------------------
+
+PATH_PARTS = st.one_of(
+    st.sampled_from(["..", ".", "", "in", "out", "loop", "a.png", "C:", "~", "x" * 256, "in/..", "\\", "//"]),
+    st.text(max_size=12),
+    st.text(alphabet=st.characters(codec=None, categories=["Cc", "Cs", "Cf", "Zl", "Zs"]), max_size=3),
+)
+RELATIVE = st.lists(PATH_PARTS, min_size=0, max_size=6).flatmap(
+    lambda parts: st.sampled_from(["/", "\\"]).map(lambda sep: sep.join(parts)))
+
+
+@pytest.fixture
+def confinement_root(tmp_path: Path) -> Path:
+    root = tmp_path / "root"
+    (root / "in" / "deeper").mkdir(parents=True)
+    (tmp_path / "outside").mkdir()
+    os.symlink(tmp_path / "outside", root / "out")
+    os.symlink(root / "in", root / "in" / "back")  # inside, and a cycle
+    os.symlink("loop", root / "loop")  # a symlink loop
+    return root
+
+
+@HYPOTHESIS
+@given(relative=st.one_of(RELATIVE, st.none(), st.integers(), st.binary(max_size=5)))
+def test_confine_never_escapes(confinement_root: Path, relative: Any) -> None:
+    real_root = confinement_root.resolve()
+    try:
+        path = confine(confinement_root, relative)
+    except UnsafePathError as exc:
+        assert not any(is_unsafe_char(c) for c in str(exc))
+        return
+    resolved = path.resolve()
+    assert resolved == real_root or real_root in resolved.parents
+    assert path == confinement_root / relative.replace("\\", "/")  # not rewritten: the caller's name is kept
+
+
+HOSTILE_VALUES = st.one_of(
+    st.integers(min_value=-(2**80), max_value=2**80), st.just(10**4000),
+    st.sampled_from([math.nan, math.inf, -math.inf, -0.0, 1e308, 5e-324, True, None, "", " "]),
+    st.text(max_size=8), st.text(alphabet=st.characters(categories=["Cc", "Cs", "Cf", "Zl"]), min_size=1, max_size=4),
+    st.sampled_from(["../x.png", "/etc/passwd", "x" * 300, "img_0.png", "img_1.png\x00", "__background__"]),
+    st.recursive(st.integers(0, 3) | st.text(max_size=3), lambda inner: st.lists(inner, max_size=3)
+                 | st.dictionaries(st.text(max_size=3), inner, max_size=2), max_leaves=6),
+)
+MUTATION = st.tuples(st.sampled_from(["images", "annotations", "categories"]), st.integers(0, 5),
+                     st.sampled_from(["id", "file_name", "width", "height", "image_id", "category_id", "bbox", "name",
+                                      "supercategory", "iscrowd", "area", "segmentation"]),
+                     st.one_of(st.just("<delete>"), HOSTILE_VALUES))
+
+
+@HYPOTHESIS
+@given(mutations=st.lists(MUTATION, min_size=1, max_size=3), as_text=st.booleans())
+def test_coco_import_of_mutated_datasets(world: dict[str, Path], mutations: list[Any], as_text: bool) -> None:
+    """Either it imports, or it raises the validation error and the project is exactly as before."""
+    data = json.loads(world["json"].read_text())
+    for section, index, key, value in mutations:
+        entry = data[section][index % len(data[section])]
+        if value == "<delete>":
+            entry.pop(key, None)
+        else:
+            entry[key] = copy.deepcopy(value)
+    hostile = world["root"] / "hostile.json"
+    try:
+        text = json.dumps(data)
+    except ValueError:  # an integer too long to write: the parser's limit is tested with the text itself
+        text = world["json"].read_text().replace('"id": 101', '"id": ' + "8" * 4400)
+    hostile.write_text(text, encoding="utf-8", errors="surrogatepass")
+    with Project.open(world["project"]) as p:
+        before = dump_database(p.path / "project.db")
+        try:
+            import_coco(p.repo, hostile, world["images"])
+        except ImportValidationError as exc:
+            assert "\n" not in printable(exc)
+            assert dump_database(p.path / "project.db") == before
+            return
+    with Project.open(world["project"]) as p:  # it was valid: every name stored passes the rule
+        assert all(name_problem(c.name) is None for c in p.repo.categories())
+
+
+LABEL_TEXT = st.one_of(
+    st.text(max_size=80),
+    st.lists(st.tuples(st.sampled_from(["0", "1", "2", "-1", "99", "0x1", "١", "9" * 5000, "nan"]),
+                       st.lists(st.sampled_from(["0.5", "0.25", "nan", "inf", "-1", "1e999", "0", "x", "1" * 400]),
+                                min_size=3, max_size=8)).map(lambda t: " ".join([t[0], *t[1]])),
+             max_size=4).map("\n".join),
+)
+XML_TEXT = st.one_of(
+    st.text(max_size=80),
+    st.tuples(st.text(max_size=12), st.text(max_size=12), st.text(max_size=12),
+              st.lists(st.sampled_from(["1", "2.5", "-3", "nan", "1e999", "", "x", "79"]), min_size=4, max_size=4)
+              ).map(lambda t: "<annotation><folder>{}</folder><filename>{}</filename><object><name>{}</name><bndbox>"
+                              "<xmin>{}</xmin><ymin>{}</ymin><xmax>{}</xmax><ymax>{}</ymax></bndbox></object>"
+                              "</annotation>".format(*(_xml_escape(v) for v in (*t[:3], *t[3])))),
+)
+
+
+def _xml_escape(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+@HYPOTHESIS
+@given(label=LABEL_TEXT, classes=st.text(max_size=30), xml=XML_TEXT)
+def test_yolo_and_voc_label_files_with_random_text(world: dict[str, Path], label: str, classes: str,
+                                                   xml: str) -> None:
+    yolo = yolo_dataset(world["root"] / "data" / "yolo", label, classes)
+    voc = voc_dataset(world["root"] / "data" / "voc", "", "img_0.png")
+    (voc / "Annotations" / "img_0.xml").write_text(xml, encoding="utf-8", errors="surrogatepass")
+    for importer, dataset in ((YOLO.YoloFormat(), yolo), (VOC.VocFormat(), voc)):
+        with opens() as opened, Project.open(world["project"]) as p:
+            before = dump_database(p.path / "project.db")
+            try:
+                importer.import_(p.repo, dataset, None)
+            except ImportValidationError as exc:
+                assert "\n" not in printable(exc)
+                assert dump_database(p.path / "project.db") == before
+        assert opened_under(opened, world["secret"]) == []
+
+
+# --- item 7: names and printing -------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("name", ["\x1b[2J", "a\x00b", "a\x7f", "a\x85b", "\ud800", "a\u2028b", "\u202eabc", "\ufeffx",
+                                  "", "   ", "n" * 201, 3])
+def test_check_name_refuses(name: Any) -> None:
+    with pytest.raises(InvalidNameError) as info:
+        check_name(name)
+    assert not any(is_unsafe_char(c) for c in str(info.value))
+
+
+@pytest.mark.parametrize("name", ["cat", "  traffic light ", "Straßenbahn", "猫", "👩‍👩‍👧", "می‌خواهم", "a b"])
+def test_check_name_accepts(name: str) -> None:
+    assert check_name(name) == name.strip()
+
+
+@HYPOTHESIS
+@given(text=st.text())
+def test_printable_escapes_every_control(text: str) -> None:
+    shown = printable(text)
+    assert name_problem("x" + shown.replace("\\", "")) is None or len(shown) > 199
+    assert "\n" not in shown and "\x1b" not in shown
+    assert printable(text, multiline=True).split("\n") == [printable(line) for line in text.split("\n")]
+
+
+def test_stats_escapes_class_names(world: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
+    """A name already in a database (from an older version, or from a model's class list) is printed escaped."""
+    with Project.open(world["project"]) as p:
+        p.repo.ensure_category("\x1b[2J\x1b[Hevil")
+    code, out, _err = run_cli(capsys, "stats", "--project", str(world["project"]))
+    assert code == 0
+    assert "\x1b" not in out and "\\x1b[2J\\x1b[Hevil" in out
+    assert not any(is_unsafe_char(c) for line in out.splitlines() for c in line)
+
+
+def test_class_picker_refuses_a_control_character(qtbot: Any) -> None:
+    from detector_app.ui.dialogs import ClassPicker
+
+    picker = ClassPicker(["cat", "dog"])
+    qtbot.addWidget(picker)
+    picker.search.setText("new\x1b[31m")
+    picker.accept()
+    assert picker.result() == 0 and "control character" in picker.problem.text()
+    assert picker.chosen() is None
+    picker.search.setText("bird")
+    picker.accept()
+    assert picker.result() == 1 and picker.chosen() == "bird"
