@@ -44,8 +44,11 @@ T = TypeVar("T")
 
 
 def app_plugin_folder() -> Path:
-    """The ``plugins/`` folder at the root of the app's source tree."""
-    return Path(detector_app.__file__).resolve().parent.parent / "plugins"
+    """The built-in plugins: ``detector_app/bundled_plugins`` in an installed wheel (pyproject.toml maps
+    ``plugins/`` there), else the ``plugins/`` folder at the root of the source tree (checkout, editable install)."""
+    package = Path(detector_app.__file__).resolve().parent
+    bundled = package / "bundled_plugins"
+    return bundled if bundled.is_dir() else package.parent / "plugins"
 
 
 def default_folders() -> list[tuple[Path, str]]:

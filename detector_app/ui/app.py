@@ -33,11 +33,11 @@ def ensure_application() -> QApplication:
 
 
 def run_app(project: Path | None = None, screenshot: Path | None = None) -> int:
+    from detector_app.ui.icons import app_icon
     from detector_app.ui.main_window import MainWindow
-    from detector_app.ui.theme import apply_theme
 
     app = ensure_application()
-    apply_theme(app)
+    app.setWindowIcon(app_icon())
     window = MainWindow(settings=app_settings(), project_path=project)
     window.show()
     if screenshot is not None:

@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 from PySide6.QtCore import QTimer
-from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QToolButton
+from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QToolButton, QWidget
 
-STYLES = {
-    "error": "background:#fde2e1;color:#7a1c17;border:1px solid #f2b8b5;",
-    "info": "background:#e3f0fd;color:#0f3d6e;border:1px solid #b6d4f5;",
-}
+KINDS = ("error", "info")  # styled by QFrame#banner[kind="..."] in resources/styles/*.qss
 
 
 class Banner(QFrame):
@@ -31,7 +28,12 @@ class Banner(QFrame):
         self.hide()
 
     def show_message(self, text: str, kind: str = "error", timeout_ms: int = 0) -> None:
-        self.setStyleSheet(f"QFrame#banner{{{STYLES[kind]}border-radius:4px;}} QLabel{{border:none;}}")
+        if kind not in KINDS:
+            raise ValueError(f"banner kind {kind!r} is not one of {KINDS}")
+        self.setProperty("kind", kind)
+        for widget in (self, *self.findChildren(QWidget)):  # re-match the stylesheet rules on the new kind
+            widget.style().unpolish(widget)
+            widget.style().polish(widget)
         self.label.setText(text)
         self.show()
         if timeout_ms:

@@ -31,7 +31,7 @@ class AnnotationCanvas(QGraphicsView):
         self.setRenderHints(QPainter.RenderHint.Antialiasing | QPainter.RenderHint.SmoothPixmapTransform)
         self.setTransformationAnchor(QGraphicsView.ViewportAnchor.AnchorUnderMouse)
         self.setViewportUpdateMode(QGraphicsView.ViewportUpdateMode.SmartViewportUpdate)
-        self.setBackgroundBrush(QColor(40, 40, 40))
+        self.setObjectName("canvas")  # background: QGraphicsView#canvas in resources/styles/*.qss
         self._pixmap_item = QGraphicsPixmapItem()
         self._pixmap_item.setZValue(-1)
         self.scene().addItem(self._pixmap_item)

@@ -18,7 +18,6 @@ from PySide6.QtWidgets import (
     QMessageBox,
     QSlider,
     QStackedWidget,
-    QStyle,
     QToolBar,
     QVBoxLayout,
     QWidget,
@@ -32,12 +31,14 @@ from detector_app.ui.banner import Banner
 from detector_app.ui.batch import BatchRun
 from detector_app.ui.canvas import AnnotationCanvas
 from detector_app.ui.dialogs import ClassPicker, ExportDialog, ShortcutsDialog
+from detector_app.ui.icons import app_icon, set_icon
 from detector_app.ui.image_list import THUMB, ImageListModel
 from detector_app.ui.live_view import LiveController
 from detector_app.ui.model_menu import ModelMenu
 from detector_app.ui.panels import BoxTable, ClassTable
 from detector_app.ui.review_view import ReviewController, annotation_spec
 from detector_app.ui.source_actions import SourceActions
+from detector_app.ui.theme import add_theme_menu, apply_saved_theme
 from detector_app.ui.workers import join_thread
 
 log = logging.getLogger(__name__)
@@ -51,6 +52,8 @@ class MainWindow(ModelMenu, SourceActions, QMainWindow):
     def __init__(self, settings: QSettings, project_path: Path | None = None) -> None:
         super().__init__()
         self.settings = settings
+        apply_saved_theme(settings)  # before any icon is painted: icons take the theme's text colour
+        self.setWindowIcon(app_icon())
         self.setWindowTitle(f"Detector {__version__}")
         self.resize(1280, 800)
         self.detector: Detector | None = None
@@ -148,8 +151,10 @@ class MainWindow(ModelMenu, SourceActions, QMainWindow):
         self.addDockWidget(area, dock)
 
     def _action(self, text: str, slot, shortcut: str | QKeySequence | None = None, tip: str = "",  # noqa: ANN001
-                checkable: bool = False) -> QAction:
+                checkable: bool = False, icon: str | None = None) -> QAction:
         action = QAction(text, self)
+        if icon:
+            set_icon(action, icon)
         if shortcut:
             action.setShortcut(QKeySequence(shortcut))
         action.setToolTip(f"{tip or text} ({action.shortcut().toString()})" if shortcut else (tip or text))
@@ -190,17 +195,19 @@ class MainWindow(ModelMenu, SourceActions, QMainWindow):
 
     def _build_menus(self) -> None:
         file_menu = self.menuBar().addMenu("&File")
-        file_menu.addAction(self._action("New project…", self.choose_new_project, QKeySequence.StandardKey.New))
-        file_menu.addAction(self._action("Open project…", self.choose_project, "Ctrl+Shift+P"))
+        file_menu.addAction(self._action("New project…", self.choose_new_project, QKeySequence.StandardKey.New,
+                                         icon="new-project"))
+        file_menu.addAction(self._action("Open project…", self.choose_project, "Ctrl+Shift+P", icon="open-project"))
         file_menu.addSeparator()
         file_menu.addActions([self.act_video, self.act_folder, self.act_stream])
         self.recent_menu = file_menu.addMenu("Recent sources")
+        set_icon(self.recent_menu.menuAction(), "recent")
         self.recent_menu.aboutToShow.connect(self._fill_recent_menu)
         file_menu.addSeparator()
-        file_menu.addAction(self._action("Import COCO…", self.import_coco))
-        file_menu.addAction(self._action("Export labels…", self.export_labels, "Ctrl+E"))
+        file_menu.addAction(self._action("Import COCO…", self.import_coco, icon="import"))
+        file_menu.addAction(self._action("Export labels…", self.export_labels, "Ctrl+E", icon="export"))
         file_menu.addSeparator()
-        file_menu.addAction(self._action("Quit", self.close, QKeySequence.StandardKey.Quit))
+        file_menu.addAction(self._action("Quit", self.close, QKeySequence.StandardKey.Quit, icon="quit"))
         edit_menu = self.menuBar().addMenu("&Edit")
         edit_menu.addActions([self.act_undo, self.act_redo])
         edit_menu.addSeparator()
@@ -208,28 +215,29 @@ class MainWindow(ModelMenu, SourceActions, QMainWindow):
                               self.act_delete, self.act_relabel])
         view_menu = self.menuBar().addMenu("&View")
         view_menu.addActions([self.act_fit, self.act_next, self.act_prev])
+        view_menu.addSeparator()
+        self.theme_group = add_theme_menu(view_menu, self.settings, self)
         self._build_model_menu()
         tools_menu = self.menuBar().addMenu("&Tools")
-        tools_menu.addAction(self._action("Plugins…", self.open_plugins_dialog))
+        tools_menu.addAction(self._action("Plugins…", self.open_plugins_dialog, icon="plugins"))
         help_menu = self.menuBar().addMenu("&Help")
-        help_menu.addAction(self._action("Keyboard shortcuts", lambda: ShortcutsDialog(self).exec(), "F1"))
-        help_menu.addAction(self._action("About", self.show_about))
+        help_menu.addAction(self._action("Keyboard shortcuts", lambda: ShortcutsDialog(self).exec(), "F1",
+                                         icon="help"))
+        help_menu.addAction(self._action("About", self.show_about, icon="about"))
 
     def _set_icons(self) -> None:
-        """Icons from the active Qt style: they follow the light/dark palette and need no asset files."""
-        sp = QStyle.StandardPixmap
-        for action, pixmap in (
-            (self.act_webcam, sp.SP_ComputerIcon), (self.act_video, sp.SP_DialogOpenButton),
-            (self.act_folder, sp.SP_DirOpenIcon), (self.act_stop, sp.SP_MediaStop),
-            (self.act_play, sp.SP_MediaPause), (self.act_capture, sp.SP_DialogSaveButton),
-            (self.act_batch, sp.SP_MediaSeekForward), (self.act_draw, sp.SP_FileDialogNewFolder),
-            (self.act_accept, sp.SP_DialogApplyButton), (self.act_accept_all, sp.SP_DialogYesButton),
-            (self.act_reject, sp.SP_DialogCancelButton), (self.act_delete, sp.SP_TrashIcon),
-            (self.act_prev, sp.SP_ArrowBack), (self.act_next, sp.SP_ArrowForward),
-            (self.act_undo, sp.SP_ArrowLeft), (self.act_redo, sp.SP_ArrowRight),
-            (self.act_fit, sp.SP_TitleBarMaxButton),
+        """Icons from resources/icons, one that says what each action does (see ui/icons.py)."""
+        for action, name in (
+            (self.act_webcam, "webcam"), (self.act_video, "open-video"), (self.act_folder, "open-folder"),
+            (self.act_stream, "stream-url"), (self.act_stop, "stop"), (self.act_play, "pause"),
+            (self.act_capture, "capture"), (self.act_batch, "detect-all"), (self.act_draw, "draw-box"),
+            (self.act_accept, "accept"), (self.act_accept_enter, "accept"), (self.act_accept_all, "accept-all"),
+            (self.act_reject, "reject"), (self.act_delete, "delete"), (self.act_relabel, "change-class"),
+            (self.act_prev, "previous-image"), (self.act_prev2, "previous-image"), (self.act_next, "next-image"),
+            (self.act_next2, "next-image"), (self.act_undo, "undo"), (self.act_redo, "redo"),
+            (self.act_fit, "zoom-fit"),
         ):
-            action.setIcon(self.style().standardIcon(pixmap))
+            set_icon(action, name)
 
     def _build_toolbar(self) -> None:
         self._set_icons()

@@ -11,6 +11,7 @@ from detector_app.detection.detector import Detector, DetectorConfig
 from detector_app.detection.presets import PRESETS
 from detector_app.errors import DetectorAppError
 from detector_app.ui import model_loading
+from detector_app.ui.icons import set_icon
 from detector_app.ui.workers import CallWorker, start_in_thread
 
 SIZES = (320, 512, 640, 800)
@@ -24,22 +25,28 @@ class ModelMenu:
         menu = self.menuBar().addMenu("&Model")
         self.preset_group = QActionGroup(self)
         presets = menu.addMenu("Preset")
+        set_icon(presets.menuAction(), "load-weights")
         for name, preset in PRESETS.items():
             act = QAction(f"{name} — {preset.description}", self, checkable=True)
             act.setData(name)
             act.triggered.connect(partial(self.choose_preset, name))
             self.preset_group.addAction(act)
             presets.addAction(act)
-        menu.addAction(self._action("Load weights file…", self.choose_weights_file))
+        menu.addAction(self._action("Load weights file…", self.choose_weights_file, icon="import"))
         self.act_untrained = self._action("Use untrained weights (testing)", self.use_untrained, checkable=True)
         menu.addAction(self.act_untrained)
         self.versions_menu = menu.addMenu("Project model versions")
+        set_icon(self.versions_menu.menuAction(), "versions")
         self.versions_menu.aboutToShow.connect(self._fill_versions_menu)
         self.plugin_models_menu = menu.addMenu("Plugin detectors")
+        set_icon(self.plugin_models_menu.menuAction(), "plugins")
         self.plugin_models_menu.aboutToShow.connect(self._fill_plugin_models_menu)
         menu.addSeparator()
-        self.device_group = self._choice_menu(menu.addMenu("Device"), DEVICES, "model/device", "auto")
-        self.size_group = self._choice_menu(menu.addMenu("Input size"), SIZES, "model/size", 512)
+        device_menu, size_menu = menu.addMenu("Device"), menu.addMenu("Input size")
+        set_icon(device_menu.menuAction(), "settings")
+        set_icon(size_menu.menuAction(), "zoom-in")
+        self.device_group = self._choice_menu(device_menu, DEVICES, "model/device", "auto")
+        self.size_group = self._choice_menu(size_menu, SIZES, "model/size", 512)
         self.act_fast = self._action("Fast path (bf16 / channels-last)", self.apply_detector_config, checkable=True)
         self.act_fast.setChecked(self.settings.value("model/fast", True, type=bool))
         menu.addAction(self.act_fast)
@@ -48,7 +55,7 @@ class ModelMenu:
         self.act_int8.setChecked(self.settings.value("model/int8", False, type=bool))
         menu.addAction(self.act_int8)
         menu.addSeparator()
-        menu.addAction(self._action("Train on reviewed labels…", self.open_train_dialog, "Ctrl+T"))
+        menu.addAction(self._action("Train on reviewed labels…", self.open_train_dialog, "Ctrl+T", icon="train"))
 
     def _choice_menu(self, menu, values, key: str, default) -> QActionGroup:  # noqa: ANN001
         group = QActionGroup(self)

@@ -6,11 +6,12 @@ import logging
 from functools import partial
 from pathlib import Path
 
-from PySide6.QtWidgets import QFileDialog, QInputDialog, QStyle
+from PySide6.QtWidgets import QFileDialog, QInputDialog
 
 from detector_app.core.detections import Detections
 from detector_app.sources import Frame, open_source
 from detector_app.ui.batch import BatchRun
+from detector_app.ui.icons import set_icon
 
 log = logging.getLogger(__name__)
 
@@ -76,8 +77,7 @@ class SourceActions:
     def toggle_pause(self, paused: bool) -> None:
         self.live.set_paused(paused)
         self.act_play.setText("Play" if paused else "Pause")
-        pixmap = QStyle.StandardPixmap.SP_MediaPlay if paused else QStyle.StandardPixmap.SP_MediaPause
-        self.act_play.setIcon(self.style().standardIcon(pixmap))
+        set_icon(self.act_play, "play" if paused else "pause")
 
     def _on_position(self, index: int, count: int) -> None:
         self.seek_slider.setEnabled(count > 0)

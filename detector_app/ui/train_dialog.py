@@ -105,7 +105,6 @@ class TrainDialog(QDialog):
         self.progress = QProgressBar(objectName="progress", minimum=0, maximum=1, value=0)
         self.status = QLabel("Ready.", objectName="status", wordWrap=True)
         self.error = QLabel(objectName="error", wordWrap=True, visible=False)
-        self.error.setStyleSheet("color:#b3261e;")
         self.plot = TrainPlot()
         self.table = QTableWidget(0, 4, objectName="comparison")
         self.table.setHorizontalHeaderLabels(["Metric", "Before", "After", "Change"])
