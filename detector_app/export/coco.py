@@ -12,7 +12,7 @@ from detector_app.export.coco_export import (
     export_coco_results,
 )
 from detector_app.export.coco_import import ImportReport, import_coco
-from detector_app.export.coco_validate import CocoValidationError, load_coco_json, validate_coco
+from detector_app.formats.coco_validate import CocoValidationError, load_coco_json, validate_coco
 
 __all__ = [
     "DATASET_FILE",

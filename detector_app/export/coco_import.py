@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from detector_app.core.names import printable
 from detector_app.core.paths import UnsafePathError, confine
 from detector_app.errors import StorageError
-from detector_app.export.coco_validate import CocoValidationError, load_coco_json, validate_coco
+from detector_app.formats.coco_validate import CocoValidationError, load_coco_json, validate_coco
 from detector_app.storage.categories import ensure_category_row
 from detector_app.storage.db import insert_rows
 from detector_app.storage.files import ImageInfo, read_image_info
