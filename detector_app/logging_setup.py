@@ -1,4 +1,8 @@
-"""Logging to the console and to a rotating file in the user log folder."""
+"""Logging to the console and to a rotating file in the user log folder.
+
+The terminal gets one line per message, never a traceback: tracebacks (and records marked with
+``extra=FILE_ONLY``, such as a plugin failure the CLI reports in its own ``error:`` line) go to the log file only.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +13,21 @@ from pathlib import Path
 from detector_app.paths import app_paths
 
 _FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
+
+# ``log.error(..., extra=FILE_ONLY)``: written to the log file, not shown on the terminal.
+FILE_ONLY = {"console": False}
+
+
+class ConsoleFormatter(logging.Formatter):
+    """``LEVEL: first line of the message``: no traceback, no stack, nothing after a newline."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        message = record.getMessage().strip().splitlines()
+        return f"{record.levelname}: {message[0] if message else ''}"
+
+
+def _for_console(record: logging.LogRecord) -> bool:
+    return getattr(record, "console", True) is not False
 
 
 def setup_logging(level: int = logging.INFO, console: bool = True) -> Path:
@@ -26,7 +45,8 @@ def setup_logging(level: int = logging.INFO, console: bool = True) -> Path:
     if console:
         stream = logging.StreamHandler()
         stream.setLevel(logging.WARNING)
-        stream.setFormatter(logging.Formatter("%(levelname)s: %(message)s"))
+        stream.setFormatter(ConsoleFormatter())
+        stream.addFilter(_for_console)
         root.addHandler(stream)
     root._detector_app_configured = True  # type: ignore[attr-defined]
     return log_file

@@ -1,7 +1,7 @@
 """Import and export formats by name: what ``detector-app export FORMAT`` / ``import FORMAT`` and the GUI's
-File menu offer. COCO is built in; every lookup first merges the enabled exporter plugins
-(``detector_app.plugins_api.hooks.merge_plugin_formats``), and code may register formats directly with
-:func:`register_exporter` / :func:`register_importer`.
+File menu offer. COCO is built in, and code may register formats directly with :func:`register_exporter` /
+:func:`register_importer`; these are found without looking at plugins at all. Any other name, and the lists of
+names, first merge the enabled exporter plugins (``detector_app.plugins_api.hooks.merge_plugin_formats``).
 """
 
 from __future__ import annotations
@@ -52,6 +52,8 @@ class Importer:
 
 EXPORTERS: dict[str, Exporter] = {}
 IMPORTERS: dict[str, Importer] = {}
+# Names registered in code (built-in formats): looking one up never runs plugin discovery.
+_REGISTERED: dict[int, set[str]] = {id(EXPORTERS): set(), id(IMPORTERS): set()}
 
 
 def register_exporter(exporter: Exporter, replace: bool = False) -> None:
@@ -63,12 +65,14 @@ def register_importer(importer: Importer, replace: bool = False) -> None:
 
 
 def get_exporter(name: str) -> Exporter:
-    _merge_plugins()
+    if name.lower() not in _REGISTERED[id(EXPORTERS)]:
+        _merge_plugins()
     return _get(EXPORTERS, name, "export")
 
 
 def get_importer(name: str) -> Importer:
-    _merge_plugins()
+    if name.lower() not in _REGISTERED[id(IMPORTERS)]:
+        _merge_plugins()
     return _get(IMPORTERS, name, "import")
 
 
@@ -97,6 +101,7 @@ def _register(table: dict[str, Any], name: str, item: Any, replace: bool) -> Non
     if key in table and not replace:
         raise ValueError(f"a format called {name!r} is already registered")
     table[key] = item
+    _REGISTERED[id(table)].add(key)
 
 
 def _get(table: dict[str, Any], name: str, verb: str) -> Any:

@@ -12,7 +12,9 @@ import importlib.util
 import inspect
 import logging
 import re
+import signal
 import sys
+import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +22,7 @@ from types import ModuleType
 from typing import Any
 
 from detector_app.plugins_api.api import API_VERSION, ENTRY_POINT_GROUP, KIND_CLASSES, NAME_PATTERN, Plugin
+from detector_app.plugins_api.probe import ProbeTarget
 from detector_app.plugins_api.records import ORIGIN_PACKAGE
 
 log = logging.getLogger(__name__)
@@ -36,6 +39,15 @@ class Candidate:
     location: str
     load: Callable[[], Any]  # imports the code; returns a module, a plugin class or a list of them
     version: str = ""  # the distribution's version for entry points
+    path: str = ""  # folder plugins: the module file or package folder
+    module_name: str = ""  # folder plugins: the private module name it is imported under
+    entry_point: str = ""  # installed plugins: the entry point's value ("module:attr")
+    group: str = ""  # installed plugins: the entry point group
+
+    def probe_target(self) -> ProbeTarget:
+        """What the probe child needs to import this candidate on its own."""
+        return ProbeTarget(self.key, self.origin, self.location, self.path, self.module_name, self.entry_point,
+                           self.group, self.version)
 
 
 class PluginLoadError(Exception):
@@ -61,7 +73,9 @@ def folder_candidates(folder: Path, origin: str) -> list[Candidate]:
 
 
 def _folder_candidate(stem: str, path: Path, origin: str) -> Candidate:
-    return Candidate(stem, origin, str(path), lambda: load_module_from_path(path, _module_name(origin, stem)))
+    module_name = _module_name(origin, stem)
+    return Candidate(stem, origin, str(path), lambda: load_module_from_path(path, module_name),
+                     path=str(path), module_name=module_name)
 
 
 def _module_name(origin: str, stem: str) -> str:
@@ -98,7 +112,8 @@ def entry_point_candidates(group: str = ENTRY_POINT_GROUP) -> list[Candidate]:
         dist_name = dist.metadata["Name"] if dist is not None else "?"
         dist_version = dist.version if dist is not None else ""
         location = f"{dist_name}=={dist_version} ({ep.value})"
-        found.append(Candidate(ep.name, ORIGIN_PACKAGE, location, ep.load, dist_version))
+        found.append(Candidate(ep.name, ORIGIN_PACKAGE, location, ep.load, dist_version, entry_point=ep.value,
+                               group=group))
     return found
 
 
@@ -111,7 +126,8 @@ def import_error_text(exc: BaseException) -> str:
         return f"missing dependency: no module named {exc.name!r}"
     if isinstance(exc, PluginLoadError):
         return str(exc)
-    return f"failed to import: {type(exc).__name__}: {exc}"
+    detail = str(exc)
+    return f"failed to import: {type(exc).__name__}: {detail}" if detail else f"failed to import: {type(exc).__name__}"
 
 
 def plugin_classes(obj: Any) -> list[Any]:
@@ -178,3 +194,44 @@ def iter_candidates(folders: Iterable[tuple[Path, str]], group: str | None) -> l
         except Exception as exc:  # a broken installed distribution's metadata must not stop discovery
             log.warning("could not read installed plugin entry points: %s", exc)
     return out
+
+
+# --- KeyboardInterrupt: the user's Ctrl-C or plugin code raising it ----------------------------------------
+
+_sigints = 0  # SIGINTs received since install_interrupt_counter()
+_counting = False
+
+
+def install_interrupt_counter() -> None:
+    """Count the user's Ctrl-Cs (main thread, default handler only), so that a ``KeyboardInterrupt`` raised
+    by plugin code can be told from a real one: see :func:`is_plugin_interrupt`."""
+    global _counting
+    if _counting or threading.current_thread() is not threading.main_thread():
+        return
+    try:
+        if signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
+            return  # someone else (Qt, a test runner) handles Ctrl-C: leave it
+        signal.signal(signal.SIGINT, _count_sigint)
+    except (ValueError, OSError):
+        return
+    _counting = True
+
+
+def _count_sigint(signum: int, frame: Any) -> None:
+    global _sigints
+    _sigints += 1
+    signal.default_int_handler(signum, frame)
+
+
+def interrupt_mark() -> int | None:
+    """Taken before calling plugin code; None when Ctrl-Cs are not counted (then every interrupt is real)."""
+    return _sigints if _counting else None
+
+
+def is_plugin_interrupt(exc: BaseException, mark: int | None) -> bool:
+    """Whether ``exc`` is a ``KeyboardInterrupt`` plugin code raised itself (no Ctrl-C arrived since ``mark``)."""
+    if not isinstance(exc, KeyboardInterrupt):
+        return False
+    if threading.current_thread() is not threading.main_thread():
+        return True  # Python delivers Ctrl-C to the main thread only
+    return mark is not None and _sigints == mark

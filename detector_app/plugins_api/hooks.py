@@ -41,21 +41,22 @@ def merge_plugin_formats(exporters: dict[str, Any], importers: dict[str, Any]) -
     """Bring the registry's tables in line with the enabled exporter plugins.
 
     Adds each enabled plugin's exporter (and importer when it can read the format), drops entries of plugins
-    that have been disabled since, and never replaces a built-in format of the same name.
+    that have been disabled since, and never replaces a built-in format of the same name. Nothing is imported
+    here: a user plugin's code runs in the app only when its format is used.
     """
     from detector_app.export.registry import Exporter, Importer
 
     try:
-        plugins = get_manager().exporters()
+        plugins = get_manager().available("exporter")
     except Exception:  # discovery itself failing (not one plugin) must still leave COCO working
-        log.exception("plugin discovery failed; only built-in formats are available")
+        log.error("plugin discovery failed; only built-in formats are available", exc_info=True)
         return
     for table in (exporters, importers):
         for key in [k for k, v in table.items() if _is_plugin_entry(v) and v.run.plugin_name not in plugins]:
             del table[key]
-    for name, plugin in plugins.items():
-        description = plugin.description or f"{name} (plugin)"
-        if _add(exporters, name, Exporter(name, description, PluginExport(name))) and plugin.can_import():
+    for name, record in plugins.items():
+        description = record.description or f"{name} (plugin)"
+        if _add(exporters, name, Exporter(name, description, PluginExport(name))) and record.can_import:
             _add(importers, name, Importer(name, description, PluginImport(name)))
 
 
@@ -84,7 +85,7 @@ def open_plugin_source(spec: Any) -> Any | None:
     try:
         manager = get_manager()
     except Exception:
-        log.exception("plugin discovery failed; no plugin sources")
+        log.error("plugin discovery failed; no plugin sources", exc_info=True)
         return None
     return manager.open_source(str(spec))
 

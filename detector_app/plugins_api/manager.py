@@ -1,5 +1,8 @@
 """The plugin manager: discovery, enable/disable, and every call into plugin code behind a guard.
 
+Discovery imports only the app's own ``plugins/``; user and installed plugins are probed in a child process
+(``probe.py``: a hang, crash or exit there is a failed record, not a dead app) and imported when first used.
+
 Guard rule: plugin code may raise anything at any time. The manager turns that into a ``PluginError`` naming
 the plugin, records the reason on the plugin's record, logs it with the traceback, and keeps the app running.
 Exports go through :func:`write_atomically`, so a failed export leaves no partial output.
@@ -16,8 +19,9 @@ from typing import Any, TypeVar
 
 import detector_app
 from detector_app.errors import DetectorAppError
+from detector_app.logging_setup import FILE_ONLY
 from detector_app.paths import app_paths
-from detector_app.plugins_api import discovery
+from detector_app.plugins_api import discovery, probe
 from detector_app.plugins_api.api import (
     ENTRY_POINT_GROUP,
     DetectionModel,
@@ -60,63 +64,169 @@ class PluginManager:
 
     def __init__(self, folders: Sequence[tuple[Path, str]] | None = None,
                  entry_point_group: str | None = ENTRY_POINT_GROUP,
-                 settings: PluginSettings | None = None) -> None:
+                 settings: PluginSettings | None = None, probe_cache: Path | None = None,
+                 probe_timeout: float | None = None) -> None:
         self.folders = list(default_folders() if folders is None else folders)
         self.entry_point_group = entry_point_group
         self.settings = settings or PluginSettings()
+        self.probe_cache: Path | None = app_paths().cache / probe.CACHE_NAME if probe_cache is None else probe_cache
+        self.probe_timeout = probe_timeout  # None: probe.probe_timeout() (DETECTOR_APP_PLUGIN_TIMEOUT)
         self._records: dict[str, PluginRecord] = {}
+        self._pending: dict[str, discovery.Candidate] = {}  # probed, not imported yet
+        self._imported: dict[str, dict[str, Any]] = {}  # candidate location -> {name: plugin or reason}
         self._lock = threading.RLock()
 
     # --- discovery --------------------------------------------------------------------------------
 
-    def discover(self) -> list[PluginRecord]:
-        """Import every candidate and rebuild the records; never raises for a plugin's fault."""
+    def discover(self, recheck: bool = False) -> list[PluginRecord]:
+        """Rebuild the records; never raises for a plugin's fault.
+
+        The app's own ``plugins/`` are imported here. User and installed plugins are probed in child processes
+        (cached by content; ``recheck`` probes again) and imported only when used (:meth:`_materialize`), so a
+        plugin that hangs, crashes or exits on import is reported and the app goes on.
+        """
+        candidates = discovery.iter_candidates(self.folders, self.entry_point_group)
+        outside = [c for c in candidates if c.origin != ORIGIN_APP]
+        results = probe.probe_all([c.probe_target() for c in outside], self.probe_cache, self.probe_timeout,
+                                  use_cache=not recheck)
+        probed = dict(zip(map(id, outside), results, strict=True))
         records: dict[str, PluginRecord] = {}
-        for candidate in discovery.iter_candidates(self.folders, self.entry_point_group):
-            for record in self._load_candidate(candidate):
-                self._add(records, record)
+        pending: dict[str, discovery.Candidate] = {}
+        for candidate in candidates:
+            result = probed.get(id(candidate))
+            found = self._load_candidate(candidate) if result is None else self._from_probe(candidate, result)
+            for record in found:
+                key = self._add(records, record)
+                if result is not None and record.error is None and key == record.name:
+                    pending[key] = candidate
         with self._lock:
             self._records = records
+            self._pending = pending
+            self._imported = {}
         return self.records()
 
     def _load_candidate(self, candidate: discovery.Candidate) -> list[PluginRecord]:
+        """Import a candidate in this process (the app's own plugins)."""
+        mark = discovery.interrupt_mark()
         try:
             items = discovery.plugin_classes(candidate.load())
-        except (Exception, SystemExit) as exc:  # a plugin calling sys.exit() at import must not end the app
+        except BaseException as exc:  # sys.exit() or KeyboardInterrupt at import must not end the app
+            if not isinstance(exc, Exception | SystemExit) and not discovery.is_plugin_interrupt(exc, mark):
+                raise
             reason = discovery.import_error_text(exc)
-            log.warning("plugin %s (%s) failed to load: %s", candidate.key, candidate.location, reason)
-            log.debug("plugin import traceback", exc_info=True)
+            self._log_load_failure(candidate.key, candidate, reason, exc_info=exc)
             return [self._failed(candidate.key, candidate, reason)]
         return [self._load_item(item, candidate) for item in items]
 
     def _load_item(self, item: Any, candidate: discovery.Candidate) -> PluginRecord:
         name = discovery.declared_name(item, candidate.key)
+        mark = discovery.interrupt_mark()
         try:
             plugin = discovery.instantiate(item)
-        except (Exception, SystemExit) as exc:
+        except BaseException as exc:
+            if not isinstance(exc, Exception | SystemExit) and not discovery.is_plugin_interrupt(exc, mark):
+                raise
             reason = str(exc) if isinstance(exc, discovery.PluginLoadError) else discovery.import_error_text(exc)
-            log.warning("plugin %s (%s) not loaded: %s", name, candidate.location, reason)
+            self._log_load_failure(name, candidate, reason)
             return self._failed(name, candidate, reason, kind=getattr(item, "kind", "unknown"))
         state = LOADED if self.settings.is_enabled(plugin.name) else DISABLED
+        can_import = bool(plugin.can_import()) if isinstance(plugin, ExporterPlugin) else False
         return PluginRecord(plugin.name, plugin.kind, plugin.version, candidate.origin, candidate.location, state,
-                            None, plugin.description, plugin.api_version, plugin)
+                            None, plugin.description, plugin.api_version, plugin, can_import)
+
+    def _from_probe(self, candidate: discovery.Candidate, result: probe.ProbeResult) -> list[PluginRecord]:
+        """Records from what the probe child saw; nothing is imported here."""
+        if result.error is not None:
+            self._log_load_failure(candidate.key, candidate, result.error, details=result.traceback)
+            return [self._failed(candidate.key, candidate, result.error)]
+        records = []
+        for found in result.plugins:
+            if found.error is not None:
+                self._log_load_failure(found.name, candidate, found.error, details=result.traceback)
+                records.append(self._failed(found.name, candidate, found.error, kind=found.kind))
+                continue
+            state = LOADED if self.settings.is_enabled(found.name) else DISABLED
+            records.append(PluginRecord(found.name, found.kind, found.version, candidate.origin, candidate.location,
+                                        state, None, found.description, found.api_version, None, found.can_import))
+        return records
+
+    @staticmethod
+    def _log_load_failure(name: str, candidate: discovery.Candidate, reason: str, details: str = "",
+                          exc_info: BaseException | None = None) -> None:
+        """One line for the terminal; where it came from and the traceback for the log file only."""
+        log.warning("plugin %s did not load: %s", name, reason)
+        if details or exc_info is not None:
+            log.info("plugin %s (%s) load failure details:\n%s", name, candidate.location, details.rstrip(),
+                     exc_info=exc_info, extra=FILE_ONLY)
+        else:
+            log.info("plugin %s came from %s", name, candidate.location, extra=FILE_ONLY)
 
     def _failed(self, name: str, candidate: discovery.Candidate, reason: str, kind: str = "unknown") -> PluginRecord:
         state = FAILED if self.settings.is_enabled(name) else DISABLED
         return PluginRecord(name, kind if isinstance(kind, str) else "unknown", candidate.version, candidate.origin,
                             candidate.location, state, reason)
 
+    def _materialize(self, name: str) -> PluginRecord | None:
+        """Import a probed plugin into this process the first time it is needed (never a disabled one)."""
+        with self._lock:
+            record = self._records.get(name)
+            candidate = self._pending.get(name)
+            if record is None or candidate is None or record.plugin is not None or record.state != LOADED:
+                return record
+            loaded = self._imported.get(candidate.location)
+            if loaded is None:
+                self._imported[candidate.location] = loaded = self._import_probed(candidate)
+            plugin = loaded.get(name)
+            if isinstance(plugin, str) or plugin is None:
+                reason = plugin or "the plugin was not there when the app imported its code"
+                self._log_load_failure(name, candidate, reason)
+                record = replace(record, state=FAILED, error=reason)
+            else:
+                record = replace(record, plugin=plugin)
+            self._pending.pop(name, None)
+            self._records[name] = record
+            return record
+
+    def _import_probed(self, candidate: discovery.Candidate) -> dict[str, Any]:
+        """``{name: plugin instance or the reason it failed}`` for a candidate whose probe passed."""
+        mark = discovery.interrupt_mark()
+        try:
+            items = discovery.plugin_classes(candidate.load())
+        except BaseException as exc:
+            if not isinstance(exc, Exception | SystemExit) and not discovery.is_plugin_interrupt(exc, mark):
+                raise
+            log.info("plugin code %s failed to import in the app", candidate.location, exc_info=exc,
+                     extra=FILE_ONLY)
+            reason = discovery.import_error_text(exc)
+            return {n: reason for n in self._pending_names(candidate)}
+        out: dict[str, Any] = {}
+        for item in items:
+            name = discovery.declared_name(item, candidate.key)
+            try:
+                out[name] = discovery.instantiate(item)
+            except BaseException as exc:
+                if not isinstance(exc, Exception | SystemExit) and not discovery.is_plugin_interrupt(exc, mark):
+                    raise
+                out[name] = str(exc) if isinstance(exc, discovery.PluginLoadError) else \
+                    discovery.import_error_text(exc)
+        return out
+
+    def _pending_names(self, candidate: discovery.Candidate) -> list[str]:
+        return [n for n, c in self._pending.items() if c is candidate]
+
     @staticmethod
-    def _add(records: dict[str, PluginRecord], record: PluginRecord) -> None:
-        """First come wins (app folder, user folder, packages); a later one of the same name is reported."""
+    def _add(records: dict[str, PluginRecord], record: PluginRecord) -> str:
+        """First come wins (app folder, user folder, packages); a later one of the same name is reported.
+        Returns the key the record was stored under."""
         first = records.get(record.name)
         if first is None:
             records[record.name] = record
-            return
+            return record.name
         key = f"{record.name}@{record.location}"
         reason = f"name {record.name!r} is already used by the plugin from {first.location}"
-        log.warning("plugin %s not loaded: %s", key, reason)
+        log.warning("plugin %s did not load: %s", key, reason)
         records[key] = replace(record, state=FAILED, error=reason, plugin=None)
+        return key
 
     # --- records and settings ---------------------------------------------------------------------
 
@@ -139,7 +249,9 @@ class PluginManager:
         if not enabled:
             state = DISABLED
         else:
-            state = LOADED if record.plugin is not None else FAILED
+            with self._lock:
+                loadable = record.plugin is not None or name in self._pending
+            state = LOADED if loadable else FAILED
         with self._lock:
             self._records[name] = updated = replace(record, state=state)
         return updated
@@ -147,7 +259,9 @@ class PluginManager:
     def record_failure(self, name: str, action: str, exc: BaseException) -> PluginError:
         """Record and log a run-time failure; the plugin stays enabled (the next call may well succeed)."""
         reason = str(exc) if isinstance(exc, DetectorAppError) else f"{type(exc).__name__}: {exc}"
-        log.error("plugin %s failed while %s: %s", name, action, reason, exc_info=exc)
+        # The caller shows the PluginError (the CLI's one `error:` line, a GUI message); the log keeps the
+        # traceback, and the terminal never sees it.
+        log.error("plugin %s failed while %s: %s", name, action, reason, exc_info=exc, extra=FILE_ONLY)
         with self._lock:
             if name in self._records:
                 self._records[name] = replace(self._records[name], error=f"last run failed while {action}: {reason}")
@@ -155,7 +269,18 @@ class PluginManager:
 
     # --- by kind ----------------------------------------------------------------------------------
 
+    def available(self, kind: str) -> dict[str, PluginRecord]:
+        """The enabled plugins of ``kind`` that loaded or passed their probe, by name; imports nothing."""
+        with self._lock:
+            return {n: r for n, r in self._records.items() if n == r.name and r.kind == kind and r.state == LOADED}
+
     def _usable(self, cls: type[T]) -> dict[str, T]:
+        """Enabled plugins of a kind, imported now if they were not yet (only that kind)."""
+        kind = getattr(cls, "kind", None)
+        with self._lock:
+            names = [n for n, r in self._records.items() if r.state == LOADED and r.kind == kind]
+        for name in names:
+            self._materialize(name)
         with self._lock:
             return {r.name: r.plugin for r in self._records.values() if r.usable and isinstance(r.plugin, cls)}
 
@@ -169,7 +294,8 @@ class PluginManager:
         return self._usable(DetectorPlugin)
 
     def _get(self, name: str, cls: type[T], what: str) -> T:
-        record = self.record(name)
+        self.record(name)  # an unknown name says which plugins there are
+        record = self._materialize(name) or self.record(name)
         if record.state == DISABLED:
             raise PluginError(f"plugin {name!r} is disabled; enable it with `detector-app plugins enable {name}`")
         if not record.usable:
@@ -181,11 +307,16 @@ class PluginManager:
     # --- guarded calls ----------------------------------------------------------------------------
 
     def run_guarded(self, name: str, action: str, call: Callable[[], T]) -> T:
+        mark = discovery.interrupt_mark()
         try:
             return call()
         except DetectorAppError:
             raise  # the plugin reported a user-facing problem (an unreachable URL): not a fault of the plugin
         except (Exception, SystemExit) as exc:
+            raise self.record_failure(name, action, exc) from exc
+        except KeyboardInterrupt as exc:
+            if not discovery.is_plugin_interrupt(exc, mark):
+                raise  # the user's Ctrl-C
             raise self.record_failure(name, action, exc) from exc
 
     def export(self, name: str, repo: Any, out_dir: Path, scope: ExportScope = "reviewed",
@@ -195,6 +326,8 @@ class PluginManager:
         out_dir = Path(out_dir)
         try:
             return write_atomically(out_dir, lambda staging: plugin.export(repo, staging, scope, copy_images))
+        except DetectorAppError:
+            raise  # the folder refused or unwritable (checked before the plugin runs), or a refused row: not the plugin
         except (Exception, SystemExit) as exc:
             error = self.record_failure(name, "exporting", exc)
             raise PluginError(f"{error}; nothing was written to {out_dir}") from exc
@@ -211,8 +344,9 @@ class PluginManager:
         for name, plugin in sorted(self.sources().items()):
             try:
                 accepts = self.run_guarded(name, "checking a source", lambda p=plugin: bool(p.can_open(spec)))
-            except DetectorAppError:
-                continue  # recorded and logged; one broken plugin must not hide the others
+            except DetectorAppError as exc:  # recorded and logged; one broken plugin must not hide the others
+                log.warning("source plugin %s skipped: %s", name, exc)
+                continue
             if accepts:
                 return self.run_guarded(name, f"opening {spec}", lambda p=plugin: p.open(spec))
         return None
@@ -235,6 +369,7 @@ def get_manager() -> PluginManager:
     global _manager
     with _manager_lock:
         if _manager is None:
+            discovery.install_interrupt_counter()
             manager = PluginManager()
             manager.discover()
             _manager = manager

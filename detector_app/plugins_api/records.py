@@ -22,6 +22,8 @@ class PluginRecord:
 
     ``error`` holds why loading failed, or why the last run failed while the plugin stays usable.
     ``location`` is the file, folder or ``distribution==version (entry point)`` it came from.
+    A user or installed plugin is described by its probe (see ``probe.py``) and imported into the app only when
+    it is used, so a ``loaded`` record may not hold its ``plugin`` yet.
     """
 
     name: str
@@ -33,7 +35,8 @@ class PluginRecord:
     error: str | None = None
     description: str = ""
     api_version: int | None = None
-    plugin: Any = None  # the plugin instance when it loaded
+    plugin: Any = None  # the plugin instance once imported (user and installed plugins: only when needed)
+    can_import: bool = False  # an exporter that can also read its format
 
     @property
     def usable(self) -> bool:
