@@ -15,11 +15,13 @@ from __future__ import annotations
 
 import copy
 import logging
+import math
 import os
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
+import cv2
 import numpy as np
 import torch
 from torchvision.models.detection import RetinaNet
@@ -27,6 +29,7 @@ from torchvision.models.detection.image_list import ImageList
 from torchvision.models.detection.transform import GeneralizedRCNNTransform
 
 from detector_app.core.detections import Detections
+from detector_app.core.images import UnusableImageError
 from detector_app.detection.int8 import CalibratingNetwork, int8_unavailable_reason
 from detector_app.detection.network import BackboneHead
 from detector_app.detection.optimize import fold_batchnorm, to_low_precision
@@ -39,6 +42,9 @@ log = logging.getLogger(__name__)
 # torchvision's default 800/1333 keeps this ratio between the shorter and the longer side limit.
 MAX_SIZE_RATIO = 1333 / 800
 ANCHOR_CACHE_SIZE = 16
+# Frames with more pixels than this (4096 x 4096) that the network shrinks by more than half are shrunk in
+# uint8 first (see _network_input): the results stay in the frame's pixels, the memory stays small.
+PRESHRINK_PIXELS = 4096 * 4096
 _PRECISION_NAMES = {torch.bfloat16: "bf16", torch.float16: "fp16"}
 
 
@@ -235,8 +241,8 @@ class Detector:
         if not len(frames):
             return []
         with torch.inference_mode():
-            tensors = [frame_to_tensor(f, engine.net.device) for f in frames]
-            outputs = _forward(engine, tensors)
+            inputs = [_network_input(f, engine) for f in frames]
+            outputs = _forward(engine, [t for t, _ in inputs], [size for _, size in inputs])
         return [_to_detections(o, engine) for o in outputs]
 
     def raw_outputs(self, frame_bgr: np.ndarray) -> dict[str, torch.Tensor]:
@@ -244,6 +250,7 @@ class Detector:
         network-input pixels, ``anchors`` (A, 4). For checking the fast path against fp32."""
         engine = self._engine
         with torch.inference_mode():
+            _check_resizable(_as_bgr_uint8(frame_bgr), engine.config)
             images, _ = engine.transform([frame_to_tensor(frame_bgr, engine.net.device)])
             head, anchors, _ = _run_network(engine, images)
             boxes = engine.post.box_coder.decode_single(head["bbox_regression"][0], anchors[0])
@@ -258,6 +265,38 @@ def frame_to_tensor(frame_bgr: np.ndarray, device: torch.device) -> torch.Tensor
     frame = _as_bgr_uint8(frame_bgr)
     t = torch.from_numpy(np.ascontiguousarray(frame)).to(device, non_blocking=True)
     return t.permute(2, 0, 1).flip(0).contiguous().to(torch.float32).div_(255)
+
+
+def _network_input(frame_bgr: np.ndarray, engine: _Engine) -> tuple[torch.Tensor, tuple[int, int]]:
+    """The float tensor for the network and the frame's (height, width), to which boxes are scaled back.
+
+    A frame too thin to resize is refused here (UnusableImageError), never inside torch. A frame far larger
+    than the network input (a 12000 x 12000 photo) is first shrunk in uint8 to twice the input size, so the
+    float tensor is small: otherwise the full-size float copies take several GB. Other frames go through
+    unchanged, exactly as the reference ``model([to_tensor(rgb)])`` sees them.
+    """
+    frame = _as_bgr_uint8(frame_bgr)
+    height, width = int(frame.shape[0]), int(frame.shape[1])
+    scale = _check_resizable(frame, engine.config)
+    if height * width > PRESHRINK_PIXELS and 2 * scale < 1:
+        size = (max(1, round(width * 2 * scale)), max(1, round(height * 2 * scale)))
+        frame = cv2.resize(frame, size, interpolation=cv2.INTER_AREA)
+    return frame_to_tensor(frame, engine.net.device), (height, width)
+
+
+def _check_resizable(frame: np.ndarray, config: DetectorConfig) -> float:
+    """The scale torchvision's transform will apply (computed as it does, in float32); UnusableImageError
+    when a side would be resized to 0 pixels."""
+    height, width = int(frame.shape[0]), int(frame.shape[1])
+    if height < 1 or width < 1:
+        raise UnusableImageError(None, f"cannot detect on an empty {width} x {height} image")
+    short, long = np.float32(min(height, width)), np.float32(max(height, width))
+    scale = float(min(np.float32(config.size) / short, np.float32(config.max_size) / long))
+    if math.floor(height * scale) < 1 or math.floor(width * scale) < 1:
+        raise UnusableImageError(None, f"cannot detect on a {width} x {height} image: resized to the model's input "
+                                       f"size ({config.size}, at most {config.max_size}) its shorter side would be "
+                                       f"0 pixels")
+    return scale
 
 
 def _as_bgr_uint8(frame: np.ndarray) -> np.ndarray:
@@ -363,9 +402,10 @@ def _anchors(engine: _Engine, images: ImageList, features: list[torch.Tensor]) -
     return cached
 
 
-def _forward(engine: _Engine, tensors: list[torch.Tensor]) -> list[dict[str, torch.Tensor]]:
-    """RetinaNet's eval-mode forward, split so that only the network runs in reduced precision."""
-    original_sizes = [(int(t.shape[-2]), int(t.shape[-1])) for t in tensors]
+def _forward(engine: _Engine, tensors: list[torch.Tensor],
+             original_sizes: list[tuple[int, int]]) -> list[dict[str, torch.Tensor]]:
+    """RetinaNet's eval-mode forward, split so that only the network runs in reduced precision. Boxes come
+    back in ``original_sizes`` pixels (the frames' own, also when a tensor was shrunk first)."""
     images, _ = engine.transform(tensors)
     head, anchors, locations = _run_network(engine, images)
     per_location = head["cls_logits"].size(1) // sum(locations)

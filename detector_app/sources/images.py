@@ -1,7 +1,9 @@
 """Still images: a folder (recursive, natural order) or a single file.
 
-Decoding is real (Pillow, with EXIF orientation applied), so a file that is empty, truncated or not an
-image is found here: a folder reports it in ``skipped`` and goes on; a single image raises SourceError.
+Decoding is real and follows the app's one image rule (``detector_app.core.images.check_image``: Pillow,
+EXIF orientation applied, size limits), so a file that is empty, truncated, not an image, a decompression
+bomb or too thin to resize for the model is found here: a folder reports it in ``skipped`` and goes on; a
+single image raises SourceError. Import refuses exactly the same files.
 """
 
 from __future__ import annotations
@@ -10,22 +12,18 @@ import logging
 import re
 from pathlib import Path
 
-import cv2
-import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
-
+from detector_app.core.images import UnusableImageError, decode_image
 from detector_app.errors import SourceError
 from detector_app.sources.base import Frame, FrameSource
+
+__all__ = ["IMAGE_SUFFIXES", "ImageDecodeError", "ImageFolderSource", "SingleImageSource", "decode_image",
+           "list_images", "natural_key"]
 
 log = logging.getLogger(__name__)
 
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"})
-# Pillow converts these high-bit-depth modes to RGB by clipping; OpenCV scales them to 8 bits instead.
-_WIDE_MODES = frozenset({"I", "F", "I;16", "I;16B", "I;16L", "I;16N"})
-
-
-class ImageDecodeError(Exception):
-    """A file that is not a decodable image; the message is the reason shown to the user."""
+# A file the image rule refuses; ``reason`` is what a folder run reports.
+ImageDecodeError = UnusableImageError
 
 
 def natural_key(text: str) -> list[object]:
@@ -36,33 +34,6 @@ def natural_key(text: str) -> list[object]:
 def list_images(folder: Path) -> list[Path]:
     files = (p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
     return sorted(files, key=lambda p: natural_key(p.relative_to(folder).as_posix()))
-
-
-def decode_image(path: Path) -> np.ndarray:
-    """BGR uint8 pixels of ``path`` as displayed (EXIF orientation applied); ImageDecodeError if unreadable."""
-    try:
-        if path.stat().st_size == 0:
-            raise ImageDecodeError("empty file (0 bytes)")
-        with Image.open(path) as opened:
-            image = ImageOps.exif_transpose(opened)  # also forces a full decode: truncation shows up here
-            if image.mode in _WIDE_MODES:
-                return _decode_wide(path)
-            rgb = np.asarray(image.convert("RGB"))
-    except ImageDecodeError:
-        raise
-    except UnidentifiedImageError:
-        raise ImageDecodeError("not an image (unknown or damaged format)") from None
-    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
-        raise ImageDecodeError(f"cannot decode: {exc}") from None
-    return np.ascontiguousarray(rgb[:, :, ::-1])
-
-
-def _decode_wide(path: Path) -> np.ndarray:
-    # IMREAD_COLOR converts to 8-bit BGR and applies EXIF orientation itself.
-    image = cv2.imdecode(np.fromfile(path, dtype=np.uint8), cv2.IMREAD_COLOR)
-    if image is None:
-        raise ImageDecodeError("cannot decode high bit-depth image")
-    return image
 
 
 class ImageFolderSource(FrameSource):
@@ -93,8 +64,8 @@ class ImageFolderSource(FrameSource):
             self._next += 1
             try:
                 image = decode_image(path)
-            except ImageDecodeError as exc:
-                self._skip(path, str(exc))
+            except UnusableImageError as exc:
+                self._skip(path, exc.reason)
                 continue
             return Frame(image, index, 0.0, str(path), "image")
         return None
@@ -119,8 +90,8 @@ class SingleImageSource(FrameSource):
         self.path = Path(path)
         try:
             self._image = decode_image(self.path)
-        except ImageDecodeError as exc:
-            raise SourceError(f"cannot read image {self.path}: {exc}") from None
+        except UnusableImageError as exc:
+            raise SourceError(f"cannot read image {self.path}: {exc.reason}") from None
         self._done = False
 
     @property

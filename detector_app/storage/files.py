@@ -1,4 +1,5 @@
-"""Image files of a project: reading sizes and hashes cheaply, writing captured frames safely."""
+"""Image files of a project: checking them (the rule lives in detector_app.core.images), hashes, writing
+captured frames safely."""
 
 from __future__ import annotations
 
@@ -11,12 +12,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
-from PIL import Image as PILImage
-from PIL import UnidentifiedImageError
 
+from detector_app.core.images import UnusableImageError, check_image
 from detector_app.errors import StorageError
 
-_EXIF_ORIENTATION = 0x0112
+__all__ = ["ImageInfo", "UnusableImageError", "check_image", "encode_frame", "file_sha256", "frame_name",
+           "read_image_info", "write_file_durably"]
 
 
 @dataclass(frozen=True)
@@ -30,32 +31,16 @@ class ImageInfo:
 
 
 def read_image_info(path: Path) -> ImageInfo:
-    """Size and content hash of an image file, decoding only its header."""
+    """Size and content hash of an image file the app can use (:func:`detector_app.core.images.check_image`).
+
+    Raises UnusableImageError (a StorageError) with a one-line reason for any other file.
+    """
+    info = check_image(path)
     try:
         digest = file_sha256(path)
-        with PILImage.open(path) as im:
-            width, height = im.size
-            rotated = _orientation(im) in (5, 6, 7, 8)
-    except FileNotFoundError as exc:
-        raise StorageError(f"image file not found: {path}") from exc
-    except (UnidentifiedImageError, OSError, SyntaxError) as exc:
-        raise StorageError(f"{path} is not a readable image: {exc}") from exc
-    if rotated:
-        width, height = height, width
-    return ImageInfo(int(width), int(height), digest, rotated)
-
-
-def _orientation(im: PILImage.Image) -> int | None:
-    if im.format == "PNG":
-        # PIL's PNG getexif() decodes every pixel to reach an eXIf chunk stored after the image data;
-        # an orientation tag that matters is written before it, in the header read by open().
-        raw = im.info.get("exif")
-        if not raw:
-            return None
-        exif = PILImage.Exif()
-        exif.load(raw)
-        return exif.get(_EXIF_ORIENTATION)
-    return im.getexif().get(_EXIF_ORIENTATION)
+    except OSError as exc:
+        raise UnusableImageError(path, f"cannot read it: {exc.strerror or exc}", damaged=True) from None
+    return ImageInfo(info.width, info.height, digest, info.rotated)
 
 
 def file_sha256(path: Path) -> str:

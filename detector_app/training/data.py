@@ -14,6 +14,7 @@ import torch
 from torchvision import tv_tensors
 from torchvision.transforms import v2
 
+from detector_app.core.images import UnusableImageError, check_image, decode_image
 from detector_app.errors import TrainingError
 
 # Reviewed boxes a person vouched for. "rejected" never is a target; "predicted" is unreviewed.
@@ -99,18 +100,33 @@ def resolve_classes(train: Sequence[Sample], requested: Sequence[str] | None,
 
 
 def check_files(samples: Iterable[Sample]) -> None:
+    """Refuse, before training starts, a set with missing files or files the image rule refuses (too thin,
+    too large, damaged, unsupported pixels): one line naming how many and the first one."""
+    samples = list(samples)
     missing = [s for s in samples if not s.path.is_file()]
     if missing:
         first = missing[0]
         raise TrainingError(
             f"{len(missing)} image file(s) of the training set are missing, e.g. {first.path} (image {first.image_id})")
+    unusable: list[tuple[Sample, str]] = []
+    for sample in samples:
+        try:
+            check_image(sample.path)
+        except UnusableImageError as exc:
+            unusable.append((sample, exc.reason))
+    if unusable:
+        first, reason = unusable[0]
+        raise TrainingError(
+            f"{len(unusable)} image(s) of the training set cannot be used, e.g. {first.path} (image {first.image_id}): "
+            f"{reason}; remove them from the project or replace the files")
 
 
 def load_image(path: Path) -> torch.Tensor:
-    """RGB uint8 (3, H, W)."""
-    bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    if bgr is None:
-        raise TrainingError(f"cannot read image {path}")
+    """RGB uint8 (3, H, W), decoded by the same rule and decoder as detection and import."""
+    try:
+        bgr = decode_image(path)
+    except UnusableImageError as exc:
+        raise TrainingError(f"cannot read image {path}: {exc.reason}") from None
     return torch.from_numpy(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)).permute(2, 0, 1).contiguous()
 
 
