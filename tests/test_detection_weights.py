@@ -141,7 +141,7 @@ def test_unreadable_file_is_a_clear_error(tmp_path: Path, content: bytes) -> Non
 def test_pickled_module_is_refused_by_weights_only(tmp_path: Path) -> None:
     path = tmp_path / "module.pth"
     torch.save(torch.nn.Linear(2, 2), path)  # unpickling it would run arbitrary code paths
-    with pytest.raises(WeightsError, match="module.pth is not a readable weight file"):
+    with pytest.raises(WeightsError, match="module.pth was refused: it contains Python objects that could run code"):
         load_model(path)
 
 

@@ -14,7 +14,7 @@ import os
 import re
 import urllib.error
 import urllib.request
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
@@ -31,6 +31,7 @@ from detector_app.detection.presets import (
     coco_class_names,
     replace_classification_head,
 )
+from detector_app.detection.weights_metadata import WeightsMetadata, check_class_names, read_torch_file
 from detector_app.errors import WeightsError
 from detector_app.paths import app_paths
 
@@ -98,13 +99,13 @@ def load_model(
 
 
 def normalise_class_names(names: Sequence[str]) -> tuple[str, ...]:
-    """Class names with the background at index 0, as torchvision's heads count them."""
-    names = tuple(str(n) for n in names)
-    if not names or names[0] != BACKGROUND:
-        names = (BACKGROUND, *names)
-    if len(names) < 2:
-        raise WeightsError("a model needs at least one class name")
-    return names
+    """Class names with the background at index 0, as torchvision's heads count them (checked as a
+    file's are: distinct, printable text; one string is refused, not split into letters)."""
+    if isinstance(names, Iterable) and not isinstance(names, str | bytes | Mapping):
+        names = list(names)
+        if not [n for n in names if n != BACKGROUND]:
+            raise WeightsError("a model needs at least one class name")
+    return check_class_names(names, "class names")
 
 
 def random_model(preset: str, class_names: Sequence[str], *, seed: int = 0) -> LoadedModel:
@@ -143,9 +144,9 @@ def pretrained_model(preset: str, class_names: Sequence[str] | None = None) -> L
 
 def load_file(path: Path, *, class_names: Sequence[str] | None = None, preset: str | None = None) -> LoadedModel:
     """A model from a local weight file (bare state dict or :func:`save_model`'s wrapped form)."""
-    payload = _read_payload(path)
-    state, meta_preset, meta_names = _unwrap(payload, path)
-    preset = meta_preset or preset or _guess_preset(state, path)
+    meta = read_metadata(path)
+    state, meta_names = meta.state_dict, meta.class_names
+    preset = meta.preset or preset or _guess_preset(state, path)
     if preset not in PRESETS:
         raise WeightsError(f"{path.name}: unknown model preset {preset!r}; known: {', '.join(PRESETS)}")
     num_classes = _num_classes_in(state, path)
@@ -176,7 +177,11 @@ def save_model(path: Path, model: nn.Module, *, preset: str, class_names: Sequen
 
 
 def _find_weight_file(spec: str | Path) -> Path:
-    """A path as given, else a file of that name in the user's models folder."""
+    """A path as given, else a file of that name in the user's models folder.
+
+    A path that exists but is no regular file (a folder, a pipe) is returned as it is, so that reading it
+    says what is wrong with it instead of "not found".
+    """
     path = Path(spec).expanduser()
     if path.is_file():
         return path
@@ -184,6 +189,8 @@ def _find_weight_file(spec: str | Path) -> Path:
     for candidate in (models / str(spec), *(models / f"{spec}{s}" for s in WEIGHT_SUFFIXES)):
         if candidate.is_file():
             return candidate
+    if os.path.lexists(path):
+        return path
     if path.suffix.lower() in WEIGHT_SUFFIXES or os.sep in str(spec):
         raise WeightsError(f"weight file not found: {path}")
     raise WeightsError(f"unknown model {str(spec)!r}: not a preset ({', '.join(PRESETS)}) nor a file in {models}")
@@ -232,36 +239,13 @@ def _short(exc: BaseException) -> str:
 # --- reading and checking state dicts --------------------------------------------------------------------
 
 
-def _read_payload(path: Path) -> object:
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except FileNotFoundError:
-        raise WeightsError(f"weight file not found: {path}") from None
-    except Exception as exc:  # unpickling errors come in many types; all mean "not a usable weight file"
-        raise WeightsError(f"{path.name} is not a readable weight file ({_short(exc)})") from exc
+def read_metadata(path: Path) -> WeightsMetadata:
+    """A weight file read safely and its metadata checked (bare state dict or :func:`save_model`'s form)."""
+    return WeightsMetadata.from_payload(read_torch_file(path), path.name)
 
 
 def _read_state_dict(path: Path) -> dict[str, torch.Tensor]:
-    state, _, _ = _unwrap(_read_payload(path), path)
-    return state
-
-
-def _unwrap(payload: object, path: Path) -> tuple[dict[str, torch.Tensor], str | None, tuple[str, ...] | None]:
-    """(state dict, preset or None, class names or None) from a bare or wrapped file."""
-    if isinstance(payload, Mapping) and "state_dict" in payload:
-        names = payload.get("class_names")
-        return (
-            _as_state_dict(payload["state_dict"], path),
-            payload.get("preset"),
-            normalise_class_names(names) if names else None,
-        )
-    return _as_state_dict(payload, path), None, None
-
-
-def _as_state_dict(obj: object, path: Path) -> dict[str, torch.Tensor]:
-    if not isinstance(obj, Mapping) or not obj or not all(isinstance(v, torch.Tensor) for v in obj.values()):
-        raise WeightsError(f"{path.name} does not hold a model state dict")
-    return dict(obj)
+    return read_metadata(path).state_dict
 
 
 def _num_classes_in(state: Mapping[str, torch.Tensor], path: Path) -> int:
@@ -270,8 +254,10 @@ def _num_classes_in(state: Mapping[str, torch.Tensor], path: Path) -> int:
         raise WeightsError(f"{path.name} is not a RetinaNet checkpoint (no {key})")
     # One output channel per (anchor, class); every preset uses 9 anchors per location.
     num_anchors = 9
+    if state[key].ndim != 4:
+        raise WeightsError(f"{path.name}: {key} has shape {tuple(state[key].shape)}, not that of a conv layer")
     channels = state[key].shape[0]
-    if channels % num_anchors:
+    if channels == 0 or channels % num_anchors:
         raise WeightsError(f"{path.name}: classification head has {channels} outputs, not a multiple of 9 anchors")
     return channels // num_anchors
 
@@ -329,7 +315,10 @@ def _load_into(model: nn.Module, state: Mapping[str, torch.Tensor], path: Path, 
             detail.append(f"{len(wrong)} of another shape (e.g. {k}: {got[k]} in file, {expected[k]} in model)")
         raise WeightsError(f"{path.name} does not fit the {preset} architecture: {'; '.join(detail)} parameters")
     filtered = {k: v for k, v in state.items() if not k.endswith("num_batches_tracked")}
-    model.load_state_dict(filtered, strict=False)
+    try:
+        model.load_state_dict(filtered, strict=False)
+    except (RuntimeError, TypeError, ValueError) as exc:  # e.g. a tensor of a type that cannot be copied in
+        raise WeightsError(f"{path.name} cannot be loaded into the {preset} model ({_short(exc)})") from None
 
 
 # --- matching torchvision's pretrained construction ------------------------------------------------------

@@ -15,6 +15,7 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from alembic import command
 from alembic.config import Config
@@ -35,15 +36,39 @@ BUSY_TIMEOUT_S = 10.0
 BEGIN_OPTION = "detector_app_begin"  # execution option: "IMMEDIATE" for write transactions
 
 
-def create_sqlite_engine(db_path: Path) -> Engine:
+def create_sqlite_engine(db_path: Path, *, read_only: bool = False, immutable: bool = False) -> Engine:
+    """An engine for ``db_path``. ``read_only`` opens it with SQLite's ``mode=ro`` (nothing is ever written,
+    not even the journal mode); ``immutable`` additionally tells SQLite that no one changes the file, so it
+    needs no -wal/-shm files (for a folder where they cannot be created)."""
+    if read_only:
+        query = "mode=ro&immutable=1" if immutable else "mode=ro"
+        url = f"sqlite:///file:{quote(str(db_path))}?{query}&uri=true"
+    else:
+        url = f"sqlite:///{db_path}"
     engine = create_engine(
-        f"sqlite:///{db_path}",
+        url,
         connect_args={"timeout": BUSY_TIMEOUT_S, "check_same_thread": False},
         pool_pre_ping=False,
     )
-    event.listen(engine, "connect", _on_connect)
+    event.listen(engine, "connect", _on_connect_read_only if read_only else _on_connect)
     event.listen(engine, "begin", _on_begin)
     return engine
+
+
+def is_read_only(engine: Engine) -> bool:
+    """True for an engine made with ``create_sqlite_engine(..., read_only=True)``."""
+    return engine.url.query.get("mode") == "ro"
+
+
+def _on_connect_read_only(dbapi_conn: sqlite3.Connection, _record: Any) -> None:
+    dbapi_conn.isolation_level = None
+    cursor = dbapi_conn.cursor()
+    try:
+        cursor.execute("PRAGMA query_only=ON")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_S * 1000)}")
+    finally:
+        cursor.close()
 
 
 def _on_connect(dbapi_conn: sqlite3.Connection, _record: Any) -> None:
@@ -131,6 +156,23 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
     """Run migrations up to ``revision`` in one transaction (SQLite DDL is transactional)."""
     with write_engine(engine).begin() as conn:
         command.upgrade(alembic_config(conn), revision)
+
+
+def check_schema_read_only(engine: Engine, db_path: Path) -> None:
+    """A read-only database must already be at the head revision: it cannot be migrated."""
+    head = head_revision()
+    current = current_revision(engine)
+    if current == head:
+        return
+    if current is not None and not _known(ScriptDirectory.from_config(alembic_config()), current):
+        raise StorageError(
+            f"{db_path} was written by a newer version of detector-app (schema revision {current}, this version "
+            f"knows up to {head}); update detector-app to open it"
+        )
+    if current is None:
+        raise StorageError(f"{db_path} is an SQLite database but not a detector-app project")
+    raise StorageError(f"{db_path} has the older schema {current} and must be migrated to {head}, which needs "
+                       "write access; open it once where the project folder is writable")
 
 
 def migrate_to_head(engine: Engine, db_path: Path) -> Path | None:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+import os
 import sqlite3
+import stat
 from pathlib import Path
 from types import TracebackType
 
@@ -11,13 +13,14 @@ from sqlalchemy.exc import DatabaseError, OperationalError
 
 from detector_app.errors import StorageError
 from detector_app.paths import app_paths
-from detector_app.storage.db import create_sqlite_engine, migrate_to_head
+from detector_app.storage.db import check_schema_read_only, create_sqlite_engine, migrate_to_head
 from detector_app.storage.repository import Repository
 
 log = logging.getLogger(__name__)
 
 DB_NAME = "project.db"
 FRAMES_DIR = "frames"
+SQLITE_HEADER = b"SQLite format 3\x00"
 
 
 def default_project_path() -> Path:
@@ -32,6 +35,7 @@ class Project:
         self.path = path
         self.repo = repo
         self.migration_backup = backup  # copy made before migrating an older database, if any
+        self.read_only_reason: str | None = None  # why it is read-only (for the GUI's banner), if it is
 
     @property
     def db_path(self) -> Path:
@@ -42,16 +46,26 @@ class Project:
         return self.path / FRAMES_DIR
 
     @classmethod
-    def open(cls, path: str | Path | None = None, create: bool = True) -> Project:
+    def open(cls, path: str | Path | None = None, create: bool = True, read_only: bool | None = None) -> Project:
         """Open the project folder ``path`` (the default project when None), creating it if allowed.
 
         A database from an older app version is migrated after a backup copy is made; one from a newer
         version, or a file that is not a project database, raises :class:`StorageError`.
+        ``read_only``: None opens read-only exactly when the folder or database cannot be written (a
+        read-only mount, no write permission); True always; False refuses a project that cannot be written.
+        A read-only project is never migrated or changed: every write raises :class:`StorageError`.
         """
         folder = Path(path) if path is not None else default_project_path()
         folder = folder.expanduser().resolve()
         db_path = folder / DB_NAME
         _check_folder(folder, db_path, create)
+        why_not = _not_writable(folder, db_path)
+        if read_only is None:
+            read_only = why_not is not None and db_path.is_file()
+        elif read_only is False and why_not is not None and db_path.is_file():
+            raise StorageError(f"the project {folder} is read-only ({why_not}); this needs to change it")
+        if read_only:
+            return cls._open_read_only(folder, db_path, why_not)
         try:
             folder.mkdir(parents=True, exist_ok=True)
             (folder / FRAMES_DIR).mkdir(exist_ok=True)
@@ -69,6 +83,32 @@ class Project:
         log.debug("opened project %s", folder)
         return cls(folder, Repository(engine, folder), backup)
 
+    @classmethod
+    def _open_read_only(cls, folder: Path, db_path: Path, why: str | None) -> Project:
+        if not db_path.is_file():
+            raise StorageError(f"{folder} is not a project (no {DB_NAME} in it)")
+        # Without write access to the folder SQLite cannot make the -wal/-shm files a WAL reader needs:
+        # read the file as it is (immutable).
+        immutable = not os.access(folder, os.W_OK)
+        engine = create_sqlite_engine(db_path, read_only=True, immutable=immutable)
+        try:
+            check_schema_read_only(engine, db_path)
+        except (OperationalError, DatabaseError, sqlite3.DatabaseError) as exc:
+            engine.dispose()
+            raise StorageError(f"cannot open project database {db_path}: {_reason(exc)}") from exc
+        except BaseException:
+            engine.dispose()
+            raise
+        log.info("opened project %s read-only (%s)", folder, why or "as asked")
+        project = cls(folder, Repository(engine, folder), None)
+        project.read_only_reason = why or "opened read-only"
+        return project
+
+    @property
+    def read_only(self) -> bool:
+        """True when the project was opened read-only: it can be viewed and exported, not changed."""
+        return self.repo.read_only
+
     def close(self) -> None:
         """Close every connection; the last one to close checkpoints the WAL into project.db."""
         self.repo.engine.dispose()
@@ -85,10 +125,51 @@ class Project:
 
 
 def _check_folder(folder: Path, db_path: Path, create: bool) -> None:
+    """Refuse, with what is wrong, a folder that is not (and cannot become) a project."""
     if folder.exists() and not folder.is_dir():
         raise StorageError(f"{folder} is a file, not a project folder")
-    if not create and not db_path.is_file():
+    frames = folder / FRAMES_DIR
+    if os.path.lexists(frames) and not frames.is_dir():
+        raise StorageError(f"{frames} should be a folder for captured frames but is a file; "
+                           "move it away (or rename it) to open the project")
+    if os.path.lexists(db_path):
+        _check_database_file(db_path)
+    elif not create:
         raise StorageError(f"{folder} is not a project (no {DB_NAME} in it)")
+
+
+def _check_database_file(db_path: Path) -> None:
+    """``project.db`` must be a non-empty SQLite file: anything else is reported, never replaced."""
+    hint = "move it away (or delete it) to start a new project in this folder"
+    try:
+        info = db_path.stat()
+    except OSError as exc:
+        raise StorageError(f"cannot read {db_path}: {exc.strerror or exc}") from None
+    if stat.S_ISDIR(info.st_mode):
+        raise StorageError(f"{db_path} is a folder, not a project database; {hint}")
+    if not stat.S_ISREG(info.st_mode):
+        raise StorageError(f"{db_path} is not a regular file (a pipe, socket or device); {hint}")
+    if info.st_size == 0:
+        raise StorageError(f"{db_path} is empty (0 bytes): not a project database; {hint}")
+    try:
+        with open(db_path, "rb") as f:
+            header = f.read(len(SQLITE_HEADER))
+    except OSError as exc:
+        raise StorageError(f"cannot read {db_path}: {exc.strerror or exc}") from None
+    if header != SQLITE_HEADER:
+        raise StorageError(f"cannot open project database {db_path}: it is not an SQLite database (it does not "
+                           f"start with the SQLite header); {hint}")
+
+
+def _not_writable(folder: Path, db_path: Path) -> str | None:
+    """Why the project cannot be written (a read-only mount, missing permission), or None when it can.
+
+    ``os.access`` answers for the real user and also reports a read-only file system (EROFS).
+    """
+    for path, what in ((db_path, "its database"), (folder, "its folder")):
+        if os.path.lexists(path) and not os.access(path, os.W_OK):
+            return f"{what} {path} is not writable"
+    return None
 
 
 def _reason(exc: BaseException) -> str:

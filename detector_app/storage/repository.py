@@ -118,6 +118,7 @@ class Repository(ModelStore):
 
         A video frame already stored (same video and index) is not written twice.
         """
+        self.check_writable()
         if origin not in ("video", "webcam"):
             raise StorageError(f"a frame's origin is 'video' or 'webcam', not {origin!r}")
         video = self.stored_path(video_path) if video_path is not None else None

@@ -12,7 +12,7 @@ from sqlalchemy.exc import DatabaseError, IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from detector_app.errors import StorageError
-from detector_app.storage.db import write_engine
+from detector_app.storage.db import is_read_only, write_engine
 
 
 class ProjectDatabase:
@@ -23,6 +23,7 @@ class ProjectDatabase:
         self.root = Path(root).resolve()
         self._reader = sessionmaker(engine, expire_on_commit=False)
         self._writer = sessionmaker(write_engine(engine), expire_on_commit=False)
+        self.read_only = is_read_only(engine)
 
     @property
     def frames_dir(self) -> Path:
@@ -32,7 +33,11 @@ class ProjectDatabase:
 
     @contextmanager
     def transaction(self) -> Iterator[Session]:
-        """One write transaction (``BEGIN IMMEDIATE``): committed on exit, rolled back on any error."""
+        """One write transaction (``BEGIN IMMEDIATE``): committed on exit, rolled back on any error.
+
+        A read-only project refuses at once, before any statement runs.
+        """
+        self.check_writable()
         try:
             with self._writer.begin() as session:
                 yield session
@@ -40,6 +45,11 @@ class ProjectDatabase:
             raise StorageError(f"the change breaks a database rule and was not saved: {exc.orig}") from exc
         except DatabaseError as exc:  # locked past the busy timeout, disk full, damaged file
             raise StorageError(f"could not write the project database: {exc.orig}") from exc
+
+    def check_writable(self) -> None:
+        """Raise the one read-only message before a change (also before writing a file into the project)."""
+        if self.read_only:
+            raise StorageError(f"the project {self.root} is open read-only: the change was not saved")
 
     @contextmanager
     def _connect(self) -> Iterator[Connection]:

@@ -19,7 +19,7 @@ from detector_app.detection.presets import PRESETS, build_model
 from detector_app.detection.weights import load_model
 from detector_app.errors import DetectorAppError, TrainingError
 from detector_app.storage import Project
-from detector_app.training.checkpoint import load_checkpoint, load_model_state
+from detector_app.training.checkpoint import load_checkpoint, load_model_state, settings_from_dict
 from detector_app.training.data import (
     BACKGROUND,
     Sample,
@@ -33,6 +33,7 @@ from detector_app.training.settings import LIGHT_PRESET, TrainSettings
 from detector_app.training.versions import load_version
 
 RUNS_DIR = "training_runs"
+NUM_ANCHORS = 9  # per location, in every preset
 
 
 @dataclass
@@ -142,8 +143,9 @@ def plan_run(project: Project, settings: TrainSettings) -> RunPlan:
 
 def plan_resume(project: Project, run_id: int, epochs: int | None = None) -> RunPlan:
     """Continue run ``run_id`` from its last checkpoint, with its settings and split."""
-    state = load_checkpoint(run_dir(project, run_id) / "checkpoint.pth")
-    settings = TrainSettings.from_dict(state["settings"])
+    path = run_dir(project, run_id) / "checkpoint.pth"
+    state = load_checkpoint(path)
+    settings = settings_from_dict(state["settings"], f"checkpoint {path}")
     if epochs is not None:
         settings = replace(settings, epochs=epochs)
     if int(state["epoch"]) >= settings.epochs:
@@ -152,6 +154,12 @@ def plan_resume(project: Project, run_id: int, epochs: int | None = None) -> Run
     preset, class_names = str(state["preset"]), tuple(state["class_names"])
     if preset not in PRESETS or len(class_names) < 2 or class_names[0] != BACKGROUND:
         raise TrainingError(f"checkpoint of run {run_id} names an unknown preset or no classes ({preset!r})")
+    logits = state["model"].get("head.classification_head.cls_logits.weight")
+    if logits is None or logits.ndim == 0 or logits.shape[0] != NUM_ANCHORS * len(class_names):
+        found = "is missing" if logits is None else f"has shape {tuple(logits.shape)}"
+        raise TrainingError(f"weights in the checkpoint of run {run_id} do not match the model: the tensor of the "
+                            f"wrong shape is head.classification_head.cls_logits.weight, which {found} while its "
+                            f"{len(class_names) - 1} class names need {NUM_ANCHORS * len(class_names)} outputs")
     model = build_model(preset, len(class_names))
     load_model_state(model, state["model"], f"the checkpoint of run {run_id}")
     by_id = {s.image_id: s for s in reviewed_samples(project)}

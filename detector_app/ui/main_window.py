@@ -43,6 +43,7 @@ from detector_app.ui.workers import join_thread
 
 log = logging.getLogger(__name__)
 
+READ_ONLY_NOTE = "This project is read-only"
 QUEUES = (("unreviewed", "To review"), ("all", "All images"), ("reviewed", "Reviewed"))
 
 
@@ -342,13 +343,38 @@ class MainWindow(ModelMenu, SourceActions, QMainWindow):
         self.review = ReviewController(self.canvas, project.repo, self.undo_stack, self.threshold, self.class_filter)
         self.review.changed.connect(self._on_review_changed)
         self.review.error.connect(self.show_error)
+        # A read-only project has no thumbnail cache on disk (its folder may not be writable).
         self.image_model = ImageListModel(self._image_ids, project.repo.get_images,
-                                          project.path / ".thumbnails", self)
+                                          None if project.read_only else project.path / ".thumbnails", self)
         self.image_view.setModel(self.image_model)
         self._show_images_or_hint()
         self.refresh_classes()
-        self.setWindowTitle(f"Detector {__version__} — {project.path}")
+        self.setWindowTitle(f"Detector {__version__} — {project.path}{' (read-only)' if project.read_only else ''}")
         self.settings.setValue("project/last", str(project.path))
+        self._apply_read_only()
+
+    def _apply_read_only(self) -> None:
+        """A read-only project (read-only mount, no write permission): edits are disabled, and any change
+        that still gets through is refused by the project with a message in the banner."""
+        read_only = self.project is not None and self.project.read_only
+        for act in (self.act_draw, self.act_accept, self.act_accept_enter, self.act_accept_all, self.act_reject,
+                    self.act_delete, self.act_relabel, self.act_capture, self.act_batch):
+            act.setEnabled(not read_only)
+        if read_only:
+            self.clear_banner()  # shows the note
+        elif self.banner.text.startswith(READ_ONLY_NOTE):
+            self.banner.hide()  # the previous project's note
+
+    def _read_only_note(self) -> str:
+        reason = self.project.read_only_reason if self.project is not None else None
+        return f"{READ_ONLY_NOTE} ({reason}): you can browse, detect and export labels, but changes are not saved."
+
+    def clear_banner(self) -> None:
+        """Hide the banner; for a read-only project it goes back to saying so."""
+        if self.project is not None and self.project.read_only:
+            self.banner.show_message(self._read_only_note(), "info")
+        else:
+            self.banner.hide()
 
     def _image_ids(self) -> list[int]:
         return self.project.repo.image_ids(state=self.queue_combo.currentData() or "all",

@@ -41,7 +41,15 @@ class ModelChoice:
                    preset=preset if preset in PRESETS else DEFAULT_PRESET,
                    weights=str(settings.value("model/weights", "default")),
                    file=Path(file) if file else None,
-                   version_id=int(version) if version not in (None, "") else None)
+                   version_id=_version_id(version))
+
+
+def _version_id(value: object) -> int | None:
+    """The remembered version id; anything else a settings file may hold means none."""
+    try:
+        return int(value) if value not in (None, "") and not isinstance(value, bool) else None  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return None
 
 
 def build_detector(choice: ModelChoice, config: DetectorConfig, project: Project | None) -> Detector:

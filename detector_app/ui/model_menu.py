@@ -100,7 +100,7 @@ class ModelMenu:
         self._threads.append(start_in_thread(worker, "model-loader"))
 
     def _on_model_loaded(self, detector: Detector) -> None:
-        self.banner.hide()
+        self.clear_banner()
         self.set_detector(detector)
 
     def set_detector(self, detector: Detector) -> None:

@@ -1,0 +1,221 @@
+"""The one check of what a weight file or a training checkpoint says about itself.
+
+Everything in such a file is data from outside: ``preset`` may be a list, ``class_names`` an int or one
+string, a state dict a single tensor. :meth:`WeightsMetadata.from_payload` turns a loaded payload into a
+small frozen record or raises one clear line (the error class the caller names), never a ``TypeError``.
+:func:`read_torch_file` is the one way such a file is read: a regular, non-empty file, ``weights_only``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import stat
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from detector_app.core.names import name_problem, printable
+from detector_app.detection.presets import PRESETS
+from detector_app.errors import DetectorAppError, WeightsError
+
+BACKGROUND = "__background__"
+UNUSED_ID = "N/A"  # torchvision's COCO names mark unused category ids with it, so it may repeat
+MAX_CLASSES = 5000  # far above any detector head; a longer list is junk, refused before it is used
+
+ErrorType = type[DetectorAppError]
+
+
+def describe(value: object) -> str:
+    """What ``value`` is, short and printable (escaped, clipped): safe to put in a one-line message."""
+    if value is None:
+        return "empty (None)"
+    if isinstance(value, bool):
+        return f"the boolean {value}"
+    if isinstance(value, int):
+        return f"the number {value}" if value.bit_length() < 64 else f"an integer of {value.bit_length()} bits"
+    if isinstance(value, float):
+        return f"the number {value!r}"
+    if isinstance(value, str):
+        return f"the text {clip(value)}"
+    if isinstance(value, bytes):
+        return f"{len(value)} bytes"
+    if isinstance(value, torch.Tensor):
+        return f"a tensor of shape {tuple(value.shape)}"
+    if isinstance(value, Mapping):
+        return f"a dict of {len(value)} entries"
+    if isinstance(value, list | tuple | set | frozenset):
+        return f"a list of {len(value)} items"
+    return f"a {type(value).__name__}"
+
+
+def clip(text: str, limit: int = 40) -> str:
+    """``text`` quoted, with every control character escaped, cut to about ``limit`` characters."""
+    return f"'{printable(text[:limit])}" + ("…'" if len(text) > limit else "'")
+
+
+def check_preset(value: object, source: str, error: ErrorType = WeightsError) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise error(f"{source}: preset must be a model preset name, not {describe(value)}")
+    if value not in PRESETS:
+        raise error(f"{source}: unknown model preset {clip(value)}; known: {', '.join(PRESETS)}")
+    return value
+
+
+def check_class_names(value: object, source: str, error: ErrorType = WeightsError) -> tuple[str, ...]:
+    """A list of distinct names (each by the app's one name rule, ``core.names``) -> the names with
+    ``__background__`` first (added if absent). One string is refused, never split into characters."""
+    if isinstance(value, str | bytes):
+        raise error(f"{source}: class_names is a single text ({describe(value)}), not a list of class names")
+    if not isinstance(value, list | tuple):
+        raise error(f"{source}: class_names must be a list of class names, not {describe(value)}")
+    if len(value) > MAX_CLASSES + 1:
+        raise error(f"{source}: class_names lists {len(value)} names; at most {MAX_CLASSES} classes are supported")
+    for i, name in enumerate(value):
+        if not isinstance(name, str):
+            raise error(f"{source}: class name {i + 1} is {describe(name)}, not text")
+        problem = name_problem(name, f"class name {i + 1}")
+        if problem is not None:
+            raise error(f"{source}: {problem}")
+    names = tuple(value)
+    if names and names[0] == BACKGROUND:
+        names = names[1:]
+    if BACKGROUND in names:
+        raise error(f"{source}: {BACKGROUND} may only be the first class name")
+    if not names:
+        raise error(f"{source}: class_names lists no classes")
+    seen: set[str] = set()
+    for name in names:
+        if name in seen and name != UNUSED_ID:
+            raise error(f"{source}: class name {clip(name)} appears more than once")
+        seen.add(name)
+    return (BACKGROUND, *names)
+
+
+def check_state_dict(value: object, source: str, error: ErrorType = WeightsError,
+                     what: str = "state_dict") -> dict[str, torch.Tensor]:
+    """A non-empty mapping of parameter name -> tensor."""
+    if isinstance(value, torch.Tensor):
+        raise error(f"{source} does not hold a model state dict: {what} is a single tensor of shape "
+                    f"{tuple(value.shape)}, not named tensors")
+    if not isinstance(value, Mapping):
+        raise error(f"{source} does not hold a model state dict ({what} is {describe(value)})")
+    if not value:
+        raise error(f"{source} does not hold a model state dict ({what} is empty)")
+    for key, tensor in value.items():
+        if not isinstance(key, str):
+            raise error(f"{source} does not hold a model state dict ({what} has a key that is {describe(key)})")
+        if not isinstance(tensor, torch.Tensor):
+            raise error(f"{source} does not hold a model state dict ({what} entry {clip(key, 60)} is "
+                        f"{describe(tensor)}, not a tensor)")
+    return dict(value)
+
+
+def check_int(value: object, source: str, what: str, error: ErrorType, *, minimum: int = 0) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise error(f"{source}: {what} must be a whole number, not {describe(value)}")
+    if value < minimum:
+        raise error(f"{source}: {what} must be at least {minimum}, not {value}")
+    return value
+
+
+def check_dict(value: object, source: str, what: str, error: ErrorType) -> dict[str, Any]:
+    if not isinstance(value, Mapping):
+        raise error(f"{source}: {what} must be a dict, not {describe(value)}")
+    return dict(value)
+
+
+@dataclass(frozen=True)
+class WeightsMetadata:
+    """A file's weights and what it says about them: ``preset`` and ``class_names`` (background first)
+    are None when the file does not say (a bare state dict)."""
+
+    state_dict: dict[str, torch.Tensor]
+    preset: str | None = None
+    class_names: tuple[str, ...] | None = None
+
+    @classmethod
+    def from_payload(cls, payload: object, source: str, *, error: ErrorType = WeightsError,
+                     state_key: str = "state_dict", require_metadata: bool = False) -> WeightsMetadata:
+        """Check a loaded payload: a bare state dict, or a dict with ``state_key``, ``preset`` and
+        ``class_names`` (``require_metadata``: the latter two must be present, as in a checkpoint)."""
+        if isinstance(payload, torch.Tensor):
+            raise error(f"{source} holds a single tensor of shape {tuple(payload.shape)}, not a model state dict")
+        if not isinstance(payload, Mapping):
+            raise error(f"{source} does not hold a model state dict (it holds {describe(payload)})")
+        if state_key not in payload:
+            if require_metadata:
+                raise error(f"{source} has no {state_key!r} entry with the model's weights")
+            return cls(check_state_dict(payload, source, error, what="the file"))
+        state = check_state_dict(payload[state_key], source, error, what=state_key)
+        preset = check_preset(payload.get("preset"), source, error)
+        names_value = payload.get("class_names")
+        names = None if names_value is None else check_class_names(names_value, source, error)
+        if require_metadata and (preset is None or names is None):
+            missing = "preset" if preset is None else "class_names"
+            raise error(f"{source} does not say which model it holds (no {missing})")
+        return cls(state, preset, names)
+
+    @classmethod
+    def from_dict(cls, data: object, source: str, **kwargs: Any) -> WeightsMetadata:
+        return cls.from_payload(data, source, **kwargs)
+
+
+# --- reading a torch file ----------------------------------------------------------------------------------
+
+
+def read_torch_file(path: Path, error: ErrorType = WeightsError, what: str = "weight file",
+                    label: str | None = None) -> object:
+    """``torch.load(weights_only=True)`` of a regular, non-empty file; every failure is one line.
+
+    ``label`` names the file in messages (default: its name).
+    """
+    path = Path(path)
+    label = label or path.name
+    try:
+        info = os.stat(path)
+    except FileNotFoundError:
+        raise error(f"{what} not found: {path}") from None
+    except OSError as exc:
+        raise error(f"cannot read {what} {path}: {exc.strerror or exc}") from None
+    if stat.S_ISDIR(info.st_mode):
+        raise error(f"{path} is a folder, not a {what}")
+    if not stat.S_ISREG(info.st_mode):
+        raise error(f"{path} is not a regular file (a pipe, socket or device), so it is not a {what}")
+    if info.st_size == 0:
+        raise error(f"{label} {_unreadable(what)}: it is empty (0 bytes)")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise error(f"{what} not found: {path}") from None
+    except MemoryError:
+        raise error(f"{label} is too large to load into memory") from None
+    except Exception as exc:  # torch raises many types for damaged or foreign files
+        raise error(_load_failure(label, exc, what)) from None
+
+
+def _unreadable(what: str) -> str:
+    return "is corrupt or not a checkpoint" if what == "checkpoint" else f"is not a readable {what}"
+
+
+def _load_failure(label: str, exc: BaseException, what: str) -> str:
+    text = str(exc)
+    bad = _unreadable(what)
+    if "Weights only load failed" in text and "Unsupported global" in text:
+        match = re.search(r"Unsupported global: GLOBAL ([\w.]+)", text)
+        named = f"; it names {clip(match.group(1), 80)}" if match else ""
+        return (f"{label} was refused: it contains Python objects that could run code when loaded "
+                f"(only plain tensors and metadata are accepted{named})")
+    if "Weights only load failed" in text:  # a pickle it cannot even parse: garbage, or an unknown opcode
+        return f"{label} {bad}: it is not a PyTorch file, or it is damaged"
+    if "zip archive" in text or "central directory" in text or isinstance(exc, EOFError):
+        return f"{label} {bad}: it is truncated or damaged"
+    if "inline_container" in text or "archive" in text:
+        return f"{label} {bad}: it is a zip archive but not a PyTorch file"
+    first = clip(" ".join(text.split()), 160) if text.strip() else type(exc).__name__
+    return f"{label} {bad} ({first})"
