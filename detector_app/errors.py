@@ -23,3 +23,16 @@ class ImportValidationError(DetectorAppError):
 
 class TrainingError(DetectorAppError):
     """Training cannot start or had to stop (empty set, bad checkpoint, non-finite loss)."""
+
+
+class LabelSetError(ImportValidationError):
+    """Labels read from a file cannot be imported; ``problems`` lists each one, and nothing was written."""
+
+    SHOWN = 5  # the first problems are what a person reads
+
+    def __init__(self, source: str, problems: list[str]) -> None:
+        self.source = source
+        self.problems = list(problems)
+        shown = "; ".join(self.problems[:self.SHOWN])
+        more = f"; and {len(self.problems) - self.SHOWN} more" if len(self.problems) > self.SHOWN else ""
+        super().__init__(f"{source}: nothing was imported, {len(self.problems)} problem(s): {shown}{more}")

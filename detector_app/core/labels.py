@@ -11,13 +11,14 @@ rule about review status lives here and nowhere else:
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from pathlib import Path
 
 BACKGROUND = "__background__"  # class index 0 of a torchvision detector; never a user class
-IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"})
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")  # in order of preference
 
 BBox = tuple[float, float, float, float]  # COCO x, y, w, h in image pixels
 
@@ -128,15 +129,46 @@ class LabelSet:
     def box_count(self) -> int:
         return sum(len(i.boxes) for i in self.images)
 
+    def relative_to_common_folder(self) -> LabelSet:
+        """Each image named relative to the deepest folder holding them all (that folder is ``images_dir``)."""
+        paths = [i.path for i in self.images if i.path is not None]
+        if not paths:
+            return replace(self, images_dir=Path("."))
+        root = Path(os.path.commonpath([str(p.parent) for p in paths]))
+        images = tuple(replace(i, file_name=i.path.relative_to(root).as_posix()) if i.path is not None else i
+                       for i in self.images)
+        return replace(self, images=images, images_dir=root)
+
+    def numbered(self) -> LabelSet:
+        """Every category a box uses listed, and images, boxes and categories without an id given the next free
+        one (in order): importing the same file twice is then recognised, and an export gives the ids back."""
+        listed = {c.name for c in self.categories}
+        used = [Category(name) for name in dict.fromkeys(b.category for i in self.images for b in i.boxes)
+                if name not in listed]  # a box's class missing from the list joins it, at the end
+        next_category = max((c.id or 0 for c in self.categories), default=0) + 1
+        categories = []
+        for category in (*self.categories, *used):
+            if category.id is None:
+                category, next_category = replace(category, id=next_category), next_category + 1
+            categories.append(category)
+        next_image = max((i.id or 0 for i in self.images), default=0) + 1
+        next_box = max((b.id or 0 for i in self.images for b in i.boxes), default=0) + 1
+        images = []
+        for image in self.images:
+            boxes = []
+            for box in image.boxes:
+                if box.id is None:
+                    box, next_box = replace(box, id=next_box), next_box + 1
+                boxes.append(box)
+            if image.id is None:
+                image, next_image = replace(image, id=next_image), next_image + 1
+            images.append(replace(image, boxes=tuple(boxes)))
+        return replace(self, categories=tuple(categories), images=tuple(images))
+
     def labels_only(self) -> LabelSet:
         """The same images with only the boxes that count as labels."""
-        images = tuple(_replace_boxes(i, tuple(b for b in i.boxes if b.is_label)) for i in self.images)
-        return LabelSet(self.categories, images, self.images_dir, self.notes)
-
-
-def _replace_boxes(image: LabelledImage, boxes: tuple[Box, ...]) -> LabelledImage:
-    return LabelledImage(image.file_name, image.width, image.height, boxes, image.path, image.id,
-                         image.video_path, image.frame_index, image.reviewed)
+        images = tuple(replace(i, boxes=tuple(b for b in i.boxes if b.is_label)) for i in self.images)
+        return replace(self, images=images)
 
 
 def categories_in_order(names: Sequence[str], known: Sequence[Category] = ()) -> tuple[Category, ...]:

@@ -23,7 +23,7 @@ from detector_app.core.paths import (
     is_regular_file,
     read_regular_file,
 )
-from detector_app.errors import ImportValidationError
+from detector_app.errors import ImportValidationError, LabelSetError
 
 # A box may stick out of its image by this fraction of the image size (plus one pixel) before it counts as
 # "far outside": real COCO files have boxes a fraction of a pixel over the edge.
@@ -45,7 +45,7 @@ def json_size_limit() -> int:
         return MAX_JSON_BYTES
 
 
-class CocoValidationError(ImportValidationError):
+class CocoValidationError(LabelSetError):
     """A COCO file failed validation; ``problems`` lists every problem found (up to MAX_PROBLEMS)."""
 
     def __init__(self, source: str, problems: list[str]) -> None:
@@ -54,7 +54,8 @@ class CocoValidationError(ImportValidationError):
         shown = "; ".join(problems[:SHOWN_PROBLEMS])
         more = f"; and {len(problems) - SHOWN_PROBLEMS} more" if len(problems) > SHOWN_PROBLEMS else ""
         count = f"{len(problems)}{'+' if len(problems) >= MAX_PROBLEMS else ''}"
-        super().__init__(f"{printable(source)} cannot be imported, nothing was written ({count} problems): {shown}{more}")
+        # The message differs from LabelSetError's (kept as users and tests know it): skip its __init__.
+        ImportValidationError.__init__(self, f"{printable(source)} cannot be imported, nothing was written ({count} problems): {shown}{more}")
 
 
 def load_coco_json(path: str | Path, max_bytes: int | None = None) -> Any:

@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import os
 import shutil
+import stat
 from dataclasses import replace
 from pathlib import Path
 
+from PIL import Image as PILImage
+from PIL import UnidentifiedImageError
+
 from detector_app.core.labels import LabelledImage, LabelSet
+from detector_app.core.names import printable
 from detector_app.errors import StorageError
 
 
@@ -25,30 +30,47 @@ def copy_images(labels: LabelSet, folder: Path) -> LabelSet:
         name = f"{image.id}_{name}" if name in taken else name
         target = folder / name
         if exists and source is not None:
+            _check_image_file(image, source)
             shutil.copyfile(source, target)
         elif image.video_path is not None and image.frame_index is not None:
             _write_video_frame(image, target)
         else:
-            raise StorageError(f"cannot export image {image.id}: {source} is missing")
+            raise StorageError(f"cannot export image {image.id}: {printable(source)} is missing")
         taken.add(name)
         images.append(replace(image, file_name=name, path=target))
     return replace(labels, images=tuple(images), images_dir=folder)
 
 
-def relative_to_common_folder(labels: LabelSet) -> LabelSet:
-    """Name each image relative to the deepest folder holding them all (recorded as ``images_dir``)."""
-    paths = [i.path for i in labels.images if i.path is not None]
-    if not paths:
-        return replace(labels, images_dir=Path("."))
-    root = Path(os.path.commonpath([str(p.parent) for p in paths]))
-    images = tuple(replace(i, file_name=i.path.relative_to(root).as_posix()) if i.path is not None else i
-                   for i in labels.images)
-    return replace(labels, images=images, images_dir=root)
+def _check_image_file(image: LabelledImage, path: Path) -> None:
+    """Copy only a regular file that opens as an image: an edited row must not export a device, a FIFO or
+    a key file under an image's name."""
+    try:
+        regular = stat.S_ISREG(os.stat(path).st_mode)
+    except OSError:
+        regular = False
+    if not regular or not _opens_as_image(path):
+        raise StorageError(f"cannot export: image {image.id} has a stored path {printable(path)} that is not an "
+                           "image file; nothing was written")
+
+
+def _opens_as_image(path: Path) -> bool:
+    try:
+        with PILImage.open(path):  # reads the header only
+            return True
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError):
+        return False
 
 
 def _write_video_frame(image: LabelledImage, target: Path) -> None:
     import cv2  # only exports of frames whose file is gone need video decoding
 
+    try:
+        regular = stat.S_ISREG(os.stat(image.video_path).st_mode)
+    except OSError:
+        regular = True  # a missing video is reported when the frame cannot be read
+    if not regular:  # a FIFO or a device would block the decoder
+        raise StorageError(f"cannot export: image {image.id} has a video path {printable(image.video_path)} that "
+                           "is not a file; nothing was written")
     capture = cv2.VideoCapture(str(image.video_path))
     try:
         capture.set(cv2.CAP_PROP_POS_FRAMES, image.frame_index)

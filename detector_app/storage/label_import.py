@@ -1,0 +1,207 @@
+"""A label set into the project: everything in one transaction, or nothing.
+
+Imported boxes are human labels (status ``accepted``) and their images count as reviewed. The ids a label
+set carries (COCO ids, or the numbers a codec gave) are kept in the ``coco_id`` columns so that exporting
+gives them back, and so that importing the same file twice is refused instead of doubling every box.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from sqlalchemy import exists, func, select, update
+from sqlalchemy.orm import Session
+
+from detector_app.core.labels import Box, LabelledImage, LabelSet, Origin, Status
+from detector_app.core.names import printable
+from detector_app.core.paths import UnsafePathError
+from detector_app.errors import LabelSetError, StorageError
+from detector_app.storage.categories import ensure_category_row
+from detector_app.storage.db import insert_rows
+from detector_app.storage.files import ImageInfo, read_image_info
+from detector_app.storage.models import Annotation, Category, Image, utcnow
+
+if TYPE_CHECKING:
+    from detector_app.storage.repository import Repository
+
+_CHUNK = 500  # SQLite bound-parameter limit per IN (...)
+
+
+@dataclass(frozen=True)
+class ImportReport:
+    source: Path
+    images_added: int
+    images_reused: int
+    annotations_added: int
+    categories_added: int
+    # File category id -> the project's COCO id, for categories whose id could not be kept.
+    category_ids_changed: dict[int, int] = field(default_factory=dict)
+    notes: tuple[str, ...] = ()  # what the codec changed on the way (polygons as boxes, ...)
+
+    def __str__(self) -> str:
+        return self.summary()
+
+    def summary(self) -> str:
+        text = (f"imported {self.annotations_added} boxes on {self.images_added + self.images_reused} images "
+                f"({self.images_added} new) and {self.categories_added} new categories from {self.source}")
+        if self.category_ids_changed:
+            changes = ", ".join(f"{a}->{b}" for a, b in sorted(self.category_ids_changed.items()))
+            text += f"; category ids changed to fit the project: {changes}"
+        return "; ".join((text, *self.notes))
+
+
+def import_label_set(repo: Repository, labels: LabelSet, source: Path,
+                     error: type[LabelSetError] = LabelSetError) -> ImportReport:
+    """Check each image file of ``labels`` (readable, the size the labels say), then write them at once."""
+    files = check_image_files(labels, source, error)
+    return add_label_set(repo, labels, files, source, error)
+
+
+def check_image_files(labels: LabelSet, source: Path, error: type[LabelSetError]) -> list[ImageInfo]:
+    """Hash each file and check that it is a usable image of the size the label file gives."""
+    infos: list[ImageInfo] = []
+    problems: list[str] = []
+    for image in labels.images:
+        label = f"image id {image.id}" if image.id is not None else f"image {image.file_name!r}"
+        if image.path is None:
+            problems.append(f"{label}: no image file")
+            continue
+        try:
+            info = read_image_info(image.path)
+        except (StorageError, UnsafePathError, OSError) as exc:  # the folder may have changed since reading
+            problems.append(f"{label}: {printable(exc)}")
+            continue
+        sizes = {(info.width, info.height), (info.height, info.width) if info.rotated else (info.width, info.height)}
+        if (image.width, image.height) not in sizes:
+            problems.append(f"{label} file {image.file_name!r} is {info.width}x{info.height}, "
+                            f"not {image.width}x{image.height} as the labels say")
+        infos.append(info)
+    if problems:
+        raise error(str(source), problems)
+    return infos
+
+
+def add_label_set(repo: Repository, labels: LabelSet, files: Sequence[ImageInfo], source: Path,
+                  error: type[LabelSetError] = LabelSetError) -> ImportReport:
+    """Write ``labels`` (images with ``path`` set, checked to be readable: ``files`` holds each one's info,
+    in order) in one transaction. ``error`` is raised for a problem found against the project."""
+    with repo.transaction() as s:
+        return _write(repo, s, labels, files, source, error)
+
+
+def _write(repo: Repository, s: Session, labels: LabelSet, files: Sequence[ImageInfo], source: Path,
+           error: type[LabelSetError]) -> ImportReport:
+    now = utcnow()
+    images = labels.images
+    stored = [repo.stored_path(_path(i)) for i in images]
+    _refuse_same_file(source, images, stored, error)
+    existing = _existing_images(s, stored)
+    _refuse_reimport(s, source, images, stored, existing, error)
+    categories, added, changed = _map_categories(s, labels)
+    new_rows = [
+        {"path": path, "content_hash": info.sha256, "width": image.width, "height": image.height, "origin": "file",
+         "reviewed_at": now, "created_at": now, "coco_id": image.id}
+        for image, path, info in zip(images, stored, files, strict=True) if path not in existing
+    ]
+    first_new = last_id(s, Image) + 1  # the transaction holds the write lock: new ids come after this
+    insert_rows(s, Image.__table__, new_rows)
+    new_ids = {path: image_id for path, image_id in s.execute(select(Image.path, Image.id).where(Image.id >= first_new))}
+    image_ids = [existing.get(path) or new_ids[path] for path in stored]
+    rows = [_annotation_row(box, image_id, categories, now)
+            for image, image_id in zip(images, image_ids, strict=True) for box in image.boxes]
+    insert_rows(s, Annotation.__table__, rows)
+    reused = [(image_id, image) for image, path, image_id in zip(images, stored, image_ids, strict=True)
+              if path in existing]
+    _mark_reused_images(s, reused, now)
+    return ImportReport(source, len(new_rows), len(images) - len(new_rows), len(rows), added, changed,
+                        labels.notes)
+
+
+def last_id(s: Session, table: type[Image] | type[Annotation]) -> int:
+    return int(s.scalar(select(func.coalesce(func.max(table.id), 0))) or 0)
+
+
+def _path(image: LabelledImage) -> Path:
+    if image.path is None:
+        raise ValueError(f"image {image.file_name!r} of a label set to import has no file path")
+    return image.path
+
+
+def _label(image: LabelledImage) -> str:
+    return f"image id {image.id}" if image.id is not None else f"image {image.file_name!r}"
+
+
+def _refuse_same_file(source: Path, images: Sequence[LabelledImage], stored: list[str],
+                      error: type[LabelSetError]) -> None:
+    seen: dict[str, LabelledImage] = {}
+    problems = []
+    for image, path in zip(images, stored, strict=True):
+        if path in seen:
+            problems.append(f"{_label(image)} names the same file as {_label(seen[path])}: {path}")
+        seen.setdefault(path, image)
+    if problems:
+        raise error(str(source), problems)
+
+
+def _existing_images(s: Session, stored: list[str]) -> dict[str, int]:
+    found: dict[str, int] = {}
+    for start in range(0, len(stored), _CHUNK):
+        query = select(Image.path, Image.id).where(Image.path.in_(stored[start:start + _CHUNK]))
+        found.update({path: image_id for path, image_id in s.execute(query)})
+    return found
+
+
+def _refuse_reimport(s: Session, source: Path, images: Sequence[LabelledImage], stored: list[str],
+                     existing: dict[str, int], error: type[LabelSetError]) -> None:
+    """Importing the same file twice would double every box: refuse boxes already imported on an image."""
+    if not existing:
+        return
+    on_known = [(existing[p], image) for image, p in zip(images, stored, strict=True) if p in existing]
+    db_ids = [db_id for db_id, _ in on_known]
+    present: set[tuple[int, int]] = set()
+    for start in range(0, len(db_ids), _CHUNK):
+        query = select(Annotation.image_id, Annotation.coco_id).where(
+            Annotation.image_id.in_(db_ids[start:start + _CHUNK]), Annotation.coco_id.is_not(None))
+        present.update((image_id, coco_id) for image_id, coco_id in s.execute(query))
+    repeated = [box.id for db_id, image in on_known for box in image.boxes
+                if box.id is not None and (db_id, box.id) in present]
+    if repeated:
+        raise error(str(source), [f"annotation id {i} was already imported into this project" for i in repeated])
+
+
+def _map_categories(s: Session, labels: LabelSet) -> tuple[dict[str, int], int, dict[int, int]]:
+    """Category name -> project category row id; also the number created and the ids that changed."""
+    known = set(s.scalars(select(Category.name)))
+    mapping: dict[str, int] = {}
+    changed: dict[int, int] = {}
+    added = 0
+    for category in labels.categories:
+        row = ensure_category_row(s, category.name, category.id, None, category.supercategory)
+        added += category.name not in known
+        known.add(category.name)
+        mapping[category.name] = row.id
+        if category.id is not None and row.coco_id != category.id:
+            changed[category.id] = row.coco_id
+    return mapping, added, changed
+
+
+def _annotation_row(box: Box, image_id: int, categories: dict[str, int], now: object) -> dict[str, object]:
+    x, y, w, h = (float(v) for v in box.bbox)
+    return {"image_id": image_id, "category_id": categories[box.category], "x": x, "y": y, "w": w, "h": h,
+            "score": None, "origin": Origin.HUMAN.value, "status": Status.ACCEPTED.value,
+            "iscrowd": int(box.iscrowd), "model_version_id": None, "created_at": now, "updated_at": now,
+            "coco_id": box.id}
+
+
+def _mark_reused_images(s: Session, reused: list[tuple[int, LabelledImage]], now: object) -> None:
+    """Images already in the project keep their row; they gain the file's id and count as reviewed
+    unless model predictions on them still wait for review."""
+    for db_id, image in reused:
+        if image.id is not None:
+            s.execute(update(Image).where(Image.id == db_id, Image.coco_id.is_(None)).values(coco_id=image.id))
+        pending = exists().where(Annotation.image_id == db_id, Annotation.status == Status.PREDICTED.value)
+        s.execute(update(Image).where(Image.id == db_id, Image.reviewed_at.is_(None), ~pending)
+                  .values(reviewed_at=now))
