@@ -1,38 +1,11 @@
-"""``detector-app detect``: run a detector over a video, webcam, image or image folder, without the GUI."""
+"""``detector-app detect``: its arguments; :mod:`detector_app.cli.detect_run` runs it (torch loads only there)."""
 
 from __future__ import annotations
 
 import argparse
-import contextlib
-import logging
-import math
-import queue
-import sys
-import time
-from collections import Counter
-from collections.abc import Iterable, Iterator
-from itertools import islice
 from pathlib import Path
 
-from tqdm import tqdm
-
-from detector_app.core.detections import Detections
-from detector_app.core.draw import draw_detections
-from detector_app.core.names import printable
-from detector_app.detection.batch import detect_frames
-from detector_app.detection.detector import Detector, DetectorConfig
-from detector_app.detection.live import LivePipeline, LiveResult
-from detector_app.detection.presets import DEFAULT_PRESET, PRESETS
-from detector_app.detection.results_file import ResultsWriter
-from detector_app.detection.video_writer import VideoWriter
-from detector_app.detection.weights import load_model
-from detector_app.errors import DetectorAppError
-from detector_app.plugins_api.detectors import create_detector
-from detector_app.plugins_api.hooks import is_plugin_model
-from detector_app.sources import Frame, FrameSource, open_source
-
-log = logging.getLogger(__name__)
-EXIT_INTERRUPTED = 130
+from detector_app.detection.preset_names import DEFAULT_PRESET, PRESET_NAMES
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -48,7 +21,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--size", type=int, default=512, help="shorter image side fed to the model (default 512)")
     p.add_argument("--max-detections", type=int, default=100, help="per frame (default 100)")
     p.add_argument("--model", default=DEFAULT_PRESET,
-                   help=f"preset ({', '.join(PRESETS)}), a .pth weight file or plugin:NAME[:OPTIONS] "
+                   help=f"preset ({', '.join(PRESET_NAMES)}), a .pth weight file or plugin:NAME[:OPTIONS] "
                         f"(default {DEFAULT_PRESET})")
     p.add_argument("--weights", choices=("default", "none"), default="default",
                    help="for a preset: pretrained (default) or none = random weights (testing only)")
@@ -61,139 +34,4 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--every", type=int, default=1, metavar="N", help="process every Nth frame (default 1)")
     p.add_argument("--max-frames", type=int, metavar="N", help="stop after N processed frames")
     p.add_argument("--workers", type=int, help="frames inferred in parallel on a CPU (default: auto)")
-    p.set_defaults(func=run)
-
-
-def run(args: argparse.Namespace) -> int:
-    _check_args(args)
-    source = open_source(args.source)
-    with contextlib.closing(source):
-        config = DetectorConfig(size=args.size, score_threshold=args.threshold, classes=_parse_classes(args.classes),
-                                max_detections=args.max_detections, device=args.device, fast=not args.no_fast,
-                                int8=args.int8)
-        if is_plugin_model(args.model):  # --model plugin:NAME[:OPTIONS]: a detector plugin's model
-            detector = create_detector(args.model, config)
-        else:
-            detector = Detector(load_model(args.model, weights=args.weights, seed=args.seed), config)
-        fps = (source.fps or 10.0) / args.every
-        sink = _Sink(detector, args.out, VideoWriter(args.save_video, fps) if args.save_video else None)
-        if args.int8:
-            problem = getattr(detector, "int8_problem", "int8 works with the built-in RetinaNet presets only")
-            if problem:
-                raise DetectorAppError(f"--int8: {problem}")
-        log.info("detect %s with %s on %s (%s)", args.source, detector.name, detector.device,
-                 getattr(detector, "int8_status", None) or detector.precision)
-        interrupted = False
-        try:
-            if source.is_live:
-                _run_live(source, detector, sink, args)
-            else:
-                _run_files(source, detector, sink, args)
-        except KeyboardInterrupt:
-            interrupted = True
-        finally:
-            sink.finish(source, interrupted)
-    return EXIT_INTERRUPTED if interrupted else 0
-
-
-def _check_args(args: argparse.Namespace) -> None:
-    if args.every < 1:
-        raise DetectorAppError(f"--every must be at least 1, got {args.every}")
-    if args.max_frames is not None and args.max_frames < 1:
-        raise DetectorAppError(f"--max-frames must be at least 1, got {args.max_frames}")
-    if args.out is not None and args.out.is_dir():
-        raise DetectorAppError(f"--out {args.out} is a folder; give a file name such as results.json")
-
-
-def _parse_classes(text: str | None) -> tuple[str, ...] | None:
-    if not text:
-        return None
-    names = tuple(n.strip() for n in text.split(",") if n.strip())
-    return names or None
-
-
-def _selected(source: FrameSource, every: int, limit: int | None) -> tuple[Iterable[Frame], int | None]:
-    frames: Iterable[Frame] = islice(source, 0, None, every)
-    total = math.ceil(source.frame_count / every) if source.frame_count is not None else None
-    if limit is not None:
-        frames = islice(frames, limit)
-        total = limit if total is None else min(total, limit)
-    return frames, total
-
-
-def _run_files(source: FrameSource, detector: Detector, sink: _Sink, args: argparse.Namespace) -> None:
-    frames, total = _selected(source, args.every, args.max_frames)
-    with _progress(total, source) as bar, contextlib.closing(_results(frames, detector, args.workers)) as results:
-        for frame, detections in results:
-            sink.add(frame, detections)
-            bar.update()
-            bar.set_postfix_str(f"{sink.boxes} boxes", refresh=False)
-
-
-def _results(frames: Iterable[Frame], detector: Detector, workers: int | None) -> Iterator[tuple[Frame, Detections]]:
-    yield from detect_frames(frames, detector, workers=workers)
-
-
-def _run_live(source: FrameSource, detector: Detector, sink: _Sink, args: argparse.Namespace) -> None:
-    """Webcam: latest-frame-wins, so results keep up with the scene; stop with Ctrl-C or --max-frames."""
-    results: queue.Queue[LiveResult] = queue.Queue()
-    errors: list[BaseException] = []
-    pipeline = LivePipeline(source, detector, results.put, on_error=errors.append, pace=False,
-                            close_source=False).start()
-    try:
-        with _progress(args.max_frames, source) as bar:
-            while pipeline.running or not results.empty():
-                with contextlib.suppress(queue.Empty):
-                    item = results.get(timeout=0.2)
-                    sink.add(item.frame, item.detections)
-                    bar.update()
-                    bar.set_postfix_str(f"{item.stats.inference_fps:.1f} fps, {item.latency_s * 1000:.0f} ms")
-                    if args.max_frames is not None and sink.frames >= args.max_frames:
-                        break
-    finally:
-        pipeline.stop()
-    if errors:  # a lost stream or a failed frame: the results so far are still written (sink.finish)
-        raise DetectorAppError(f"{source.description} stopped after {sink.frames} frame(s): {errors[0]}")
-
-
-def _progress(total: int | None, source: FrameSource) -> tqdm:
-    return tqdm(total=total, unit="frame", desc=source.description, file=sys.stderr, mininterval=0.5,
-                dynamic_ncols=True)
-
-
-class _Sink:
-    """Where results go: the JSON writer, the annotated video and the summary counts."""
-
-    def __init__(self, detector: Detector, out: Path | None, video: VideoWriter | None) -> None:
-        self.detector, self.out, self.video = detector, out, video
-        self.writer = ResultsWriter(detector.class_names)
-        self.per_class: Counter[str] = Counter()
-        self.frames = 0
-        self.boxes = 0
-        self.started = time.monotonic()
-
-    def add(self, frame: Frame, detections: Detections) -> None:
-        self.writer.add(frame, detections)
-        if self.video is not None:
-            self.video.write(draw_detections(frame.image, detections))
-        self.per_class.update(detections.names)
-        self.frames += 1
-        self.boxes += len(detections)
-
-    def finish(self, source: FrameSource, interrupted: bool) -> None:
-        """Write what was done (also after Ctrl-C) and print a summary."""
-        if self.video is not None:
-            self.video.close()
-        elapsed = max(1e-9, time.monotonic() - self.started)
-        state = "interrupted after" if interrupted else "done:"
-        print(f"{state} {self.frames} frames, {self.boxes} detections in {elapsed:.1f} s "
-              f"({self.frames / elapsed:.2f} frames/s, {self.detector.precision} on {self.detector.device})")
-        if self.per_class:
-            print("classes: " + ", ".join(f"{printable(n)} {c}" for n, c in self.per_class.most_common(10)))
-        if self.out is not None:
-            results, file_map = self.writer.write(self.out)
-            print(f"results: {results} (file map: {file_map})")
-        if self.video is not None and self.video.frames:
-            print(f"annotated video: {self.video.path}")
-        for path, reason in source.skipped:
-            print(f"skipped {printable(path)}: {printable(reason)}")
+    p.set_defaults(run="detector_app.cli.detect_run:run")

@@ -1,4 +1,7 @@
-"""``detector-app export FORMAT OUT``: write a project's labels (``coco`` built in, plugins add more)."""
+"""``detector-app export FORMAT OUT``: write a project's labels (``coco`` built in, plugins add more).
+
+The arguments and the ``--scope`` rule; :mod:`detector_app.cli.export_run` runs the export.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +9,7 @@ import argparse
 from collections.abc import Sequence
 from pathlib import Path
 
-from detector_app.cli.project_arg import add_project_argument, open_project
+from detector_app.cli.project_arg import add_project_argument
 from detector_app.errors import DetectorAppError
 
 
@@ -24,7 +27,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         "(every box but rejected ones) or comma-separated image ids")
     p.add_argument("--copy-images", action="store_true", help="copy the images (and video frames) into OUT/images")
     add_project_argument(p)
-    p.set_defaults(func=run)
+    p.set_defaults(run="detector_app.cli.export_run:run")
 
 
 def parse_scope(text: str) -> str | Sequence[int]:
@@ -37,14 +40,3 @@ def parse_scope(text: str) -> str | Sequence[int]:
     if not ids:
         raise ScopeError("--scope lists no image ids")
     return ids
-
-
-def run(args: argparse.Namespace) -> int:
-    from detector_app.export.registry import ExportOptions, get_exporter
-
-    exporter = get_exporter(args.format)
-    options = ExportOptions(scope=parse_scope(args.scope), copy_images=args.copy_images)
-    with open_project(args.project, create=args.project is None) as project:
-        path = exporter.run(project.repo, args.out, options)
-    print(f"wrote {path}")
-    return 0

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from detector_app.cli.project_arg import add_project_argument, open_project
+from detector_app.cli.project_arg import add_project_argument
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -16,14 +16,4 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("file", type=Path, help="label file (COCO: instances JSON)")
     p.add_argument("--images", type=Path, help="folder the file's image names are relative to")
     add_project_argument(p)
-    p.set_defaults(func=run)
-
-
-def run(args: argparse.Namespace) -> int:
-    from detector_app.export.registry import get_importer
-
-    importer = get_importer(args.format)
-    with open_project(args.project) as project:
-        report = importer.run(project.repo, args.file, args.images)
-    print(report)
-    return 0
+    p.set_defaults(run="detector_app.cli.import_run:run")

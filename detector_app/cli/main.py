@@ -1,7 +1,9 @@
 """Entry point of the ``detector-app`` console script.
 
-Each subcommand lives in its own module exposing ``register(subparsers)``; the module sets
-``func`` on its parser. A :class:`DetectorAppError` becomes one line on stderr and exit code 2.
+Each subcommand's ``*_cmd`` module holds only its argparse registration, ``register(subparsers)``, with cheap
+imports; it names the function that runs the command as ``run="module:function"`` on its parser, and
+:func:`main` imports that module after parsing. So ``--help`` and the commands that run no model never import
+torch, torchvision or Qt. A :class:`DetectorAppError` becomes one line on stderr and exit code 2.
 """
 
 from __future__ import annotations
@@ -10,13 +12,13 @@ import argparse
 import importlib
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from detector_app import __version__
 from detector_app.errors import DetectorAppError
 from detector_app.logging_setup import setup_logging
 
-# Subcommand modules, in the order `--help` lists them.
+# Registration modules of the subcommands, in the order `--help` lists them.
 COMMAND_MODULES: tuple[str, ...] = (
     "detector_app.cli.gui_cmd",
     "detector_app.cli.detect_cmd",
@@ -43,13 +45,19 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def resolve(target: str) -> Callable[[argparse.Namespace], int | None]:
+    """The function ``"package.module:function"`` names; its module (and what it needs) is imported only now."""
+    module, _, name = target.partition(":")
+    return getattr(importlib.import_module(module), name)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
     args = parser.parse_args(argv or ["gui"])
     setup_logging(logging.DEBUG if args.verbose else logging.INFO)
     try:
-        return int(args.func(args) or 0)
+        return int(resolve(args.run)(args) or 0)
     except DetectorAppError as exc:
         from detector_app.core.names import printable
 

@@ -3,42 +3,11 @@
 from __future__ import annotations
 
 import argparse
-from typing import TYPE_CHECKING
 
-from detector_app.cli.project_arg import add_project_argument, open_project
-from detector_app.core.names import printable
-
-if TYPE_CHECKING:
-    from detector_app.storage.repository import Repository
+from detector_app.cli.project_arg import add_project_argument
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("stats", help="show a project's image and label counts")
     add_project_argument(p)
-    p.set_defaults(func=run)
-
-
-def run(args: argparse.Namespace) -> int:
-    with open_project(args.project, create=args.project is None) as project:
-        print(f"project: {printable(project.path)}")
-        print(format_stats(project.repo))
-    return 0
-
-
-def format_stats(repo: Repository) -> str:
-    from detector_app.storage.models import STATUSES
-
-    total, reviewed = repo.count_images(), repo.count_images("reviewed")
-    lines = [f"images: {total} ({reviewed} reviewed, {total - reviewed} unreviewed)"]
-    # Names escaped (a class name never drives the terminal), then laid out by their escaped width.
-    counts = [(printable(name), by_status) for name, by_status in sorted(repo.class_counts().items())]
-    width = max([len(name) for name, _ in counts] + [5])
-    lines.append(f"{'class':<{width}}  " + "  ".join(f"{s:>9}" for s in STATUSES))
-    for name, by_status in counts:
-        lines.append(f"{name:<{width}}  " + "  ".join(f"{by_status[s]:>9}" for s in STATUSES))
-    totals = {s: sum(c[s] for _, c in counts) for s in STATUSES}
-    lines.append(f"{'total':<{width}}  " + "  ".join(f"{totals[s]:>9}" for s in STATUSES))
-    active = repo.active_model_version()
-    versions = repo.model_versions()
-    lines.append(f"model versions: {len(versions)}" + (f" (active: {printable(active.name)})" if active else ""))
-    return "\n".join(lines)
+    p.set_defaults(run="detector_app.cli.stats_run:run")

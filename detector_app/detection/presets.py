@@ -23,6 +23,8 @@ from torchvision.models.detection.backbone_utils import _resnet_fpn_extractor
 from torchvision.models.detection.retinanet import RetinaNetClassificationHead
 from torchvision.ops.feature_pyramid_network import LastLevelP6P7
 
+from detector_app.detection.preset_names import DEFAULT_PRESET as DEFAULT_PRESET  # re-exported for callers
+
 PRIOR_PROBABILITY = 0.01
 
 
@@ -66,7 +68,6 @@ PRESETS: dict[str, Preset] = {
         Preset("retinanet_light", "RetinaNet ResNet-18 FPN, for fast training on a CPU", _light, None, 512),
     )
 }
-DEFAULT_PRESET = "retinanet_r50_fpn"
 
 
 def coco_class_names() -> tuple[str, ...]:

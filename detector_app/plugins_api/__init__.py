@@ -1,23 +1,40 @@
 """The plugin API: exporters (label formats), frame sources and detectors from ``plugins/``, the user plugin
 folder and installed packages (entry point group ``detector_app.plugins``). Qt-free; see docs/PLUGINS.md.
 
-A plugin author needs only the names below; everything else in this package is the app's side.
+A plugin author needs only the names below; everything else in this package is the app's side. They are
+imported on first use (PEP 562), so importing a submodule such as ``plugins_api.settings`` (the CLI's help
+does) does not load the API, its numpy types and the manager.
 """
 
-from detector_app.plugins_api.api import (
-    API_VERSION,
-    ENTRY_POINT_GROUP,
-    KINDS,
-    DetectionModel,
-    DetectorPlugin,
-    ExporterPlugin,
-    ExportScope,
-    Plugin,
-    PluginError,
-    SourcePlugin,
-)
-from detector_app.plugins_api.manager import PluginManager, get_manager, reset_manager
-from detector_app.plugins_api.records import DISABLED, FAILED, LOADED, PluginRecord
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from detector_app.plugins_api.api import (
+        API_VERSION,
+        ENTRY_POINT_GROUP,
+        KINDS,
+        DetectionModel,
+        DetectorPlugin,
+        ExporterPlugin,
+        ExportScope,
+        FormatPlugin,
+        Plugin,
+        PluginError,
+        SourcePlugin,
+    )
+    from detector_app.plugins_api.manager import PluginManager, get_manager, reset_manager
+    from detector_app.plugins_api.records import DISABLED, FAILED, LOADED, PluginRecord
+
+# Exported name -> the submodule that defines it.
+_EXPORTS: dict[str, str] = {
+    **dict.fromkeys(("API_VERSION", "ENTRY_POINT_GROUP", "KINDS", "DetectionModel", "DetectorPlugin",
+                     "ExporterPlugin", "ExportScope", "FormatPlugin", "Plugin", "PluginError", "SourcePlugin"), "api"),
+    **dict.fromkeys(("PluginManager", "get_manager", "reset_manager"), "manager"),
+    **dict.fromkeys(("DISABLED", "FAILED", "LOADED", "PluginRecord"), "records"),
+}
 
 __all__ = [
     "API_VERSION",
@@ -30,6 +47,7 @@ __all__ = [
     "DetectorPlugin",
     "ExportScope",
     "ExporterPlugin",
+    "FormatPlugin",
     "Plugin",
     "PluginError",
     "PluginManager",
@@ -38,3 +56,16 @@ __all__ = [
     "get_manager",
     "reset_manager",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value  # later lookups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_EXPORTS})
