@@ -18,7 +18,7 @@ from detector_app.cli.main import main
 from detector_app.errors import SourceError
 from detector_app.paths import app_paths
 from detector_app.plugins_api import get_manager
-from detector_app.sources import open_source
+from detector_app.plugins_api.sources import open_any_source as open_source
 
 pytestmark = pytest.mark.usefixtures("fresh_plugins")
 

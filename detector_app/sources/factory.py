@@ -15,8 +15,9 @@ _WEBCAM = re.compile(r"webcam:(\d+)")
 
 
 def open_source(spec: str | int | Path) -> FrameSource:
-    """int or ``"webcam:N"`` -> webcam; folder -> image folder; image file; video file; then source
-    plugins (e.g. stream URLs); else SourceError."""
+    """int or ``"webcam:N"`` -> webcam; folder -> image folder; image file; video file; else SourceError.
+
+    Built-in kinds only: ``plugins_api.sources.open_any_source`` then asks the source plugins (stream URLs)."""
     if isinstance(spec, int):
         return WebcamSource(spec)
     text = str(spec)
@@ -26,23 +27,9 @@ def open_source(spec: str | int | Path) -> FrameSource:
     if not path.exists():
         if text.isdigit():  # a bare number that is not a file means a camera index
             return WebcamSource(int(text))
-        if (source := _from_plugins(text)) is not None:  # e.g. rtsp:// and http:// streams
-            return source
         raise SourceError(f"no such file or folder: {path}")
     if path.is_dir():
         return ImageFolderSource(path)
     if path.suffix.lower() in IMAGE_SUFFIXES:
         return SingleImageSource(path)
-    try:
-        return VideoSource(path)
-    except SourceError:
-        if (source := _from_plugins(text)) is None:  # a file type a source plugin reads
-            raise
-        return source
-
-
-def _from_plugins(spec: str) -> FrameSource | None:
-    """Source plugins get the specs no built-in source takes (see detector_app.plugins_api.hooks)."""
-    from detector_app.plugins_api.hooks import open_plugin_source
-
-    return open_plugin_source(spec)
+    return VideoSource(path)

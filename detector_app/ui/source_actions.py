@@ -9,7 +9,8 @@ from pathlib import Path
 from PySide6.QtWidgets import QFileDialog, QInputDialog
 
 from detector_app.core.detections import Detections
-from detector_app.sources import Frame, open_source
+from detector_app.plugins_api.sources import open_any_source
+from detector_app.sources import Frame
 from detector_app.ui.batch import BatchRun
 from detector_app.ui.icons import set_icon
 
@@ -51,7 +52,7 @@ class SourceActions:
         self._remember_source(spec)
         self.stack.setCurrentWidget(self.canvas)
         self.act_play.setChecked(False)
-        self.live.start(partial(open_source, spec), self.detector)
+        self.live.start(partial(open_any_source, spec), self.detector)
         if self.detector is None:
             self.banner.show_message("Playing without detection: no model is loaded.", "info", 6000)
 
@@ -132,7 +133,7 @@ class SourceActions:
         def store(frame: Frame, detections: Detections) -> None:
             self.store_frame(frame, detections.with_min_score(threshold))
 
-        self.batch = BatchRun(self, partial(open_source, self.source_spec), self.detector, store)
+        self.batch = BatchRun(self, partial(open_any_source, self.source_spec), self.detector, store)
         self.batch.error.connect(self.show_error)
         self.batch.finished.connect(self._on_batch_finished)
 
