@@ -37,7 +37,8 @@ def project_dir(tmp_path: Path) -> Path:
 def shapes_project_dir(project_dir: Path) -> Path:
     """A project holding 12 generated 64 px images of shapes with exact boxes (for quick training runs)."""
     from detector_app.storage import Project
-    from detector_app.training.synthetic import make_shapes_dataset, store_in_project
+
+    from .synthetic_shapes import make_shapes_dataset, store_in_project
 
     with Project.open(project_dir) as project:
         store_in_project(project.repo, make_shapes_dataset(12, seed=4, out_dir=project.path / "images", size=64,

@@ -25,7 +25,8 @@ from detector_app.storage import Project
 from detector_app.training.checkpoint import CHECKPOINT_NAME, FORMAT
 from detector_app.training.plan import run_dir
 from detector_app.training.settings import TrainSettings
-from detector_app.training.synthetic import make_shapes_dataset, store_in_project
+
+from .synthetic_shapes import make_shapes_dataset, store_in_project
 
 REPO = Path(__file__).resolve().parent.parent
 LOGITS = "head.classification_head.cls_logits.weight"
@@ -157,7 +158,7 @@ DRIVER = r"""
 import json, os, sys, time, traceback
 import torch, torchvision  # noqa: F401  (loaded once, before forking)
 from detector_app.cli.main import build_parser, main
-import detector_app.cli.detect_cmd, detector_app.training.trainer, detector_app.training.evaluate  # noqa
+import detector_app.cli.detect_cmd, detector_app.training.run, detector_app.training.evaluate  # noqa
 import detector_app.storage.project, detector_app.storage.db as db  # noqa
 from alembic.script import ScriptDirectory
 build_parser()

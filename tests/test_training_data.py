@@ -13,7 +13,8 @@ from detector_app.storage import Project
 from detector_app.training.data import DetectionDataset, make_transform, split_ids
 from detector_app.training.plan import plan_run, reviewed_samples
 from detector_app.training.settings import TrainSettings
-from detector_app.training.synthetic import _draw_shape, make_shapes_dataset, store_in_project
+
+from .synthetic_shapes import _draw_shape, make_shapes_dataset, store_in_project
 
 NAMES = ("__background__", "circle", "square", "triangle")
 

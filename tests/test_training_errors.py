@@ -14,10 +14,11 @@ from detector_app.storage import Project
 from detector_app.training import TrainResult, TrainSettings, resume, train
 from detector_app.training.checkpoint import CHECKPOINT_NAME, load_checkpoint, save_checkpoint
 from detector_app.training.data import Sample
-from detector_app.training.engine import FitJob, fit
+from detector_app.training.events import EpochDone, StepDone
+from detector_app.training.loop import FitJob, fit
 from detector_app.training.plan import run_dir
-from detector_app.training.settings import EpochDone, StepDone
-from detector_app.training.synthetic import make_shapes_dataset, store_in_project
+
+from .synthetic_shapes import make_shapes_dataset, store_in_project
 
 TINY = dict(size=64, batch_size=4, epochs=1, parent="scratch", freeze="all", threads=1)
 

@@ -17,8 +17,9 @@ import pytest
 from detector_app.detection.detector import Detector, DetectorConfig
 from detector_app.storage import Project
 from detector_app.training import TrainSettings, load_version, train
-from detector_app.training.settings import EpochDone
-from detector_app.training.synthetic import make_shapes_dataset, store_in_project
+from detector_app.training.events import EpochDone
+
+from .synthetic_shapes import make_shapes_dataset, store_in_project
 
 # The budget is 10 minutes per run; the timeout leaves room to report a miss instead of a kill.
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]

@@ -6,9 +6,11 @@ import time
 from pathlib import Path
 
 from detector_app.storage import Project
-from detector_app.training.runner import TrainingRunner
-from detector_app.training.settings import RunFailed, RunFinished, RunStarted, StepDone, TrainSettings
-from detector_app.training.synthetic import make_shapes_dataset, store_in_project
+from detector_app.training.background import TrainingRunner
+from detector_app.training.events import RunFailed, RunFinished, RunStarted, StepDone
+from detector_app.training.settings import TrainSettings
+
+from .synthetic_shapes import make_shapes_dataset, store_in_project
 
 
 def _events_until_done(runner: TrainingRunner, timeout_s: float = 120.0) -> list[object]:

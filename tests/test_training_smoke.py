@@ -15,10 +15,11 @@ from detector_app.detection.presets import PRIOR_PROBABILITY, build_model
 from detector_app.storage import Project
 from detector_app.training import TrainSettings, activate_version, load_version, resume, train
 from detector_app.training.data import DetectionDataset, Sample, make_transform
+from detector_app.training.events import EpochDone, RunFinished, RunStarted, StepDone
 from detector_app.training.features import FeatureCache, batch_loss, collate
 from detector_app.training.model_setup import adapt_classes, apply_freeze
-from detector_app.training.settings import EpochDone, RunFinished, RunStarted, StepDone
-from detector_app.training.synthetic import make_shapes_dataset
+
+from .synthetic_shapes import make_shapes_dataset
 
 TINY = dict(size=64, batch_size=4, parent="scratch", freeze="all", threads=1, val_share=0.25)
 

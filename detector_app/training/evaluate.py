@@ -19,8 +19,8 @@ from torchvision.models.detection import RetinaNet
 
 from detector_app.errors import TrainingError
 from detector_app.training.data import Sample, load_image
+from detector_app.training.events import EvalResult
 from detector_app.training.model_setup import set_input_size
-from detector_app.training.settings import EvalResult
 
 # Low, as in COCO practice: AP integrates over all score thresholds.
 EVAL_SCORE_THRESHOLD = 0.05

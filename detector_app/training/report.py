@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from detector_app.training.settings import EvalResult
+from detector_app.training.events import EvalResult
 
 
 @dataclass(frozen=True)

@@ -1,9 +1,8 @@
-"""Training settings, results and the progress events a run emits (all plain, picklable data)."""
+"""What defines a training run: its settings and the freeze levels (plain, picklable data)."""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields
-from pathlib import Path
+from dataclasses import asdict, dataclass, fields
 from typing import Any, Literal
 
 from detector_app.errors import TrainingError
@@ -36,7 +35,7 @@ class TrainSettings:
     parent: int | str | None = None
     classes: tuple[str, ...] | None = None
     batch_size: int = 4
-    lr: float | None = None  # None: per optimizer/freeze default (see engine.default_lr)
+    lr: float | None = None  # None: per optimizer/freeze default (see optimizer.default_lr)
     optimizer: Literal["sgd", "adamw"] = "adamw"
     weight_decay: float = 1e-4
     warmup_steps: int = 50
@@ -80,91 +79,3 @@ class TrainSettings:
         if kwargs.get("classes") is not None:
             kwargs["classes"] = tuple(kwargs["classes"])
         return cls(**kwargs)
-
-
-@dataclass(frozen=True)
-class EvalResult:
-    """COCO box metrics on one image set. AP values are in [0, 1]; ``None`` where a class has no
-    ground truth in the set."""
-
-    map: float
-    ap50: float
-    per_class_ap: dict[str, float | None]
-    per_class_ap50: dict[str, float | None]
-    images: int
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> EvalResult:
-        return cls(**{f.name: data[f.name] for f in fields(cls)})
-
-
-@dataclass(frozen=True)
-class TrainResult:
-    status: Literal["finished", "cancelled"]
-    run_id: int
-    run_dir: Path
-    checkpoint: Path | None
-    epochs_done: int
-    version_id: int | None = None
-    weights_path: Path | None = None
-    before: EvalResult | None = None
-    after: EvalResult | None = None
-    history: list[dict[str, Any]] = field(default_factory=list)
-
-
-# --- Progress events: one stream for the CLI bar, the GUI plot and logs -------------------------
-
-@dataclass(frozen=True)
-class RunStarted:
-    run_id: int
-    run_dir: Path
-    class_names: tuple[str, ...]
-    train_images: int
-    val_images: int
-    epochs: int
-    steps_per_epoch: int
-    start_epoch: int = 0
-
-
-@dataclass(frozen=True)
-class PhaseChanged:
-    """A stretch of work that is not a training step (caching features, evaluating)."""
-
-    phase: str
-    text: str
-
-
-@dataclass(frozen=True)
-class StepDone:
-    epoch: int  # 0-based
-    step: int  # 1-based within the epoch
-    steps: int
-    losses: dict[str, float]
-    lr: float
-    images_per_s: float
-    eta_s: float
-
-
-@dataclass(frozen=True)
-class EpochDone:
-    epoch: int
-    loss: float
-    val_map: float | None
-    val_ap50: float | None
-    checkpoint: Path
-
-
-@dataclass(frozen=True)
-class RunFinished:
-    result: TrainResult
-
-
-@dataclass(frozen=True)
-class RunFailed:
-    message: str
-
-
-TrainEvent = RunStarted | PhaseChanged | StepDone | EpochDone | RunFinished | RunFailed

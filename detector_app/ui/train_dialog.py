@@ -1,6 +1,6 @@
 """The Train dialog: settings, a run in a separate process with live progress, then before/after.
 
-The run itself is ``training.runner.TrainingRunner`` (a spawned process); a QTimer polls its event
+The run itself is ``training.background.TrainingRunner`` (a spawned process); a QTimer polls its event
 queue, so the GUI thread never waits on training. ``version_activated(int)`` tells the main window
 to switch its detector to the activated version.
 """
@@ -31,10 +31,9 @@ from PySide6.QtWidgets import (
 
 from detector_app.errors import DetectorAppError
 from detector_app.storage import Project
+from detector_app.training.background import TrainingRunner
 from detector_app.training.choices import StartChoice, start_choices, trainable_class_counts
-from detector_app.training.runner import TrainingRunner
-from detector_app.training.settings import (
-    FREEZE_LEVELS,
+from detector_app.training.events import (
     EpochDone,
     PhaseChanged,
     RunFailed,
@@ -43,8 +42,8 @@ from detector_app.training.settings import (
     StepDone,
     TrainEvent,
     TrainResult,
-    TrainSettings,
 )
+from detector_app.training.settings import FREEZE_LEVELS, TrainSettings
 from detector_app.ui.train_plot import TrainPlot
 
 POLL_MS = 100

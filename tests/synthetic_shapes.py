@@ -1,6 +1,6 @@
 """Generated detection sets: filled shapes on textured backgrounds, with exact boxes.
 
-Used by the learning tests and benchmarks: the ground truth is known to the pixel, the set is
+Used by the training tests and benchmarks/bench_training.py: the ground truth is known to the pixel, the set is
 reproducible from its seed, and a small model learns it on a CPU in minutes.
 """
 

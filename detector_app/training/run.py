@@ -1,6 +1,6 @@
 """``train`` and ``resume``: a run on a project, from its database to a registered model version.
 
-No Qt here: the CLI calls these directly, the GUI through ``runner`` in a separate process.
+No Qt here: the CLI calls these directly, the GUI through ``background.TrainingRunner`` in a separate process.
 """
 
 from __future__ import annotations
@@ -17,18 +17,18 @@ import torch
 from detector_app.errors import DetectorAppError, TrainingError
 from detector_app.storage import Project
 from detector_app.training.checkpoint import CHECKPOINT_NAME
-from detector_app.training.engine import Emit, FitJob, FitOutcome, fit
 from detector_app.training.evaluate import evaluate_model
-from detector_app.training.model_setup import pick_device
-from detector_app.training.plan import RunPlan, plan_resume, plan_run, run_dir
-from detector_app.training.settings import (
+from detector_app.training.events import (
     EvalResult,
     PhaseChanged,
     RunFinished,
     RunStarted,
     TrainResult,
-    TrainSettings,
 )
+from detector_app.training.loop import Emit, FitJob, FitOutcome, fit
+from detector_app.training.model_setup import pick_device
+from detector_app.training.plan import RunPlan, plan_resume, plan_run, run_dir
+from detector_app.training.settings import TrainSettings
 from detector_app.training.versions import register_version
 
 

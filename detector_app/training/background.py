@@ -10,13 +10,15 @@ from __future__ import annotations
 import logging
 import multiprocessing as mp
 import queue
+import time
 import traceback
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from detector_app.errors import DetectorAppError
-from detector_app.training.settings import RunFailed, RunFinished, TrainEvent, TrainResult, TrainSettings
+from detector_app.training.events import RunFailed, RunFinished, TrainEvent, TrainResult
+from detector_app.training.settings import TrainSettings
 
 log = logging.getLogger(__name__)
 
@@ -32,8 +34,9 @@ class _Job:
 def _child_main(job: _Job, events: Any, cancel: Any) -> None:
     """Runs in the child process: one train or resume call, every outcome sent as an event."""
     try:
+        # Imported here, in the child only: the GUI process that starts the run never loads torch for it.
         from detector_app.storage import Project
-        from detector_app.training.trainer import resume, train
+        from detector_app.training.run import resume, train
 
         with Project.open(job.project_path, create=False) as project:
             if job.resume_run is not None:
@@ -128,8 +131,6 @@ class TrainingRunner:
         """Wait for the child to exit (reading its events meanwhile); True when it has."""
         if self._process is None:
             return True
-        import time
-
         deadline = None if timeout is None else time.monotonic() + timeout
         while self._process.is_alive():
             self.poll()

@@ -1,1 +1,0 @@
-"""Checks the test-suite runs over the code base itself."""
