@@ -110,7 +110,8 @@ def test_copy_images_includes_video_frames(project: Project, tmp_path: Path, vid
     for entry in data["images"]:
         decoded = cv2.imread(str(out.parent / "images" / entry["file_name"]))
         assert decoded is not None and decoded.shape[1::-1] == (entry["width"], entry["height"])
-    assert not [p for p in out.parent.iterdir() if p.name.startswith(".")]  # staging removed
+    # Staging removed; the one hidden file is the manifest that marks the folder as an export.
+    assert [p.name for p in out.parent.iterdir() if p.name.startswith(".")] == [".detector-app-export.json"]
     # Exporting again replaces the folder instead of piling up files.
     export_coco(repo, tmp_path / "out", copy_images=True)
     assert len(list((out.parent / "images").iterdir())) == 2

@@ -137,9 +137,10 @@ def test_cli_lists_the_errors_and_keeps_working(capsys: pytest.CaptureFixture, p
 
 def test_failed_export_leaves_no_partial_output(capsys: pytest.CaptureFixture, project_with_labels: Path,
                                                 tmp_path: Path) -> None:
-    existing = tmp_path / "existing"
-    existing.mkdir()
+    existing = tmp_path / "existing"  # a previous export, with a file of the user's beside it
+    assert main(["export", "yolo", str(existing), "--project", str(project_with_labels), "--scope", "all"]) == 0
     (existing / "keep.txt").write_text("the user's file")
+    before = {p.relative_to(existing): p.read_bytes() for p in existing.rglob("*") if p.is_file()}
     fresh = tmp_path / "fresh"
 
     for out in (existing, fresh):
@@ -149,14 +150,13 @@ def test_failed_export_leaves_no_partial_output(capsys: pytest.CaptureFixture, p
         assert f"error: plugin 'half_way' failed while exporting: RuntimeError: disk on fire; nothing was " \
                f"written to {out}" in err
 
-    assert sorted(p.name for p in existing.rglob("*")) == ["keep.txt"]
-    assert (existing / "keep.txt").read_text() == "the user's file"
+    assert {p.relative_to(existing): p.read_bytes() for p in existing.rglob("*") if p.is_file()} == before
     assert not fresh.exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["existing", "img.png", "project"]  # no staging left
 
     assert main(["plugins", "list", "--json"]) == 0
     assert "last run failed while exporting: RuntimeError: disk on fire" in capsys.readouterr().out
-    # The same process goes on exporting with a working plugin.
+    # The same process goes on exporting with a working plugin (replacing its own previous export only).
     assert main(["export", "yolo", str(existing), "--project", str(project_with_labels), "--scope", "all"]) == 0
     assert (existing / "labels" / "img.txt").read_text() == "0 0.250000 0.250000 0.333333 0.250000\n"
     assert (existing / "keep.txt").read_text() == "the user's file"

@@ -67,7 +67,11 @@ def read_labels(repo: Repository, scope: ExportScope = "reviewed", copy_images_t
     """
     from detector_app.export.coco import export_coco
 
-    with tempfile.TemporaryDirectory(prefix="detector-app-labels-") as tmp:
+    # Beside the copies (the exporter's staging folder): the images are then moved, not copied across disks.
+    work_dir = Path(copy_images_to).parent if copy_images_to is not None else None
+    if work_dir is not None:
+        work_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="detector-app-labels-", dir=work_dir) as tmp:
         json_path = export_coco(repo, Path(tmp), scope=scope, copy_images=copy_images_to is not None)
         data = json.loads(json_path.read_text(encoding="utf-8"))
         if copy_images_to is not None:

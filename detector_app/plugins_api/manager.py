@@ -325,7 +325,7 @@ class PluginManager:
         plugin = self._get(name, ExporterPlugin, "an exporter")
         out_dir = Path(out_dir)
         try:
-            return write_atomically(out_dir, lambda staging: plugin.export(repo, staging, scope, copy_images))
+            return write_atomically(out_dir, lambda staging: plugin.export(repo, staging, scope, copy_images), name)
         except DetectorAppError:
             raise  # the folder refused or unwritable (checked before the plugin runs), or a refused row: not the plugin
         except (Exception, SystemExit) as exc:

@@ -508,7 +508,7 @@ class MainWindow(ModelMenu, SourceActions, QMainWindow):
             return
         fmt, scope, copy_images = dialog.options()
         folder = QFileDialog.getExistingDirectory(self, f"Export {fmt} into folder")
-        if not folder:
+        if not folder or not self._may_export_into(Path(folder)):
             return
         try:
             out = get_exporter(fmt)(self.project.repo, Path(folder), scope=scope, copy_images=copy_images)
@@ -516,6 +516,24 @@ class MainWindow(ModelMenu, SourceActions, QMainWindow):
             self.show_error(str(exc))
             return
         self.banner.show_message(f"Exported {fmt} labels to {out}", "info", 8000)
+
+    def _may_export_into(self, folder: Path) -> bool:
+        """A folder the export would refuse is reported; replacing a previous export is asked first."""
+        from detector_app.export.target import check_target
+
+        try:
+            previous = check_target(folder)
+        except DetectorAppError as exc:
+            self.show_error(str(exc))
+            return False
+        if previous is None:
+            return True
+        answer = QMessageBox.question(
+            self, "Replace the previous export?",
+            f"{folder} holds a {previous.format} export from {previous.created or 'an earlier run'}.\n\n"
+            "Replace it? Only the files that export wrote are replaced; files you added are kept.",
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel, QMessageBox.StandardButton.Cancel)
+        return answer == QMessageBox.StandardButton.Yes
 
     # messages -------------------------------------------------------------------------------------------
     def show_error(self, message: str) -> None:
