@@ -24,14 +24,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="start from: a version id, 'scratch', a preset (COCO weights) or a .pth file "
                         "(default: the active version, else a new light model)")
     p.add_argument("--classes", default=None, help="comma-separated classes (default: all with reviewed boxes)")
-    p.add_argument("--batch-size", type=int, default=4)
-    p.add_argument("--lr", type=float, default=None)
+    p.add_argument("--batch-size", type=int, default=4, help="images per step (default 4)")
+    p.add_argument("--lr", type=float, default=None,
+                   help="learning rate (default: 5e-4 from scratch, 1e-4 when fine-tuning)")
     p.add_argument("--bf16", action=argparse.BooleanOptionalAction, default=None,
                    help="bfloat16 autocast (default: on where the CPU or GPU has native bf16)")
     p.add_argument("--no-cache", action="store_true", help="heads-only: do not cache backbone features")
-    p.add_argument("--device", default="auto")
+    p.add_argument("--device", default="auto", help="auto (CUDA if present), cpu, cuda, cuda:N")
     p.add_argument("--threads", type=int, default=None, help="CPU threads for PyTorch")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="seed of the split, shuffling and new weights (default 0)")
     p.add_argument("--name", default=None, help="name of the new model version")
     p.add_argument("--activate", action="store_true", help="make the new version the active one")
     p.add_argument("--resume", type=int, default=None, metavar="RUN", help="continue training run RUN")
@@ -40,6 +41,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     e = subparsers.add_parser("eval", help="COCO mAP of a model version on its validation images")
     add_project_argument(e)
     e.add_argument("--version", type=int, default=None, help="version id (default: the active version)")
-    e.add_argument("--size", type=int, default=None)
-    e.add_argument("--device", default="auto")
+    e.add_argument("--size", type=int, default=None,
+                   help="input size (default: the version's training size, else the preset's)")
+    e.add_argument("--device", default="auto", help="auto (CUDA if present), cpu, cuda, cuda:N")
     e.set_defaults(run="detector_app.cli.train_run:run_eval")

@@ -17,8 +17,9 @@ from tqdm import tqdm
 from detector_app.cli.project_arg import open_project
 from detector_app.core.names import printable
 from detector_app.training import evaluate_version, resume, train
+from detector_app.training.events import EpochDone, PhaseChanged, RunStarted, StepDone
 from detector_app.training.report import comparison_rows, format_result, format_table
-from detector_app.training.settings import EpochDone, PhaseChanged, RunStarted, StepDone, TrainSettings
+from detector_app.training.settings import TrainSettings
 
 
 def settings_from_args(args: argparse.Namespace) -> TrainSettings:
