@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QSettings
 
-from detector_app.detection.detector import Detector, DetectorConfig
-from detector_app.detection.presets import DEFAULT_PRESET, PRESETS
-from detector_app.detection.weights import load_model
-from detector_app.storage.project import Project
+from detector_app.detection.preset_names import DEFAULT_PRESET, PRESET_NAMES
+
+if TYPE_CHECKING:
+    from detector_app.detection.detector import Detector, DetectorConfig
+    from detector_app.storage.project import Project
 
 
 @dataclass(frozen=True)
@@ -38,7 +40,7 @@ class ModelChoice:
             version = active.id if active is not None else None
         file = settings.value("model/file")
         return cls(plugin=settings.value("model/plugin") or None,
-                   preset=preset if preset in PRESETS else DEFAULT_PRESET,
+                   preset=preset if preset in PRESET_NAMES else DEFAULT_PRESET,
                    weights=str(settings.value("model/weights", "default")),
                    file=Path(file) if file else None,
                    version_id=_version_id(version))
@@ -54,6 +56,10 @@ def _version_id(value: object) -> int | None:
 
 def build_detector(choice: ModelChoice, config: DetectorConfig, project: Project | None) -> Detector:
     """Runs on a worker thread: loading R50 weights takes a second or two."""
+    # Imported here, on the loader thread: torch and torchvision take seconds to import.
+    from detector_app.detection.detector import Detector
+    from detector_app.detection.weights import load_model
+
     if choice.plugin is not None:
         from detector_app.plugins_api.detectors import create_detector
 
