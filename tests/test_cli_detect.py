@@ -219,7 +219,7 @@ def test_detect_live_source_lost_midway_exits_non_zero_and_keeps_results(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     from detector_app.cli import detect_run
 
-    monkeypatch.setattr(detect_run, "open_source", lambda spec: _DroppingCamera(3))
+    monkeypatch.setattr(detect_run, "open_any_source", lambda spec: _DroppingCamera(3))
     out = tmp_path / "r.json"
     rc = main(["detect", "0", "--out", str(out), "--model", "retinanet_light", "--size", "96", *RANDOM])
     err = capsys.readouterr().err
