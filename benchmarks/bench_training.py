@@ -23,11 +23,11 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from detector_app.detection.presets import PRESETS, build_model  # noqa: E402
-from detector_app.training.data import DetectionDataset, Sample, make_transform  # noqa: E402
-from detector_app.training.features import FeatureCache, batch_loss, image_batches  # noqa: E402
-from detector_app.training.model_setup import apply_freeze, bf16_supported, set_train_mode  # noqa: E402
-from tests.synthetic_shapes import SHAPES, make_shapes_dataset  # noqa: E402
+from detector_app.detection.presets import PRESETS, build_model
+from detector_app.training.data import DetectionDataset, Sample, make_transform
+from detector_app.training.features import FeatureCache, batch_loss, image_batches
+from detector_app.training.model_setup import apply_freeze, bf16_supported, set_train_mode
+from tests.synthetic_shapes import SHAPES, make_shapes_dataset
 
 MODES = ("heads", "heads+cache", "fpn", "all")
 

@@ -14,15 +14,15 @@ from pathlib import Path
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-from PySide6.QtCore import QEventLoop, QTimer  # noqa: E402
-from PySide6.QtWidgets import QApplication  # noqa: E402
+from event_loop_probe import EventLoopProbe
+from PySide6.QtCore import QEventLoop, QTimer
+from PySide6.QtWidgets import QApplication
 
-from detector_app.detection.detector import Detector, DetectorConfig  # noqa: E402
-from detector_app.detection.weights import load_model  # noqa: E402
-from detector_app.sources import open_source  # noqa: E402
-from detector_app.ui.canvas import AnnotationCanvas  # noqa: E402
-from detector_app.ui.live_view import LiveController  # noqa: E402
-from detector_app.ui.probe import EventLoopProbe  # noqa: E402
+from detector_app.detection.detector import Detector, DetectorConfig
+from detector_app.detection.weights import load_model
+from detector_app.sources import open_source
+from detector_app.ui.canvas import AnnotationCanvas
+from detector_app.ui.live_view import LiveController
 
 VIDEO = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "video" / "vtest.avi"
 SECONDS = float(os.environ.get("BENCH_SECONDS", "15"))

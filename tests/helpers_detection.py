@@ -9,6 +9,13 @@ import cv2
 import numpy as np
 import torch
 
+from detector_app.detection.detector import (
+    Detector,
+    _as_bgr_uint8,
+    _check_resizable,
+    _run_network,
+    frame_to_tensor,
+)
 from detector_app.detection.weights import LoadedModel, load_model
 
 COCO_IMAGES = ("000000017627.jpg", "000000037777.jpg", "000000087038.jpg")
@@ -64,3 +71,15 @@ def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     inter = wh[..., 0] * wh[..., 1]
     area = lambda x: (x[..., 2] - x[..., 0]) * (x[..., 3] - x[..., 1])  # noqa: E731
     return inter / np.maximum(area(a) + area(b) - inter, 1e-12)
+
+
+def raw_outputs(detector: Detector, frame_bgr: np.ndarray) -> dict[str, torch.Tensor]:
+    """Per-anchor outputs of ``detector`` before any thresholding: ``cls_logits`` (A, K), ``boxes`` (A, 4)
+    decoded in network-input pixels, ``anchors`` (A, 4). For checking the fast and int8 paths against fp32."""
+    engine = detector._engine
+    with torch.inference_mode():
+        _check_resizable(_as_bgr_uint8(frame_bgr), engine.config)
+        images, _ = engine.transform([frame_to_tensor(frame_bgr, engine.net.device)])
+        head, anchors, _ = _run_network(engine, images)
+        boxes = engine.post.box_coder.decode_single(head["bbox_regression"][0], anchors[0])
+    return {"cls_logits": head["cls_logits"][0].cpu(), "boxes": boxes.cpu(), "anchors": anchors[0].cpu()}

@@ -111,7 +111,7 @@ def test_predict_is_safe_while_another_thread_changes_config_and_model(loaded: L
         try:
             while not stop.is_set():
                 results.append(detector.predict(image))
-        except BaseException as exc:  # noqa: BLE001 - reported by the test
+        except BaseException as exc:  # reported by the test
             errors.append(exc)
 
     thread = threading.Thread(target=worker)

@@ -16,7 +16,7 @@ import torch
 from detector_app.detection.detector import Detector, DetectorConfig, cpu_has_fast_bf16
 from detector_app.detection.weights import LoadedModel
 
-from .helpers_detection import COCO_IMAGES, box_iou, coco_image, spread_model
+from .helpers_detection import COCO_IMAGES, box_iou, coco_image, raw_outputs, spread_model
 
 SIZE = 224
 TOP_ANCHORS = 500
@@ -49,7 +49,7 @@ def test_fast_path_matches_fp32_before_thresholding(shared_data: Path, detectors
     exact, fast = detectors
     assert fast.fast_path_active and fast.precision in ("bf16", "fp16")
     image = coco_image(shared_data, name)
-    ref, got = exact.raw_outputs(image), fast.raw_outputs(image)
+    ref, got = raw_outputs(exact, image), raw_outputs(fast, image)
     assert torch.equal(ref["anchors"], got["anchors"])
 
     ref_scores, got_scores = ref["cls_logits"].sigmoid(), got["cls_logits"].sigmoid()

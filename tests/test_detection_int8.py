@@ -19,7 +19,7 @@ from detector_app.detection.detector import Detector, DetectorConfig
 from detector_app.detection.int8 import CALIBRATION_FRAMES, int8_unavailable_reason
 from detector_app.paths import app_paths
 
-from .helpers_detection import COCO_IMAGES, box_iou, coco_image, spread_model
+from .helpers_detection import COCO_IMAGES, box_iou, coco_image, raw_outputs, spread_model
 
 SIZE = 224
 TOP_ANCHORS = 500
@@ -56,7 +56,7 @@ def test_int8_matches_fp32_before_thresholding(shared_data: Path, calibrated: tu
                                                name: str) -> None:
     exact, quick = calibrated
     image = coco_image(shared_data, name)
-    ref, got = exact.raw_outputs(image), quick.raw_outputs(image)
+    ref, got = raw_outputs(exact, image), raw_outputs(quick, image)
     assert torch.equal(ref["anchors"], got["anchors"])
     ref_scores, got_scores = ref["cls_logits"].sigmoid(), got["cls_logits"].sigmoid()
     assert float(ref_scores.max()) > 0.9 and float(ref_scores.std()) > 0.05, "scores must be spread out"

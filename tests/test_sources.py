@@ -223,7 +223,7 @@ def test_webcam_that_never_answers_times_out(monkeypatch: pytest.MonkeyPatch) ->
         def __init__(self, *args: object) -> None:
             release.wait(10)
 
-        def isOpened(self) -> bool:  # noqa: N802 (OpenCV's name)
+        def isOpened(self) -> bool:
             return False
 
         def release(self) -> None:
@@ -241,7 +241,7 @@ def test_webcam_that_never_answers_times_out(monkeypatch: pytest.MonkeyPatch) ->
 # --- read-ahead ------------------------------------------------------------------------------------------
 
 
-def _frames(n: int, fail_at: int | None = None):  # noqa: ANN202
+def _frames(n: int, fail_at: int | None = None):
     for i in range(n):
         if i == fail_at:
             raise SourceError("device lost")

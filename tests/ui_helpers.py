@@ -46,7 +46,7 @@ def seed_project(project_dir: Path) -> int:
         return image.id
 
 
-def drag(widget, canvas, start: tuple[float, float], end: tuple[float, float]) -> None:  # noqa: ANN001
+def drag(widget, canvas, start: tuple[float, float], end: tuple[float, float]) -> None:
     """Press at ``start``, move in steps, release at ``end`` (scene = image pixel coordinates)."""
     viewport = canvas.viewport()
     a: QPoint = canvas.mapFromScene(*start)
@@ -57,6 +57,6 @@ def drag(widget, canvas, start: tuple[float, float], end: tuple[float, float]) -
     QTest.mouseRelease(viewport, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, b)
 
 
-def click(canvas, point: tuple[float, float]) -> None:  # noqa: ANN001
+def click(canvas, point: tuple[float, float]) -> None:
     QTest.mouseClick(canvas.viewport(), Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier,
                      canvas.mapFromScene(*point))

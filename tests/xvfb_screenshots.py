@@ -15,8 +15,8 @@ from PySide6.QtWidgets import QApplication
 
 from detector_app.detection.detector import Detector, DetectorConfig
 from detector_app.detection.weights import load_model
-from detector_app.export.coco import import_coco
 from detector_app.storage.project import Project
+from detector_app.transfer.importing import import_coco
 from detector_app.ui.app import ensure_application
 from detector_app.ui.main_window import MainWindow
 from detector_app.ui.theme import apply_theme
@@ -28,7 +28,7 @@ def spin(seconds: float) -> None:
     loop.exec()
 
 
-def wait_for(condition, timeout: float = 120.0) -> None:  # noqa: ANN001
+def wait_for(condition, timeout: float = 120.0) -> None:
     deadline = time.monotonic() + timeout
     while not condition():
         if time.monotonic() > deadline:

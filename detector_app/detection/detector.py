@@ -245,17 +245,6 @@ class Detector:
             outputs = _forward(engine, [t for t, _ in inputs], [size for _, size in inputs])
         return [_to_detections(o, engine) for o in outputs]
 
-    def raw_outputs(self, frame_bgr: np.ndarray) -> dict[str, torch.Tensor]:
-        """Per-anchor outputs before any thresholding: ``cls_logits`` (A, K), ``boxes`` (A, 4) decoded in
-        network-input pixels, ``anchors`` (A, 4). For checking the fast path against fp32."""
-        engine = self._engine
-        with torch.inference_mode():
-            _check_resizable(_as_bgr_uint8(frame_bgr), engine.config)
-            images, _ = engine.transform([frame_to_tensor(frame_bgr, engine.net.device)])
-            head, anchors, _ = _run_network(engine, images)
-            boxes = engine.post.box_coder.decode_single(head["bbox_regression"][0], anchors[0])
-        return {"cls_logits": head["cls_logits"][0].cpu(), "boxes": boxes.cpu(), "anchors": anchors[0].cpu()}
-
 
 def frame_to_tensor(frame_bgr: np.ndarray, device: torch.device) -> torch.Tensor:
     """The exact float tensor ``to_tensor(rgb)`` gives (CHW, RGB, /255), built on ``device``.

@@ -128,7 +128,7 @@ def load_cached(cache_file: Path, threads: int) -> Int8Network | None:
     core = ov.Core()
     try:
         network = _compile(core, core.read_model(cache_file), threads)
-    except Exception as exc:  # noqa: BLE001 - OpenVINO raises plain RuntimeErrors for bad files
+    except Exception as exc:  # OpenVINO raises plain RuntimeErrors for bad files
         log.warning("int8: ignoring the unreadable cached model %s (%s); calibrating again", cache_file, exc)
         cache_file.unlink(missing_ok=True)
         cache_file.with_suffix(".bin").unlink(missing_ok=True)
@@ -218,7 +218,7 @@ class CalibratingNetwork:
     def _build(self) -> None:
         try:
             self._int8 = quantize_network(self._model, self._inputs, self._threads, self._cached)
-        except Exception as exc:  # noqa: BLE001 - any backend failure must leave detection running
+        except Exception as exc:  # any backend failure must leave detection running
             self.failed = f"{type(exc).__name__}: {exc}"
             log.error("int8 quantization failed; detection carries on without it: %s", self.failed)
         self._inputs = []

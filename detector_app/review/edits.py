@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from detector_app.core.labels import Origin, Status
 from detector_app.storage.records import AnnotationRecord
 from detector_app.storage.repository import Repository
 
@@ -39,7 +40,7 @@ class Reviewer:
 
     def draw(self, image_id: int, category: str | int, bbox: BBox) -> Edit:
         bbox = clamp_bbox(bbox, *self._image_size(image_id))
-        after = self.repo.add_annotation(image_id, category, bbox, origin="human", status="accepted")
+        after = self.repo.add_annotation(image_id, category, bbox, origin=Origin.HUMAN, status=Status.ACCEPTED)
         return Edit("Draw box", image_id, (None,), (after,))
 
     def relabel(self, ann_id: int, category: str | int) -> Edit:
@@ -48,11 +49,11 @@ class Reviewer:
 
     def accept(self, ann_id: int) -> Edit:
         before = self._get(ann_id)
-        return Edit("Accept box", before.image_id, (before,), (self.repo.set_status(ann_id, "accepted"),))
+        return Edit("Accept box", before.image_id, (before,), (self.repo.set_status(ann_id, Status.ACCEPTED),))
 
     def reject(self, ann_id: int) -> Edit:
         before = self._get(ann_id)
-        return Edit("Reject box", before.image_id, (before,), (self.repo.set_status(ann_id, "rejected"),))
+        return Edit("Reject box", before.image_id, (before,), (self.repo.set_status(ann_id, Status.REJECTED),))
 
     def delete(self, ann_id: int) -> Edit:
         before = self.repo.delete_annotation(ann_id)
@@ -61,8 +62,8 @@ class Reviewer:
     def accept_all(self, image_id: int, min_score: float = 0.0) -> Edit:
         """Accept every prediction on the image whose score reaches ``min_score`` (what is on screen)."""
         pending = [a for a in self.repo.annotations_for_image(image_id)
-                   if a.status == "predicted" and (a.score is None or a.score >= min_score)]
-        after = tuple(self.repo.set_status(a.id, "accepted") for a in pending)
+                   if a.status == Status.PREDICTED and (a.score is None or a.score >= min_score)]
+        after = tuple(self.repo.set_status(a.id, Status.ACCEPTED) for a in pending)
         if not pending:
             self.repo.mark_reviewed(image_id)
         return Edit("Accept all", image_id, tuple(pending), after)

@@ -5,9 +5,10 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from detector_app.core.labels import IMAGE_SUFFIXES
 from detector_app.errors import SourceError
 from detector_app.sources.base import FrameSource
-from detector_app.sources.images import IMAGE_SUFFIXES, ImageFolderSource, SingleImageSource
+from detector_app.sources.images import ImageFolderSource, SingleImageSource
 from detector_app.sources.video import VideoSource
 from detector_app.sources.webcam import WebcamSource
 

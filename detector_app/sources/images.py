@@ -13,15 +13,15 @@ import re
 from pathlib import Path
 
 from detector_app.core.images import UnusableImageError, decode_image
+from detector_app.core.labels import IMAGE_SUFFIXES
 from detector_app.errors import SourceError
 from detector_app.sources.base import Frame, FrameSource
 
-__all__ = ["IMAGE_SUFFIXES", "ImageDecodeError", "ImageFolderSource", "SingleImageSource", "decode_image",
+__all__ = ["ImageDecodeError", "ImageFolderSource", "SingleImageSource", "decode_image",
            "list_images", "natural_key"]
 
 log = logging.getLogger(__name__)
 
-IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"})
 # A file the image rule refuses; ``reason`` is what a folder run reports.
 ImageDecodeError = UnusableImageError
 

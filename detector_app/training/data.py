@@ -15,11 +15,8 @@ from torchvision import tv_tensors
 from torchvision.transforms import v2
 
 from detector_app.core.images import UnusableImageError, check_image, decode_image
+from detector_app.core.labels import BACKGROUND, counts_as_label
 from detector_app.errors import TrainingError
-
-# Reviewed boxes a person vouched for. "rejected" never is a target; "predicted" is unreviewed.
-TARGET_STATUSES = frozenset({"accepted", "corrected"})
-BACKGROUND = "__background__"
 
 
 @dataclass(frozen=True)
@@ -35,11 +32,11 @@ class Sample:
 
 
 def target_boxes(annotations: Iterable[Any]) -> tuple[np.ndarray, tuple[str, ...]]:
-    """The boxes of ``annotations`` (``AnnotationRecord``-like) that are training targets, as xyxy."""
+    """The boxes of ``annotations`` (``AnnotationRecord``-like) that count as labels, as xyxy."""
     boxes, labels = [], []
     for ann in annotations:
         x, y, w, h = ann.bbox
-        if ann.status in TARGET_STATUSES and w > 0 and h > 0:
+        if counts_as_label(ann.status, ann.origin) and w > 0 and h > 0:
             boxes.append((x, y, x + w, y + h))
             labels.append(ann.category_name)
     return np.asarray(boxes, dtype=np.float32).reshape(-1, 4), tuple(labels)

@@ -15,19 +15,13 @@ from typing import Any
 import torch
 from torchvision.models.detection import RetinaNet
 
+from detector_app.core.labels import BACKGROUND
 from detector_app.detection.presets import PRESETS, build_model
 from detector_app.detection.weights import load_model
 from detector_app.errors import DetectorAppError, TrainingError
 from detector_app.storage import Project
 from detector_app.training.checkpoint import load_checkpoint, load_model_state, settings_from_dict
-from detector_app.training.data import (
-    BACKGROUND,
-    Sample,
-    build_samples,
-    check_files,
-    resolve_classes,
-    split_ids,
-)
+from detector_app.training.data import Sample, build_samples, check_files, resolve_classes, split_ids
 from detector_app.training.model_setup import adapt_classes
 from detector_app.training.settings import LIGHT_PRESET, TrainSettings
 from detector_app.training.versions import load_version

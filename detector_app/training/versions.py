@@ -13,12 +13,12 @@ from typing import Any
 
 from torch import nn
 
+from detector_app.core.labels import BACKGROUND
 from detector_app.detection.weights import LoadedModel, load_model, save_model
 from detector_app.errors import DetectorAppError, TrainingError
 from detector_app.storage import ModelVersionRecord, Project
 
 MODELS_DIR = "models"
-BACKGROUND = "__background__"
 
 
 def models_dir(project: Project) -> Path:

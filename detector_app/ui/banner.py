@@ -9,7 +9,7 @@ KINDS = ("error", "info")  # styled by QFrame#banner[kind="..."] in resources/st
 
 
 class Banner(QFrame):
-    def __init__(self, parent=None) -> None:  # noqa: ANN001
+    def __init__(self, parent=None) -> None:
         super().__init__(parent)
         self.setObjectName("banner")
         layout = QHBoxLayout(self)

@@ -15,6 +15,8 @@ from PySide6.QtWidgets import (
     QStyleOptionGraphicsItem,
 )
 
+from detector_app.core.labels import Status
+
 HANDLE_PX = 8.0  # handle size on screen, whatever the zoom
 MIN_SIZE = 2.0  # smallest box side in image pixels
 
@@ -82,7 +84,7 @@ class BoxItem(QGraphicsRectItem):
         r = self.sceneBoundingRectOfBox()
         return (r.x(), r.y(), r.width(), r.height())
 
-    def sceneBoundingRectOfBox(self) -> QRectF:  # noqa: N802 (Qt naming style)
+    def sceneBoundingRectOfBox(self) -> QRectF:
         return self.rect().translated(self.pos())
 
     def set_bbox(self, bbox: tuple[float, float, float, float]) -> None:
@@ -106,11 +108,11 @@ class BoxItem(QGraphicsRectItem):
             return None
         return next((h for h in Handle if self._handle_rect(h).contains(pos)), None)
 
-    def boundingRect(self) -> QRectF:  # noqa: N802
+    def boundingRect(self) -> QRectF:
         pad = self._handle_size()
         return self.rect().adjusted(-pad, -pad - 24.0, pad, pad)
 
-    def shape(self):  # noqa: ANN201 - Qt override
+    def shape(self):
         from PySide6.QtGui import QPainterPath
 
         path = QPainterPath()
@@ -118,7 +120,7 @@ class BoxItem(QGraphicsRectItem):
         path.addRect(self.rect().adjusted(-pad, -pad, pad, pad))
         return path
 
-    def itemChange(self, change, value):  # noqa: N802, ANN001, ANN201 - Qt override
+    def itemChange(self, change, value):
         if change == QGraphicsItem.GraphicsItemChange.ItemPositionChange:
             return self._clamped_offset(value)
         return super().itemChange(change, value)
@@ -130,17 +132,17 @@ class BoxItem(QGraphicsRectItem):
         return QPointF(dx, dy)
 
     # mouse ----------------------------------------------------------------------------------------------
-    def hoverMoveEvent(self, event) -> None:  # noqa: N802, ANN001
+    def hoverMoveEvent(self, event) -> None:
         handle = self.handle_at(event.pos())
         self.setCursor(handle.cursor() if handle else Qt.CursorShape.SizeAllCursor)
         super().hoverMoveEvent(event)
 
-    def mousePressEvent(self, event: QGraphicsSceneMouseEvent) -> None:  # noqa: N802
+    def mousePressEvent(self, event: QGraphicsSceneMouseEvent) -> None:
         self._press_bbox = self.bbox()
         self._handle = self.handle_at(event.pos()) if event.button() == Qt.MouseButton.LeftButton else None
         super().mousePressEvent(event)
 
-    def mouseMoveEvent(self, event: QGraphicsSceneMouseEvent) -> None:  # noqa: N802
+    def mouseMoveEvent(self, event: QGraphicsSceneMouseEvent) -> None:
         if self._handle is None:
             super().mouseMoveEvent(event)
             return
@@ -163,7 +165,7 @@ class BoxItem(QGraphicsRectItem):
         self.prepareGeometryChange()
         self.setRect(r)
 
-    def mouseReleaseEvent(self, event: QGraphicsSceneMouseEvent) -> None:  # noqa: N802
+    def mouseReleaseEvent(self, event: QGraphicsSceneMouseEvent) -> None:
         super().mouseReleaseEvent(event)
         self._handle = None
         before, self._press_bbox = self._press_bbox, None
@@ -173,11 +175,11 @@ class BoxItem(QGraphicsRectItem):
             self.on_edited(self, before)
 
     # drawing --------------------------------------------------------------------------------------------
-    def paint(self, painter: QPainter, option: QStyleOptionGraphicsItem, widget=None) -> None:  # noqa: ANN001
+    def paint(self, painter: QPainter, option: QStyleOptionGraphicsItem, widget=None) -> None:
         color = QColor(*self.spec.color)
         pen = QPen(color, 2.5 if self.isSelected() else 2.0)
         pen.setCosmetic(True)
-        if self.spec.status == "predicted":
+        if self.spec.status == Status.PREDICTED:
             pen.setStyle(Qt.PenStyle.DashLine)
         painter.setPen(pen)
         fill = QColor(color)

@@ -25,7 +25,7 @@ class AnnotationCanvas(QGraphicsView):
     box_drawn = Signal(tuple)  # bbox
     selection_changed = Signal(object)  # key or None
 
-    def __init__(self, parent=None) -> None:  # noqa: ANN001
+    def __init__(self, parent=None) -> None:
         super().__init__(parent)
         self.setScene(QGraphicsScene(self))
         self.setRenderHints(QPainter.RenderHint.Antialiasing | QPainter.RenderHint.SmoothPixmapTransform)
@@ -119,13 +119,13 @@ class AnnotationCanvas(QGraphicsView):
         factor = min(max(factor, 0.05 / current), 40.0 / current)
         self.scale(factor, factor)
 
-    def wheelEvent(self, event: QWheelEvent) -> None:  # noqa: N802
+    def wheelEvent(self, event: QWheelEvent) -> None:
         steps = event.angleDelta().y() / 120.0
         if steps:
             self.zoom(1.25 ** steps)
         event.accept()
 
-    def resizeEvent(self, event) -> None:  # noqa: N802, ANN001
+    def resizeEvent(self, event) -> None:
         super().resizeEvent(event)
         if not self._editable:
             self.fit()
@@ -143,7 +143,7 @@ class AnnotationCanvas(QGraphicsView):
         r = self.image_rect
         return QPointF(min(max(p.x(), r.left()), r.right()), min(max(p.y(), r.top()), r.bottom()))
 
-    def mousePressEvent(self, event: QMouseEvent) -> None:  # noqa: N802
+    def mousePressEvent(self, event: QMouseEvent) -> None:
         if event.button() == Qt.MouseButton.MiddleButton:
             self._pan_origin = event.position()
             return
@@ -155,7 +155,7 @@ class AnnotationCanvas(QGraphicsView):
             return
         super().mousePressEvent(event)
 
-    def mouseMoveEvent(self, event: QMouseEvent) -> None:  # noqa: N802
+    def mouseMoveEvent(self, event: QMouseEvent) -> None:
         if self._pan_origin is not None:
             delta = event.position() - self._pan_origin
             self._pan_origin = event.position()
@@ -168,7 +168,7 @@ class AnnotationCanvas(QGraphicsView):
             return
         super().mouseMoveEvent(event)
 
-    def mouseReleaseEvent(self, event: QMouseEvent) -> None:  # noqa: N802
+    def mouseReleaseEvent(self, event: QMouseEvent) -> None:
         if self._pan_origin is not None and event.button() == Qt.MouseButton.MiddleButton:
             self._pan_origin = None
             return

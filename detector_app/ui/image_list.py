@@ -94,7 +94,7 @@ class ImageListModel(QAbstractListModel):
         self._records.clear()
         self.endResetModel()
 
-    def rowCount(self, parent: QModelIndex = QModelIndex()) -> int:  # noqa: N802, B008
+    def rowCount(self, parent: QModelIndex = QModelIndex()) -> int:  # noqa: B008
         return 0 if parent.isValid() else len(self._ids)
 
     def image_id(self, row: int) -> int | None:
@@ -113,7 +113,7 @@ class ImageListModel(QAbstractListModel):
                 self._records[rec.id] = rec
         return self._records.get(image_id)
 
-    def data(self, index: QModelIndex, role: int = Qt.ItemDataRole.DisplayRole):  # noqa: ANN201
+    def data(self, index: QModelIndex, role: int = Qt.ItemDataRole.DisplayRole):
         if not index.isValid():
             return None
         if role == self.ImageIdRole:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
-from PySide6.QtGui import QColor, QImage, QPixmap
+from PySide6.QtGui import QImage, QPixmap
 
 
 def bgr_to_qimage(image: np.ndarray) -> QImage:
@@ -18,7 +18,3 @@ def bgr_to_qimage(image: np.ndarray) -> QImage:
 
 def bgr_to_pixmap(image: np.ndarray) -> QPixmap:
     return QPixmap.fromImage(bgr_to_qimage(image))
-
-
-def qcolor(rgb: tuple[int, int, int], alpha: int = 255) -> QColor:
-    return QColor(int(rgb[0]), int(rgb[1]), int(rgb[2]), int(alpha))

@@ -8,10 +8,11 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QBrush, QColor
 from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTableWidget, QTableWidgetItem
 
+from detector_app.core.labels import Status
 from detector_app.ui.box_item import BoxSpec
 
-STATUS_TEXT = {"predicted": "to review", "accepted": "accepted", "corrected": "corrected",
-               "rejected": "rejected", "live": "live"}
+STATUS_TEXT = {Status.PREDICTED: "to review", Status.ACCEPTED: "accepted", Status.CORRECTED: "corrected",
+               Status.REJECTED: "rejected", "live": "live"}  # "live": a box of the live view, never stored
 
 
 def _item(text: str, key: int | None = None, color: tuple[int, int, int] | None = None) -> QTableWidgetItem:
@@ -43,7 +44,7 @@ class BoxTable(QTableWidget):
 
     box_selected = Signal(object)  # annotation id or None
 
-    def __init__(self, parent=None) -> None:  # noqa: ANN001
+    def __init__(self, parent=None) -> None:
         super().__init__(0, 3, parent)
         _setup_read_only_table(self, ["Class", "Score", "State"], stretch=0)
         self.itemSelectionChanged.connect(self._emit_selection)
@@ -53,7 +54,7 @@ class BoxTable(QTableWidget):
         self._updating = True
         self.setRowCount(len(specs))
         for row, spec in enumerate(specs):
-            muted = (150, 150, 150) if spec.status == "rejected" else None
+            muted = (150, 150, 150) if spec.status == Status.REJECTED else None
             self.setItem(row, 0, _item(spec.label, spec.key, muted or spec.color))
             self.setItem(row, 1, _item("" if spec.score is None else f"{spec.score:.2f}", spec.key, muted))
             self.setItem(row, 2, _item(STATUS_TEXT.get(spec.status, spec.status), spec.key, muted))
@@ -81,7 +82,7 @@ class ClassTable(QTableWidget):
 
     class_chosen = Signal(object)  # class name or None
 
-    def __init__(self, parent=None) -> None:  # noqa: ANN001
+    def __init__(self, parent=None) -> None:
         super().__init__(0, 3, parent)
         _setup_read_only_table(self, ["Key", "Class", "Boxes"], stretch=1)
         self.itemSelectionChanged.connect(self._emit)

@@ -10,6 +10,7 @@ from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QUndoCommand, QUndoStack
 
 from detector_app.core.draw import class_color
+from detector_app.core.labels import Status
 from detector_app.errors import DetectorAppError
 from detector_app.review import Edit, Reviewer
 from detector_app.storage.records import AnnotationRecord
@@ -91,8 +92,8 @@ class ReviewController(QObject):
         """Rejected boxes and predictions below the threshold are hidden; human labels always show."""
         wanted = self.class_filter()
         return [a for a in self.annotations
-                if a.status != "rejected"
-                and (a.status != "predicted" or a.score is None or a.score >= self.threshold())
+                if a.status != Status.REJECTED
+                and (a.status != Status.PREDICTED or a.score is None or a.score >= self.threshold())
                 and (not wanted or a.category_name in wanted)]
 
     def leave(self) -> None:

@@ -291,7 +291,7 @@ class TrainDialog(QDialog):
         self.error.setText(text)
         self.error.show()
 
-    def closeEvent(self, event) -> None:  # noqa: N802 (Qt naming)
+    def closeEvent(self, event) -> None:
         if self.runner is not None and self.runner.running:
             self.runner.stop(grace_s=10.0)
         self._timer.stop()
