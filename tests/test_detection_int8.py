@@ -1,6 +1,6 @@
 """The int8 path (OpenVINO, NNCF-calibrated on the first frames) against fp32, its cache and its failures.
 
-Compared before thresholding, as in test_detection_fast_path, on fixed random weights whose scores
+Compared before thresholding, as in test_detection_network, on fixed random weights whose scores
 spread over (0, 1). Calibration uses coco-tiny images other than the compared ones.
 """
 

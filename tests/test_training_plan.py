@@ -1,4 +1,5 @@
-"""Problems a user can fix are clear one-line errors raised before any training step."""
+"""Problems a user can fix are clear one-line errors raised before any training step (training/plan.py),
+and a loss that turns non-finite stops the loop with one (training/loop.py)."""
 
 from __future__ import annotations
 
