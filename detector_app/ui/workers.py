@@ -1,9 +1,22 @@
-"""Background work on QThreads: playing a source, live detection, batch detection.
+"""Background work off the UI thread: one-shot calls and batch detection on superqt workers, live playback
+and live detection on their own QThreads.
 
-Each worker is a QObject moved to its own QThread, loops in ``run`` and checks a threading.Event,
-so stop/cancel is honoured between two frames (at most one inference late). Hand-offs between
-threads keep only the newest item (latest-frame-wins), so neither the detector nor the UI builds a
-backlog when it is slower than the source.
+One-shot and cancellable work uses superqt (``FunctionWorker``, ``GeneratorWorker``): its ``returned``,
+``yielded``, ``errored`` and ``finished`` signals are queued to the UI thread, and ``quit()`` cancels a
+generator at its next ``yield``. ``BackgroundTasks`` keeps every started worker referenced until it
+finishes (else Python's GC may delete a QRunnable before the pool runs it) and joins them on close.
+
+The live loops (``PlayerWorker``, ``DetectionWorker``) stay on hand-written QThreads, for two reasons:
+- latest-frame-wins: the player keeps only the newest frame and signals the UI only when none is
+  pending, and the detector reads the newest frame from a ``LatestSlot``, so neither the UI nor the
+  detector builds a backlog when it is slower than the source. A superqt generator emits one queued
+  ``yielded`` per value and has no such hand-off, and its pause/quit are polled only between yields
+  while these loops block in a read or an inference.
+- they run as long as the source plays: on QThreadPool.globalInstance() (as many threads as cores: two
+  on the target machine) they would hold every pool thread and queue a model load behind them.
+
+One error path: a failure in any worker becomes one banner message, the DetectorAppError's text or
+"what failed: Type: message" with the traceback in the log (``failure_message``).
 """
 
 from __future__ import annotations
@@ -11,11 +24,12 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from PySide6.QtCore import QObject, Qt, QThread, Signal, SignalInstance, Slot
+from PySide6.QtCore import QObject, Qt, QThread, QThreadPool, Signal, SignalInstance, Slot
+from superqt.utils import FunctionWorker, GeneratorWorker, WorkerBase
 
 from detector_app.core.detections import Detections
 from detector_app.detection.detector import Detector
@@ -26,6 +40,123 @@ from detector_app.sources import Frame, FrameSource
 log = logging.getLogger(__name__)
 
 
+def failure_message(what: str, exc: BaseException) -> str:
+    """The banner text for a worker's failure; anything but a DetectorAppError is logged with its traceback."""
+    if isinstance(exc, DetectorAppError):
+        return str(exc)
+    log.error("%s", what, exc_info=(type(exc), exc, exc.__traceback__))
+    return f"{what}: {type(exc).__name__}: {exc}"
+
+
+# superqt workers ------------------------------------------------------------------------------------------
+class _Joinable:
+    """Mixed into a superqt worker: ``join`` waits until its ``run`` has returned.
+
+    A threading.Event, not QThreadPool.waitForDone: that waits for every task of the pool, and PySide's
+    blocking waits may keep the GIL (see ``join_thread``) where Event.wait releases it.
+    """
+
+    def _init_join(self) -> None:
+        self._done = threading.Event()
+
+    def run(self) -> None:
+        try:
+            super().run()  # type: ignore[misc]
+        finally:
+            self._done.set()
+
+    def join(self, timeout_s: float | None = None) -> bool:
+        return self._done.wait(timeout_s)
+
+
+class CallWorker(_Joinable, FunctionWorker):
+    """Runs one function off the UI thread (loading a model, say): ``returned`` or ``errored``, then ``finished``.
+
+    ``quit()`` cannot stop the function; it only drops its result (``returned`` is not emitted).
+    """
+
+    def __init__(self, fn: Callable[[], object]) -> None:
+        super().__init__(fn)
+        self._init_join()
+
+
+class BackgroundTasks:
+    """The superqt workers one owner started: referenced until they finish, cancelled and joined on close."""
+
+    def __init__(self) -> None:
+        self._running: set[WorkerBase] = set()
+
+    def start(self, worker: WorkerBase) -> WorkerBase:
+        self._running.add(worker)
+        worker.finished.connect(lambda: self._running.discard(worker))
+        # Not worker.start(): inside a running event loop it defers the start by a timer, and a join
+        # before that timer fires would wait for a worker that never runs.
+        QThreadPool.globalInstance().start(worker)
+        return worker
+
+    def join(self) -> None:
+        for worker in list(self._running):
+            worker.quit()
+            worker.join()
+        self._running.clear()
+
+
+@dataclass(frozen=True)
+class BatchProgress:
+    done: int
+    total: int  # 0 when unknown
+    elapsed_s: float
+
+    @property
+    def rate(self) -> float:
+        return self.done / self.elapsed_s if self.elapsed_s > 0 else 0.0
+
+    @property
+    def eta_s(self) -> float | None:
+        if not self.total or not self.rate:
+            return None
+        return (self.total - self.done) / self.rate
+
+
+class BatchWorker(_Joinable, GeneratorWorker):
+    """Detects on every ``every``-th frame of a source and stores each result as it comes.
+
+    ``store(frame, detections)`` commits one frame's predictions. ``quit()`` cancels at the next yield:
+    one comes after each inference, before its result is stored, so a cancel during an inference drops
+    that result and keeps all that was stored before it. Returns True when it ran to the end.
+    """
+
+    def __init__(self, open_source: Callable[[], FrameSource], detector: Detector,
+                 store: Callable[[Frame, Detections], None], every: int = 1) -> None:
+        self.processed = 0
+        super().__init__(self._frames, open_source, detector, store, max(1, int(every)))
+        self._init_join()
+
+    def work(self) -> object:
+        try:
+            return super().work()
+        finally:
+            self._gen.close()  # a cancelled run closes its source here, on the worker thread
+
+    def _frames(self, open_source: Callable[[], FrameSource], detector: Detector,
+                store: Callable[[Frame, Detections], None], every: int) -> Generator[BatchProgress | None, None, bool]:
+        with open_source() as source:
+            total = -(-source.frame_count // every) if source.frame_count else 0
+            start = time.monotonic()
+            while True:
+                frame = source.read()
+                if frame is None:
+                    return True
+                if frame.index % every:
+                    continue
+                detections = detector.predict(frame.image)
+                yield None  # the cancel point between an inference and storing its result
+                store(frame, detections)
+                self.processed += 1
+                yield BatchProgress(self.processed, total, time.monotonic() - start)
+
+
+# live loops on QThreads -------------------------------------------------------------------------------------
 def start_in_thread(worker: QObject, name: str) -> QThread:
     """Move ``worker`` to a new thread, start its ``run`` there, and clean both up when it finishes."""
     thread = QThread()
@@ -46,11 +177,8 @@ def report_errors(error: SignalInstance, what: str) -> Iterator[None]:
     """A worker must never take the app down: its failure becomes one message for the banner."""
     try:
         yield
-    except DetectorAppError as exc:
-        error.emit(str(exc))
     except Exception as exc:
-        log.exception(what)
-        error.emit(f"{what}: {type(exc).__name__}: {exc}")
+        error.emit(failure_message(what, exc))
 
 
 def join_thread(thread: QThread) -> None:
@@ -180,91 +308,3 @@ class DetectionWorker(QObject):
                                              self.session))
         self.finished.emit()
 
-
-@dataclass(frozen=True)
-class BatchProgress:
-    done: int
-    total: int  # 0 when unknown
-    elapsed_s: float
-
-    @property
-    def rate(self) -> float:
-        return self.done / self.elapsed_s if self.elapsed_s > 0 else 0.0
-
-    @property
-    def eta_s(self) -> float | None:
-        if not self.total or not self.rate:
-            return None
-        return (self.total - self.done) / self.rate
-
-
-class BatchWorker(QObject):
-    """Detects on every ``every``-th frame of a source and stores each result as it comes.
-
-    ``store(frame, detections)`` commits one frame's predictions; a cancel between two frames keeps
-    all that was stored before it.
-    """
-
-    progress = Signal(object)  # BatchProgress
-    error = Signal(str)
-    finished = Signal(bool)  # True when it ran to the end, False when cancelled or failed
-
-    def __init__(self, open_source: Callable[[], FrameSource], detector: Detector,
-                 store: Callable[[Frame, Detections], None], every: int = 1) -> None:
-        super().__init__()
-        self._open_source = open_source
-        self.detector = detector
-        self.store = store
-        self.every = max(1, int(every))
-        self._cancel = threading.Event()
-        self.processed = 0
-
-    def cancel(self) -> None:
-        self._cancel.set()
-
-    @property
-    def cancelled(self) -> bool:
-        return self._cancel.is_set()
-
-    @Slot()
-    def run(self) -> None:
-        completed = False
-        with report_errors(self.error, "batch detection stopped"):
-            with self._open_source() as source:
-                completed = self._process(source)
-        self.finished.emit(completed)
-
-    def _process(self, source: FrameSource) -> bool:
-        total = -(-source.frame_count // self.every) if source.frame_count else 0
-        start = time.monotonic()
-        while not self._cancel.is_set():
-            frame = source.read()
-            if frame is None:
-                return True
-            if frame.index % self.every:
-                continue
-            detections = self.detector.predict(frame.image)
-            if self._cancel.is_set():
-                return False  # the user cancelled during this inference: do not store it
-            self.store(frame, detections)
-            self.processed += 1
-            self.progress.emit(BatchProgress(self.processed, total, time.monotonic() - start))
-        return False
-
-
-class CallWorker(QObject):
-    """Runs one function off the UI thread (loading a model, say) and reports its result."""
-
-    done = Signal(object)
-    error = Signal(str)
-    finished = Signal()
-
-    def __init__(self, fn: Callable[[], object]) -> None:
-        super().__init__()
-        self.fn = fn
-
-    @Slot()
-    def run(self) -> None:
-        with report_errors(self.error, "background task failed"):
-            self.done.emit(self.fn())
-        self.finished.emit()

@@ -1,0 +1,116 @@
+"""The open project: opening and creating one, and labels in and out of it (COCO import, export)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import QObject, QSettings, Signal
+from PySide6.QtGui import QKeySequence
+from PySide6.QtWidgets import QFileDialog, QMessageBox, QWidget
+
+from detector_app.errors import DetectorAppError
+from detector_app.formats.target import check_target
+from detector_app.storage.project import Project, default_project_path
+from detector_app.transfer.exporting import export_labels
+from detector_app.transfer.formats import format_names
+from detector_app.transfer.importing import import_coco
+from detector_app.ui.actions import make_action
+from detector_app.ui.dialogs import ExportDialog
+from detector_app.ui.messages import Messages
+
+
+class ProjectController(QObject):
+    """Owns ``project``; says ``closing`` before the open one closes and ``opened`` with the new one."""
+
+    closing = Signal()
+    opened = Signal(object)  # Project
+    labels_imported = Signal()
+
+    def __init__(self, window: QWidget, settings: QSettings, messages: Messages) -> None:
+        super().__init__(window)
+        self.window, self.settings, self.messages = window, settings, messages
+        self.project: Project | None = None
+        self.act_new = make_action(window, "New project…", self.choose_new_project, QKeySequence.StandardKey.New,
+                                   icon="new-project")
+        self.act_open = make_action(window, "Open project…", self.choose_project, "Ctrl+Shift+P", icon="open-project")
+        self.act_import_coco = make_action(window, "Import COCO…", self.import_coco, icon="import")
+        self.act_export = make_action(window, "Export labels…", self.export_labels, "Ctrl+E", icon="export")
+
+    def open_project(self, path: Path) -> None:
+        """Open (or create) the project at ``path``; one that cannot be opened keeps the current one."""
+        try:
+            project = Project.open(path, create=True)
+        except DetectorAppError as exc:
+            self.messages.show_error(str(exc))
+            if self.project is not None or path == default_project_path():
+                return
+            project = Project.open(default_project_path(), create=True)
+        if self.project is not None:
+            self.closing.emit()
+            self.project.close()
+        self.project = project
+        self.settings.setValue("project/last", str(project.path))
+        self.messages.set_read_only(project.read_only, project.read_only_reason)
+        self.opened.emit(project)
+
+    def close(self) -> None:
+        if self.project is not None:
+            self.settings.setValue("project/last", str(self.project.path))
+            self.project.close()
+
+    def choose_project(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self.window, "Open project folder", str(self.project.path.parent))
+        if folder:
+            self.open_project(Path(folder))
+
+    def choose_new_project(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self.window, "Choose an empty folder for the new project")
+        if folder:
+            self.open_project(Path(folder))
+
+    # labels in and out ---------------------------------------------------------------------------------
+    def import_coco(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self.window, "COCO annotations", "", "COCO JSON (*.json)")
+        if not path:
+            return
+        images = QFileDialog.getExistingDirectory(self.window, "Folder with the COCO images", str(Path(path).parent))
+        if not images:
+            return
+        try:
+            report = import_coco(self.project.repo, Path(path), Path(images))
+        except DetectorAppError as exc:
+            self.messages.show_error(str(exc))
+            return
+        self.labels_imported.emit()
+        self.messages.show_info(f"Imported {report}", 8000)
+
+    def export_labels(self) -> None:
+        dialog = ExportDialog(format_names("export"), self.window)
+        if not dialog.exec():
+            return
+        fmt, scope, copy_images = dialog.options()
+        folder = QFileDialog.getExistingDirectory(self.window, f"Export {fmt} into folder")
+        if not folder or not self._may_export_into(Path(folder)):
+            return
+        try:
+            out = export_labels(self.project.repo, fmt, Path(folder), scope=scope, copy_images=copy_images)
+        except DetectorAppError as exc:
+            self.messages.show_error(str(exc))
+            return
+        self.messages.show_info(f"Exported {fmt} labels to {out}", 8000)
+
+    def _may_export_into(self, folder: Path) -> bool:
+        """A folder the export would refuse is reported; replacing a previous export is asked first."""
+        try:
+            previous = check_target(folder)
+        except DetectorAppError as exc:
+            self.messages.show_error(str(exc))
+            return False
+        if previous is None:
+            return True
+        answer = QMessageBox.question(
+            self.window, "Replace the previous export?",
+            f"{folder} holds a {previous.format} export from {previous.created or 'an earlier run'}.\n\n"
+            "Replace it? Only the files that export wrote are replaced; files you added are kept.",
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel, QMessageBox.StandardButton.Cancel)
+        return answer == QMessageBox.StandardButton.Yes
