@@ -25,9 +25,10 @@ import numpy as np
 from PIL import Image
 
 from detector_app.core.detections import Detections
-from detector_app.export.coco import export_coco, import_coco
 from detector_app.storage import Project
 from detector_app.storage.repository import Repository
+from detector_app.transfer.exporting import export_coco
+from detector_app.transfer.importing import import_coco
 
 WIDTH, HEIGHT = 320, 240
 TARGETS = {"import COCO": 10.0, "export COCO": 5.0, "one image's annotations (p95)": 0.005}

@@ -17,40 +17,33 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 from pathlib import Path, PurePosixPath
-from typing import TYPE_CHECKING
 
+from detector_app.core.images import check_image
+from detector_app.core.labels import Box, LabelledImage, LabelSet, categories_in_order
 from detector_app.core.names import printable
 from detector_app.core.paths import is_regular_file
 from detector_app.errors import ImportValidationError
-from detector_app.plugins_api import API_VERSION, ExporterPlugin, ExportScope
-from detector_app.plugins_api.formats import (
-    Box,
+from detector_app.formats.files import (
     ImageIndex,
-    LabelledImage,
-    ParsedImage,
     label_files,
     problem_text,
     raise_problems,
     read_label_file,
     read_label_text,
-    read_labels,
-    write_labels,
 )
-
-if TYPE_CHECKING:
-    from detector_app.export.coco import ImportReport
-    from detector_app.storage import Repository
+from detector_app.formats.images import copy_images as copy_images_into
+from detector_app.plugins_api import API_VERSION, FormatPlugin
 
 
-class VocFormat(ExporterPlugin):
+class VocFormat(FormatPlugin):
     name = "voc"
     version = "1.0"
     api_version = API_VERSION
     description = "Pascal VOC XML, one file per image"
 
-    def export(self, repo: Repository, out_dir: Path, scope: ExportScope = "reviewed",
-               copy_images: bool = False) -> Path:
-        labels = read_labels(repo, scope, copy_images_to=out_dir / "JPEGImages" if copy_images else None)
+    def write(self, labels: LabelSet, out_dir: Path, copy_images: bool) -> Path:
+        if copy_images:
+            labels = copy_images_into(labels, out_dir / "JPEGImages")
         ids = []
         for image in labels.images:
             image_id = PurePosixPath(image.file_name).with_suffix("").as_posix()
@@ -61,10 +54,10 @@ class VocFormat(ExporterPlugin):
         image_sets = out_dir / "ImageSets" / "Main"
         image_sets.mkdir(parents=True, exist_ok=True)
         (image_sets / "default.txt").write_text("".join(i + "\n" for i in ids), encoding="utf-8")
-        (out_dir / "labels.txt").write_text("".join(n + "\n" for n in labels.categories), encoding="utf-8")
+        (out_dir / "labels.txt").write_text("".join(n + "\n" for n in labels.category_names), encoding="utf-8")
         return out_dir / "Annotations"
 
-    def import_(self, repo: Repository, path: Path, images_dir: Path | None) -> ImportReport:
+    def read(self, path: Path, images_dir: Path | None) -> LabelSet:
         single = is_regular_file(path)
         root = path.parent if single or path.name == "Annotations" else path
         folder = None if single else root / "Annotations"  # the folder listed files must stay inside
@@ -84,7 +77,7 @@ class VocFormat(ExporterPlugin):
             classes = read_class_list(root)
         except (OSError, ValueError) as exc:
             raise ImportValidationError(f"{printable(root / 'labels.txt')}: cannot read it: {problem_text(exc)}") from None
-        return write_labels(repo, parsed, classes, images.root, path)
+        return LabelSet(categories_in_order(classes), tuple(parsed), images.root)
 
 
 def voc_xml(image: LabelledImage) -> ET.Element:
@@ -123,7 +116,7 @@ def _number(value: float) -> str:
     return f"{value:.3f}".rstrip("0").rstrip(".")
 
 
-def parse_voc_file(xml_file: Path, images: ImageIndex, folder: Path | None = None) -> ParsedImage:
+def parse_voc_file(xml_file: Path, images: ImageIndex, folder: Path | None = None) -> LabelledImage:
     """The image named by ``<filename>`` (else the XML file's name) and its boxes. With ``folder`` the XML
     file must lie inside it. The image is looked up only in ``images`` (its folder, confined): a ``<folder>``
     or ``<filename>`` with ``..`` or an absolute path raises ``UnsafePathError`` (a ``ValueError``)."""
@@ -137,7 +130,10 @@ def parse_voc_file(xml_file: Path, images: ImageIndex, folder: Path | None = Non
         image_path = images.find(relative)
     except LookupError:
         image_path = images.find(filename)  # datasets often put the VOC year or "images" in <folder>
-    return ParsedImage(image_path, [_parse_object(obj) for obj in root.iter("object")])
+    boxes = tuple(_parse_object(obj) for obj in root.iter("object"))
+    checked = check_image(image_path)
+    return LabelledImage(image_path.relative_to(images.root).as_posix(), checked.width, checked.height, boxes,
+                         image_path)
 
 
 def _parse_object(obj: ET.Element) -> Box:

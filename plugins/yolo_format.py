@@ -18,44 +18,33 @@ from __future__ import annotations
 import json
 import logging
 import math
-import re
 from pathlib import Path, PurePosixPath
-from typing import TYPE_CHECKING
 
+import yaml
+
+from detector_app.core.images import check_image
+from detector_app.core.labels import Box, LabelledImage, LabelSet, categories_in_order
 from detector_app.core.names import printable
 from detector_app.core.paths import is_regular_file
 from detector_app.errors import ImportValidationError
-from detector_app.plugins_api import API_VERSION, ExporterPlugin, ExportScope
-from detector_app.plugins_api.formats import (
-    Box,
-    ImageIndex,
-    LabelledImage,
-    ParsedImage,
-    image_info,
-    label_files,
-    problem_text,
-    raise_problems,
-    read_label_text,
-    read_labels,
-    write_labels,
-)
-
-if TYPE_CHECKING:
-    from detector_app.export.coco import ImportReport
-    from detector_app.storage import Repository
+from detector_app.formats.files import ImageIndex, label_files, problem_text, raise_problems, read_label_text
+from detector_app.formats.images import copy_images as copy_images_into
+from detector_app.plugins_api import API_VERSION, FormatPlugin
 
 log = logging.getLogger(__name__)
 
 
-class YoloFormat(ExporterPlugin):
+class YoloFormat(FormatPlugin):
     name = "yolo"
     version = "1.0"
     api_version = API_VERSION
     description = "YOLO txt labels (normalised cx cy w h) + classes.txt + data.yaml"
 
-    def export(self, repo: Repository, out_dir: Path, scope: ExportScope = "reviewed", copy_images: bool = False) -> Path:
-        labels = read_labels(repo, scope, copy_images_to=out_dir / "images" if copy_images else None)
-        index = {name: i for i, name in enumerate(labels.categories)}
+    def write(self, labels: LabelSet, out_dir: Path, copy_images: bool) -> Path:
+        if copy_images:
+            labels = copy_images_into(labels, out_dir / "images")
+        names = labels.category_names
+        index = {name: i for i, name in enumerate(names)}
         skipped = 0
         for image in labels.images:
             lines = [yolo_line(index[b.category], b, image) for b in image.boxes if not b.iscrowd]
@@ -65,36 +54,35 @@ class YoloFormat(ExporterPlugin):
             target.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
         if skipped:
             log.info("YOLO export left out %d crowd boxes (YOLO has no crowd flag)", skipped)
-        (out_dir / "classes.txt").write_text("".join(n + "\n" for n in labels.categories), encoding="utf-8")
+        (out_dir / "classes.txt").write_text("".join(n + "\n" for n in names), encoding="utf-8")
         if not copy_images:
             (out_dir / "images.txt").write_text("".join(f"{i.path}\n" for i in labels.images), encoding="utf-8")
         data_yaml = out_dir / "data.yaml"
-        data_yaml.write_text(data_yaml_text(labels.categories, "images" if copy_images else "images.txt"),
-                             encoding="utf-8")
+        data_yaml.write_text(data_yaml_text(names, "images" if copy_images else "images.txt"), encoding="utf-8")
         return data_yaml
 
-    def import_(self, repo: Repository, path: Path, images_dir: Path | None) -> ImportReport:
+    def read(self, path: Path, images_dir: Path | None) -> LabelSet:
         root = path.parent if is_regular_file(path) else path
         images = ImageIndex(images_dir or root / "images")
         try:
             classes = read_class_names(root)
-        except (OSError, ValueError) as exc:  # unreadable, not UTF-8, a bad quoted name in data.yaml
+        except (OSError, ValueError) as exc:  # unreadable, not UTF-8, not YAML, a bad name in data.yaml
             raise ImportValidationError(f"{printable(root)}: cannot read the class names: {problem_text(exc)}") from None
-        parsed, problems = [], []
+        found, problems = [], []
         labels_dir = root / "labels"
         for label_file in label_files(labels_dir, "*.txt"):
             relative = label_file.relative_to(labels_dir).with_suffix("").as_posix()
             try:
                 text = read_label_text(label_file, labels_dir)  # confined first: a symlink out is refused
                 image_path = images.find(relative)
-                parsed.append(ParsedImage(image_path, parse_label_file(label_file, image_path, classes, text)))
+                found.append(labelled(image_path, images.root, label_file, classes, text))
             except (LookupError, ValueError, OSError) as exc:
                 problems.append(f"{printable(label_file.relative_to(root).as_posix())}: {problem_text(exc)}")
         if problems:
             raise_problems(path, problems)
-        if not parsed:
+        if not found:
             raise ImportValidationError(f"{path}: no label files found in {root / 'labels'}")
-        return write_labels(repo, parsed, classes, images.root, path)
+        return LabelSet(categories_in_order(classes), tuple(found), images.root)
 
 
 def yolo_line(class_index: int, box: Box, image: LabelledImage) -> str:
@@ -115,7 +103,7 @@ def data_yaml_text(names: list[str], images: str) -> str:
 
 
 def read_class_names(root: Path) -> list[str]:
-    """classes.txt, else the ``names`` of data.yaml (flow list or the "  0: name" block form)."""
+    """classes.txt, else the ``names`` of data.yaml (a list, or a mapping of index to name)."""
     classes_txt = root / "classes.txt"
     if is_regular_file(classes_txt):
         return [line.strip() for line in read_label_text(classes_txt).splitlines() if line.strip()]
@@ -128,41 +116,40 @@ def read_class_names(root: Path) -> list[str]:
 
 
 def names_from_yaml(text: str) -> list[str]:
-    """The class names of a YOLO data.yaml, read without a YAML library (only the ``names`` key matters)."""
-    flow = re.search(r"^names:\s*(\[.*\])\s*$", text, re.MULTILINE)
-    if flow:
-        items = re.findall(r"""\s*("(?:[^"\\]|\\.)*"|'[^']*'|[^,\[\]]+)\s*(?:,|\])""", flow.group(1))
-        return [_unquote(item) for item in items]
-    block = re.search(r"^names:\s*\n((?:[ \t]+.*\n?)+)", text, re.MULTILINE)
-    if not block:
+    """The class names of a YOLO data.yaml: ``names`` as a list, or as a mapping of index to name."""
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ValueError(f"data.yaml is not YAML: {str(exc).splitlines()[0]}") from None
+    names = data.get("names") if isinstance(data, dict) else None
+    if isinstance(names, dict):
+        if not all(isinstance(k, int) for k in names) or sorted(names) != list(range(len(names))):
+            raise ValueError("data.yaml 'names' must map the indexes 0, 1, 2, ... to names")
+        names = [names[i] for i in range(len(names))]
+    if names is None:
         return []
-    names = []
-    for line in block.group(1).splitlines():
-        item = re.match(r"\s+(?:-\s*|\d+\s*:\s*)(.+?)\s*$", line)
-        if item:
-            names.append(_unquote(item.group(1)))
-    return names
+    if not isinstance(names, list) or not all(isinstance(n, str | int | float) for n in names):
+        raise ValueError("data.yaml 'names' must be a list of names or a mapping of index to name")
+    return [str(n) for n in names]
 
 
-def _unquote(item: str) -> str:
-    item = item.strip()
-    if item.startswith('"'):
-        return json.loads(item)
-    return item.strip("'")
+def labelled(image_path: Path, root: Path, label_file: Path, classes: list[str], text: str) -> LabelledImage:
+    """The image with the boxes of its label file, in pixels of the image as displayed."""
+    checked = check_image(image_path)
+    boxes = parse_label_text(text, classes, checked.width, checked.height)
+    return LabelledImage(image_path.relative_to(root).as_posix(), checked.width, checked.height, tuple(boxes),
+                         image_path)
 
 
-def parse_label_file(label_file: Path, image_path: Path, classes: list[str], text: str | None = None) -> list[Box]:
+def parse_label_text(text: str, classes: list[str], width: int, height: int) -> list[Box]:
     """Boxes in pixels from "class cx cy w h" lines (a segment line "class x1 y1 x2 y2 ..." gives its
-    bounding box); ``text`` is the file's content when already read. Raises ``ValueError`` naming the first
-    bad line."""
-    info = image_info(image_path)
+    bounding box). Raises ``ValueError`` naming the first bad line."""
     boxes = []
-    text = read_label_text(label_file) if text is None else text
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
         try:
-            boxes.append(_parse_line(line.split(), classes, info.width, info.height))
+            boxes.append(_parse_line(line.split(), classes, width, height))
         except ValueError as exc:
             raise ValueError(f"line {number}: {exc}") from None
     return boxes

@@ -11,17 +11,16 @@ import pytest
 
 from detector_app.cli.export_cmd import ScopeError, parse_scope
 from detector_app.cli.main import main
-from detector_app.export.registry import (
-    EXPORTERS,
-    Exporter,
-    ExportOptions,
-    UnknownFormatError,
-    exporter_names,
-    get_exporter,
-    register_exporter,
-)
+from detector_app.core.labels import LabelSet
 from detector_app.storage import Project
-from detector_app.storage.repository import Repository
+from detector_app.transfer.exporting import export_labels
+from detector_app.transfer.formats import (
+    BUILT_IN,
+    UnknownFormatError,
+    find_format,
+    format_names,
+    register_codec,
+)
 
 from .helpers_storage import small_dataset
 
@@ -110,23 +109,28 @@ def test_parse_scope() -> None:
 
 
 def test_exporters_are_pluggable(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """A plugin registers a format by name and `detector-app export NAME` finds it."""
-    def write_names(repo: Repository, out: Path, options: ExportOptions) -> Path:
-        out.mkdir(parents=True, exist_ok=True)
-        target = out / "names.txt"
-        target.write_text("\n".join(c.name for c in repo.categories()) + f"\n{options.scope}\n")
-        return target
+    """A format registered in code is found by name, and `detector-app export NAME` uses it."""
+    class Names:
+        name, description = "names", "class names"
 
-    monkeypatch.setitem(EXPORTERS, "names", Exporter("names", "class names", write_names))
+        def write(self, labels: LabelSet, out: Path, copy_images: bool) -> Path:
+            target = out / "names.txt"
+            target.write_text("\n".join(labels.category_names) + f"\n{len(labels.images)}\n")
+            return target
+
+        def can_read(self) -> bool:
+            return False
+
+    monkeypatch.setitem(BUILT_IN, "names", Names())
     with pytest.raises(ValueError, match="already registered"):
-        register_exporter(Exporter("names", "again", write_names))
+        register_codec(Names())
     with Project.open(tmp_path / "proj") as project:
         project.repo.ensure_category("cat")
     assert main(["export", "NAMES", str(tmp_path / "out"), "--scope", "all", "--project", str(tmp_path / "proj")]) == 0
-    assert (tmp_path / "out" / "names.txt").read_text() == "cat\nall\n"
+    assert (tmp_path / "out" / "names.txt").read_text() == "cat\n0\n"
     with pytest.raises(UnknownFormatError, match=r"no export format called 'pascal' \(available: .*coco.*names"):
-        get_exporter("pascal")
-    assert "names" in exporter_names() and "coco" in exporter_names()
-    # The GUI calls an exporter directly with keyword options.
+        find_format("pascal")
+    assert "names" in format_names() and "coco" in format_names() and "names" not in format_names("import")
+    # The GUI calls the export with keyword options.
     with Project.open(tmp_path / "proj") as project:
-        assert get_exporter("names")(project.repo, tmp_path / "gui", scope=[1]).read_text() == "cat\n[1]\n"
+        assert export_labels(project.repo, "names", tmp_path / "gui", scope="all").read_text() == "cat\n0\n"

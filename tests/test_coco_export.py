@@ -12,10 +12,11 @@ import numpy as np
 import pytest
 
 from detector_app.errors import StorageError
-from detector_app.export import coco_export
-from detector_app.export.coco import export_coco, export_coco_results, import_coco
-from detector_app.export.coco_export import assign_ids
+from detector_app.formats import images as image_copying
 from detector_app.storage import Project
+from detector_app.storage.label_export import assign_ids
+from detector_app.transfer.exporting import export_coco, export_coco_results
+from detector_app.transfer.importing import import_coco
 
 from .helpers_storage import detections, small_dataset, write_image
 
@@ -139,7 +140,7 @@ def test_failed_export_leaves_nothing_behind(project: Project, reviewed_mix: dic
     def broken_copy(src: Any, dst: Any) -> None:
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(coco_export.shutil, "copyfile", broken_copy)
+    monkeypatch.setattr(image_copying.shutil, "copyfile", broken_copy)
     with pytest.raises(StorageError, match="nothing was written"):
         export_coco(project.repo, out, copy_images=True)
     after = {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()}

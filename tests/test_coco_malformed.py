@@ -14,9 +14,9 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from detector_app.errors import ImportValidationError
-from detector_app.export import coco_import
-from detector_app.export.coco import CocoValidationError, import_coco, validate_coco
-from detector_app.storage import Project
+from detector_app.formats.coco_validate import CocoValidationError, validate_coco
+from detector_app.storage import Project, label_import
+from detector_app.transfer.importing import import_coco
 
 from .helpers_storage import detections, dump_database, small_dataset, write_image
 
@@ -174,7 +174,7 @@ def test_failure_while_writing_rolls_everything_back(source: tuple[Path, Path], 
                                                      monkeypatch: pytest.MonkeyPatch) -> None:
     json_path, images_dir = source
     before = dump_database(project.db_path)
-    real, calls = coco_import._annotation_row, []
+    real, calls = label_import._annotation_row, []
 
     def failing_row(*args: Any) -> dict[str, Any]:
         calls.append(1)
@@ -182,7 +182,7 @@ def test_failure_while_writing_rolls_everything_back(source: tuple[Path, Path], 
             raise OSError("disk full (simulated)")
         return real(*args)
 
-    monkeypatch.setattr(coco_import, "_annotation_row", failing_row)
+    monkeypatch.setattr(label_import, "_annotation_row", failing_row)
     with pytest.raises(OSError, match="simulated"):
         import_coco(project.repo, json_path, images_dir)
     assert dump_database(project.db_path) == before

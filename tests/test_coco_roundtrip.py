@@ -13,8 +13,9 @@ import pytest
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
-from detector_app.export.coco import export_coco, import_coco
 from detector_app.storage import Project
+from detector_app.transfer.exporting import export_coco
+from detector_app.transfer.importing import import_coco
 
 from .helpers_storage import small_dataset
 

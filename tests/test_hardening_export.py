@@ -26,10 +26,10 @@ from typing import Any
 import pytest
 
 from detector_app.cli.main import main
-from detector_app.export import target
-from detector_app.export.coco import export_coco
-from detector_app.export.target import JOURNAL, MANIFEST, STAGING_MARKER, STAGING_PREFIX, ExportTargetError
+from detector_app.formats import target
+from detector_app.formats.target import JOURNAL, MANIFEST, STAGING_MARKER, STAGING_PREFIX, ExportTargetError
 from detector_app.storage import Project
+from detector_app.transfer.exporting import export_coco
 
 from .conftest import REPO_ROOT
 from .helpers_storage import write_image
@@ -213,7 +213,7 @@ def test_gui_export_asks_before_replacing_and_keeps_user_files(qtbot: Any, proje
                                                                monkeypatch: pytest.MonkeyPatch) -> None:
     from PySide6.QtWidgets import QFileDialog, QMessageBox
 
-    from detector_app.ui import main_window
+    from detector_app.ui import project_controller
     from detector_app.ui.main_window import MainWindow
 
     from .ui_helpers import make_settings
@@ -238,12 +238,12 @@ def test_gui_export_asks_before_replacing_and_keeps_user_files(qtbot: Any, proje
         asked.append(text)
         return answers.pop(0)
 
-    monkeypatch.setattr(main_window, "ExportDialog", FakeDialog)
+    monkeypatch.setattr(project_controller, "ExportDialog", FakeDialog)
     monkeypatch.setattr(QFileDialog, "getExistingDirectory", staticmethod(lambda *a, **k: str(chosen[0])))
     monkeypatch.setattr(QMessageBox, "question", staticmethod(question))
     window = MainWindow(make_settings(tmp_path), project_path=project)
     qtbot.addWidget(window)
-    monkeypatch.setattr(window, "show_error", errors.append)
+    monkeypatch.setattr(window.messages, "show_error", errors.append)
 
     window.export_labels()  # a new folder: no question
     assert asked == [] and errors == [] and (out / "instances.json").is_file()
@@ -428,14 +428,13 @@ def test_stale_staging_folders_are_removed_only_when_marked(project: Path, tmp_p
 
 @pytest.mark.parametrize("mask", [0o022, 0o027])
 def test_exported_files_follow_the_umask(mask: int, project: Path, tmp_path: Path, fresh_plugins: None) -> None:
-    from detector_app.plugins_api import get_manager
+    from detector_app.transfer.exporting import export_labels
 
     old = os.umask(mask)
     try:
         with Project.open(project) as p:
             export_coco(p.repo, tmp_path / "coco" / "new", copy_images=True)
-            get_manager().discover()
-            get_manager().export("yolo", p.repo, tmp_path / "yolo", copy_images=True)
+            export_labels(p.repo, "yolo", tmp_path / "yolo", copy_images=True)
     finally:
         os.umask(old)
     for root in (tmp_path / "coco", tmp_path / "yolo"):
@@ -491,14 +490,14 @@ def test_a_failed_plugin_export_leaves_the_previous_one_exactly(project: Path, t
     assert run_cli(capsys, "export", "yolo", str(out), "--copy-images", "--project", str(project))[0] == 0
     user = add_user_files(out)
     before = tree(out)
-    plugin = get_manager().record("yolo").plugin
-    real = type(plugin).export
+    plugin = get_manager().format_plugin("yolo")
+    real = type(plugin).write
 
-    def half_way(self: Any, repo: Any, out_dir: Path, *args: Any) -> Path:
-        real(self, repo, out_dir, *args)
+    def half_way(self: Any, labels: Any, out_dir: Path, *args: Any) -> Path:
+        real(self, labels, out_dir, *args)
         raise RuntimeError("disk on fire")
 
-    monkeypatch.setattr(type(plugin), "export", half_way)
+    monkeypatch.setattr(type(plugin), "write", half_way)
     code, _, err = run_cli(capsys, "export", "yolo", str(out), "--copy-images", "--project", str(project))
     lines = [line for line in err.splitlines() if line.startswith("error:")]  # (where the traceback goes: item 10)
     assert code == 2 and len(lines) == 1
@@ -552,7 +551,7 @@ def test_a_non_finite_row_is_refused_by_id(sql: str, what: str, fmt: str, projec
 
 def test_results_export_refuses_an_infinite_score(project: Path, tmp_path: Path) -> None:
     from detector_app.errors import StorageError
-    from detector_app.export.coco import export_coco_results
+    from detector_app.transfer.exporting import export_coco_results
 
     edit_db(project, "UPDATE annotations SET origin = 'model', score = 9e999 WHERE id = 4")
     with Project.open(project) as p, pytest.raises(StorageError, match="annotation 4"):

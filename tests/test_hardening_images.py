@@ -31,10 +31,10 @@ from detector_app.core.images import (
 from detector_app.detection.detector import PRESHRINK_PIXELS, Detector, DetectorConfig
 from detector_app.detection.weights import LoadedModel, load_model
 from detector_app.errors import DetectorAppError, SourceError, StorageError, TrainingError
-from detector_app.export.coco_import import import_coco
 from detector_app.sources import open_source
 from detector_app.sources.images import ImageFolderSource, decode_image
 from detector_app.storage import Project
+from detector_app.transfer.importing import import_coco
 
 from .helpers_storage import small_dataset
 

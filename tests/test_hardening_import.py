@@ -32,8 +32,8 @@ from detector_app.cli.main import main
 from detector_app.core.names import InvalidNameError, check_name, is_unsafe_char, name_problem, printable
 from detector_app.core.paths import UnsafePathError, confine
 from detector_app.errors import ImportValidationError
-from detector_app.export.coco import import_coco
 from detector_app.storage import Project
+from detector_app.transfer.importing import import_coco, import_labels
 
 from .helpers_storage import dump_database, small_dataset, write_image
 
@@ -341,7 +341,7 @@ VOC_CASES = [
 def test_hostile_voc(world: dict[str, Path], folder: str, filename: str, name: str, expected: str) -> None:
     dataset = voc_dataset(world["root"] / "data" / "voc", folder, filename, name)
     with unchanged(world), Project.open(world["project"]) as p, pytest.raises(ImportValidationError) as info:
-        VOC.VocFormat().import_(p.repo, dataset, None)
+        import_labels(p.repo, "voc", dataset)
     assert expected in str(info.value) and "\n" not in str(info.value)
 
 
@@ -356,10 +356,10 @@ def test_symlinks_out_of_the_folders_are_refused(world: dict[str, Path]) -> None
     os.symlink(world["secret"] / "private.txt", yolo / "labels" / "img_2.txt")
     with unchanged(world), Project.open(world["project"]) as p:
         with pytest.raises(ImportValidationError) as info:
-            VOC.VocFormat().import_(p.repo, voc, None)
+            import_labels(p.repo, "voc", voc)
         assert "no image for 'link.png'" in str(info.value)
         with pytest.raises(ImportValidationError) as info:
-            YOLO.YoloFormat().import_(p.repo, yolo, None)
+            import_labels(p.repo, "yolo", yolo)
         assert "labels/img_1.txt: " in str(info.value) and "leads outside" in str(info.value)
         assert "labels/img_2.txt: " in str(info.value)
 
@@ -380,7 +380,7 @@ def test_fifo_and_odd_label_files(world: dict[str, Path]) -> None:
     for prepare, importer, dataset, expected in cases:
         prepare()
         with unchanged(world), Project.open(world["project"]) as p, pytest.raises(ImportValidationError) as info:
-            importer.import_(p.repo, dataset, None)
+            import_labels(p.repo, importer.name, dataset)
         assert re.search(expected, str(info.value)), str(info.value)
 
 
@@ -495,7 +495,7 @@ def test_yolo_and_voc_label_files_with_random_text(world: dict[str, Path], label
         with opens() as opened, Project.open(world["project"]) as p:
             before = dump_database(p.path / "project.db")
             try:
-                importer.import_(p.repo, dataset, None)
+                import_labels(p.repo, importer.name, dataset)
             except ImportValidationError as exc:
                 assert "\n" not in printable(exc)
                 assert dump_database(p.path / "project.db") == before

@@ -147,14 +147,14 @@ def user_plugins(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Pa
 
 
 def test_builtin_formats_never_start_plugin_discovery(user_plugins: Path, tmp_path: Path) -> None:
-    from detector_app.export.registry import get_exporter, get_importer
+    from detector_app.transfer.formats import find_format
 
     marker = tmp_path / "marker"
     (user_plugins / "marked.py").write_text(MARKED.format(marker=str(marker)))
     reset_manager()
-    assert get_exporter("coco").name == "coco" and get_importer("COCO").name == "coco"
+    assert find_format("coco").name == "coco" and find_format("COCO", "import").name == "coco"
     assert manager_module._manager is None and not marker.exists()
-    assert get_exporter("marked").name == "marked"  # a plugin format: discovery (a probe) now, no import yet
+    assert find_format("marked").name == "marked"  # a plugin format: discovery (a probe) now, no import yet
     assert len(_markers(marker)) == 1 and str(os.getpid()) not in _markers(marker)
 
 
@@ -176,7 +176,7 @@ def test_probe_cache_disabled_plugins_and_reprobing_after_an_edit(user_plugins: 
     assert len(_markers(marker)) == 1  # the probe
     discovered()
     assert len(_markers(marker)) == 1  # cached: unchanged code is not probed again
-    assert set(manager.exporters()) >= {"marked", "yolo"}  # used: imported in this process now
+    assert "marked" in manager.exporters() and manager.format_plugin("yolo")  # used: imported in this process now
     assert _markers(marker)[1:] == [str(os.getpid())]
 
     plugin.write_text(plugin.read_text() + "# edited\n")
@@ -229,7 +229,7 @@ def test_hostile_installed_distribution_is_probed_too(tmp_path: Path, monkeypatc
 @pytest.fixture(scope="module")
 def labelled(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A project with one labelled image, and its COCO export (to import elsewhere)."""
-    from detector_app.export.coco import export_coco
+    from detector_app.transfer.exporting import export_coco
 
     root = tmp_path_factory.mktemp("labelled")
     Image.fromarray(np.zeros((40, 60, 3), np.uint8)).save(root / "img.png")

@@ -30,7 +30,7 @@ def test_dialog_shows_states_errors_and_remembers_a_toggle(qtbot: object) -> Non
     qtbot.addWidget(dialog)
 
     shown = rows(dialog)
-    assert shown["yolo"][:5] == ["yolo", "exporter", "1.0", "app", "loaded"]
+    assert shown["yolo"][:5] == ["yolo", "format", "1.0", "app", "loaded"]
     assert shown["needs_missing"][4:] == ["failed", "missing dependency: no module named "
                                                     "'detector_app_no_such_dependency'"]
 
@@ -39,7 +39,7 @@ def test_dialog_shows_states_errors_and_remembers_a_toggle(qtbot: object) -> Non
         dialog.table.item(row, ENABLED_COL).setCheckState(Qt.CheckState.Unchecked)
     qtbot.waitUntil(lambda: rows(dialog)["voc"][4] == "disabled", timeout=2000)
     assert not PluginSettings().is_enabled("voc")
-    assert "voc" not in manager.exporters()
+    assert "voc" not in manager.available("format")
 
     dialog.table.setCurrentCell(row, 1)
-    assert "voc 1.0 (exporter, plugin API 1) from app" in dialog.details.toPlainText()
+    assert "voc 1.0 (format, plugin API 1) from app" in dialog.details.toPlainText()

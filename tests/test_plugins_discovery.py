@@ -184,7 +184,7 @@ def test_enable_disable_is_remembered_for_the_cli_and_a_new_manager(capsys: pyte
     reset_manager()
     assert main(["plugins"]) == 0
     table = capsys.readouterr().out
-    assert any(line.split()[:3] == ["voc", "disabled", "exporter"] for line in table.splitlines())
+    assert any(line.split()[:3] == ["voc", "disabled", "format"] for line in table.splitlines())
     assert main(["export", "voc", "/nonexistent/never-written"]) == 2
     assert "no export format called 'voc'" in capsys.readouterr().err
 
@@ -244,7 +244,7 @@ PLUGINS = [Dots]
 
 def test_open_source_asks_source_plugins_for_a_file_type_it_does_not_know(tmp_path: Path) -> None:
     from detector_app.errors import SourceError
-    from detector_app.sources import open_source
+    from detector_app.plugins_api.sources import open_any_source as open_source
 
     app_paths().user_plugins.mkdir(parents=True)
     (app_paths().user_plugins / "dots.py").write_text(DOTS_SOURCE)

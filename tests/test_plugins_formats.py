@@ -13,9 +13,10 @@ import pytest
 from PIL import Image
 
 from detector_app.errors import ImportValidationError
-from detector_app.export.coco import export_coco, import_coco
-from detector_app.plugins_api import PluginError, PluginManager, get_manager
+from detector_app.plugins_api import PluginError, PluginManager, reset_manager
 from detector_app.storage import Project
+from detector_app.transfer.exporting import export_coco, export_labels
+from detector_app.transfer.importing import import_coco, import_labels
 
 pytestmark = pytest.mark.usefixtures("fresh_plugins")
 
@@ -47,12 +48,11 @@ def coco_ap(original: Path, exported: Path) -> float:
 
 def round_trip(fmt: str, coco_tiny: Path, work: Path) -> dict:
     """COCO -> project -> FORMAT -> fresh project -> COCO; returns the final COCO dataset."""
-    manager = get_manager()
     with Project.open(work / "first") as project:
         import_coco(project.repo, coco_tiny / "instances.json", coco_tiny / "images")
-        manager.export(fmt, project.repo, work / fmt, scope="all")
+        export_labels(project.repo, fmt, work / fmt, scope="all")
     with Project.open(work / "second") as project:
-        report = manager.import_labels(fmt, project.repo, work / fmt, coco_tiny / "images")
+        report = import_labels(project.repo, fmt, work / fmt, coco_tiny / "images")
         assert report.images_added == 38
         export_coco(project.repo, work / "final", scope="all")
     return json.loads((work / "final" / "instances.json").read_text())
@@ -105,7 +105,7 @@ def make_project(root: Path) -> tuple[Project, Path]:
 def test_yolo_files_hold_normalised_centre_boxes(tmp_path: Path) -> None:
     project, images = make_project(tmp_path)
     with project:
-        yaml_path = get_manager().export("yolo", project.repo, tmp_path / "out", scope="all")
+        yaml_path = export_labels(project.repo, "yolo", tmp_path / "out", scope="all")
     out = tmp_path / "out"
     classes = (out / "classes.txt").read_text().split("\n")[:-1]
     assert classes == ["unused", "cat", "dog", "crowd"]
@@ -128,7 +128,7 @@ def test_yolo_import_reads_classes_from_data_yaml_and_rejects_bad_lines(tmp_path
     (dataset / "data.yaml").write_text("path: .\nnames:\n  0: person\n  1: 'traffic light'\n")
     (dataset / "labels" / "a.txt").write_text("1 0.5 0.5 0.5 0.5\n0 0.1 0.1 0.3 0.1 0.3 0.3\n")
     with Project.open(tmp_path / "fresh") as fresh:
-        report = get_manager().import_labels("yolo", fresh.repo, dataset / "data.yaml", images)
+        report = import_labels(fresh.repo, "yolo", dataset / "data.yaml", images)
         image = fresh.repo.find_image(images / "a.png")
         boxes = sorted((b.category_name, tuple(round(v, 3) for v in b.bbox))
                        for b in fresh.repo.annotations_for_image(image.id))
@@ -137,7 +137,7 @@ def test_yolo_import_reads_classes_from_data_yaml_and_rejects_bad_lines(tmp_path
         (dataset / "labels" / "sub").mkdir()
         (dataset / "labels" / "sub" / "b.txt").write_text("7 0.5 0.5 0.1 0.1\n")
         with pytest.raises(ImportValidationError, match=r"sub/b.txt: line 1: class '7'"):
-            get_manager().import_labels("yolo", fresh.repo, dataset, images)
+            import_labels(fresh.repo, "yolo", dataset, images)
         assert fresh.repo.count_annotations() == 2  # the bad file changed nothing
     project.close()
 
@@ -145,8 +145,8 @@ def test_yolo_import_reads_classes_from_data_yaml_and_rejects_bad_lines(tmp_path
 def test_voc_writes_one_based_coordinates_and_difficult_for_crowd(tmp_path: Path) -> None:
     project, _ = make_project(tmp_path)
     with project:
-        get_manager().export("voc", project.repo, tmp_path / "voc", scope="all")
-        get_manager().export("voc", project.repo, tmp_path / "copied", scope="all", copy_images=True)
+        export_labels(project.repo, "voc", tmp_path / "voc", scope="all")
+        export_labels(project.repo, "voc", tmp_path / "copied", scope="all", copy_images=True)
     out = tmp_path / "voc"
     xml = (out / "Annotations" / "sub" / "b.xml").read_text()
     flat = xml.replace("\n", "").replace(" ", "")
@@ -167,6 +167,7 @@ def test_export_of_a_disabled_plugin_is_refused(tmp_path: Path) -> None:
     manager = PluginManager()
     manager.discover()
     manager.set_enabled("yolo", False)
+    reset_manager(manager)
     with project, pytest.raises(PluginError, match="disabled; enable it with `detector-app plugins enable yolo`"):
-        manager.export("yolo", project.repo, tmp_path / "out")
+        export_labels(project.repo, "yolo", tmp_path / "out")
     assert not (tmp_path / "out").exists()

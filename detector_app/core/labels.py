@@ -11,11 +11,14 @@ rule about review status lives here and nowhere else:
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from pathlib import Path
+
+from detector_app.core.names import name_problem, printable
 
 BACKGROUND = "__background__"  # class index 0 of a torchvision detector; never a user class
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")  # in order of preference
@@ -169,6 +172,19 @@ class LabelSet:
         """The same images with only the boxes that count as labels."""
         images = tuple(replace(i, boxes=tuple(b for b in i.boxes if b.is_label)) for i in self.images)
         return replace(self, images=images)
+
+
+def label_set_problems(labels: LabelSet) -> list[str]:
+    """What makes ``labels`` unfit to store, whatever format it came from (codecs check their own syntax
+    first): class names that break the name rule, boxes that are not finite with a positive size."""
+    problems = [f"category {printable(c.name)[:60]!r}: {problem}" for c in labels.categories
+                if (problem := name_problem(c.name) or (None if is_user_class(c.name) else "reserved name"))]
+    for image in labels.images:
+        for box in image.boxes:
+            if not (all(math.isfinite(v) for v in box.bbox) and box.bbox[2] > 0 and box.bbox[3] > 0):
+                problems.append(f"image {printable(image.file_name)!r}: box {box.bbox} is not finite with a "
+                                "positive width and height")
+    return problems
 
 
 def categories_in_order(names: Sequence[str], known: Sequence[Category] = ()) -> tuple[Category, ...]:

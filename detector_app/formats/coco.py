@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 
 from detector_app import __version__
 from detector_app.core.labels import Box, Category, LabelledImage, LabelSet, Origin, Status
+from detector_app.core.names import printable
+from detector_app.core.paths import confine
 from detector_app.errors import ImportValidationError
 from detector_app.formats.coco_validate import CocoValidationError, load_coco_json, validate_coco
 from detector_app.formats.images import copy_images as copy_images_into
@@ -27,13 +29,20 @@ def read_coco(json_path: str | Path, images_dir: str | Path) -> LabelSet:
     """A validated label set from a COCO ``instances`` file whose ``file_name``s are relative to
     ``images_dir``. Boxes are human labels (status accepted), as a person made them."""
     json_path, images_dir = Path(json_path), Path(images_dir)
-    if not images_dir.is_dir():
-        raise CocoValidationError(str(json_path), [f"image folder {images_dir} not found"])
+    if not _is_dir(images_dir):
+        raise CocoValidationError(str(json_path), [f"image folder {printable(images_dir)} not found"])
     data = load_coco_json(json_path)
     problems = validate_coco(data, images_dir)
     if problems:
         raise CocoValidationError(str(json_path), problems)
     return label_set_from_coco(data, images_dir)
+
+
+def _is_dir(path: Path) -> bool:
+    try:
+        return path.is_dir()
+    except (OSError, ValueError):  # a name too long, a NUL, no permission: not a folder we can use
+        return False
 
 
 def label_set_from_coco(data: dict[str, Any], images_dir: Path) -> LabelSet:
@@ -50,7 +59,7 @@ def label_set_from_coco(data: dict[str, Any], images_dir: Path) -> LabelSet:
     for entry in data["images"]:
         file_name = entry["file_name"].replace("\\", "/")
         images.append(LabelledImage(file_name, entry["width"], entry["height"], tuple(boxes.get(entry["id"], ())),
-                                    images_dir / PurePosixPath(file_name), entry["id"]))
+                                    confine(images_dir, file_name), entry["id"]))
     return LabelSet(categories, tuple(images), images_dir)
 
 

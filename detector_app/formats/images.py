@@ -35,7 +35,8 @@ def copy_images(labels: LabelSet, folder: Path) -> LabelSet:
         elif image.video_path is not None and image.frame_index is not None:
             _write_video_frame(image, target)
         else:
-            raise StorageError(f"cannot export image {image.id}: {printable(source)} is missing")
+            raise StorageError(f"cannot export: image {image.id}: {printable(source)} is missing or not a regular "
+                               "file; nothing was written")
         taken.add(name)
         images.append(replace(image, file_name=name, path=target))
     return replace(labels, images=tuple(images), images_dir=folder)

@@ -21,6 +21,7 @@ from detector_app.core.detections import Detections
 from detector_app.errors import DetectorAppError
 
 if TYPE_CHECKING:  # only for annotations: keeps importing the API cheap
+    from detector_app.core.labels import LabelSet
     from detector_app.storage import Repository
 
 # The version of this API. A plugin declares the one it was written for; a different one is not loaded,
@@ -28,7 +29,7 @@ if TYPE_CHECKING:  # only for annotations: keeps importing the API cheap
 API_VERSION = 1
 
 ENTRY_POINT_GROUP = "detector_app.plugins"
-KINDS = ("exporter", "source", "detector")
+KINDS = ("format", "exporter", "source", "detector")
 NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
 
 # What ``scope`` may be in an export: every image, reviewed images, or explicit image ids.
@@ -49,8 +50,38 @@ class Plugin(ABC):
     description: ClassVar[str] = ""
 
 
+class FormatPlugin(Plugin):
+    """A label format as a codec: ``write`` turns a label set into files, ``read`` (optional) files into a
+    label set. No database: the app selects the labels, validates, writes in one transaction and publishes
+    the output folder. ``name`` is the format name users type: ``detector-app export yolo``.
+    """
+
+    kind: ClassVar[str] = "format"
+
+    @abstractmethod
+    def write(self, labels: LabelSet, out_dir: Path, copy_images: bool) -> Path:
+        """Write ``labels`` into the empty folder ``out_dir``; return the main file or folder written.
+
+        With ``copy_images`` put the images into ``out_dir`` too (``detector_app.formats.images.copy_images``).
+        The app moves the folder into place only when this returns: raising leaves the user's folder as it was.
+        """
+
+    def read(self, path: Path, images_dir: Path | None) -> LabelSet:
+        """The labels at ``path`` for images in ``images_dir`` (None: the format's default place); raise
+        ``ImportValidationError`` naming the problems. Image files are checked by the app afterwards."""
+        raise PluginError(f"the {self.name} format can be exported but not imported")
+
+    @classmethod
+    def can_import(cls) -> bool:
+        return cls.read is not FormatPlugin.read
+
+    def can_read(self) -> bool:  # the ``Codec`` protocol's spelling
+        return self.can_import()
+
+
 class ExporterPlugin(Plugin):
-    """A label format: ``export`` writes it, ``import_`` (optional) reads it into a project.
+    """A label format written straight from the project: ``export`` writes it, ``import_`` (optional) reads
+    it into a project. Prefer :class:`FormatPlugin`; this kind suits formats that need more than the labels.
 
     ``name`` is the format name users type: ``detector-app export yolo``.
     """
@@ -116,5 +147,5 @@ class DetectorPlugin(Plugin):
 
 
 KIND_CLASSES: dict[str, type[Plugin]] = {
-    "exporter": ExporterPlugin, "source": SourcePlugin, "detector": DetectorPlugin,
+    "format": FormatPlugin, "exporter": ExporterPlugin, "source": SourcePlugin, "detector": DetectorPlugin,
 }

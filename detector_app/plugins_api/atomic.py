@@ -1,4 +1,4 @@
-"""All-or-nothing output for exporter plugins: a thin name over :func:`detector_app.export.target.export_into`.
+"""All-or-nothing output for exporter plugins: a thin name over :func:`detector_app.formats.target.export_into`.
 
 The target module owns every rule about the output folder (manifest, staging, crash-safe publishing, the user's
 files never touched, modes following the umask); this keeps the plugin API's historical entry point.
@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from detector_app.export.target import export_into
+from detector_app.formats.target import export_into
 
 
 def write_atomically(out_dir: Path, write: Callable[[Path], Path], fmt: str = "export") -> Path:

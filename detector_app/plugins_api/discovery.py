@@ -145,7 +145,7 @@ def instantiate(item: Any) -> Plugin:
     """A checked plugin instance from a class or instance; ``PluginLoadError`` says what is wrong."""
     cls = item if inspect.isclass(item) else type(item)
     if not (inspect.isclass(cls) and issubclass(cls, tuple(KIND_CLASSES.values()))):
-        raise PluginLoadError(f"{_label(item)} is not a subclass of ExporterPlugin, SourcePlugin or DetectorPlugin")
+        raise PluginLoadError(f"{_label(item)} is not a subclass of FormatPlugin, ExporterPlugin, SourcePlugin or DetectorPlugin")
     problem = declaration_problem(cls)
     if problem:
         raise PluginLoadError(problem)

@@ -28,6 +28,7 @@ from detector_app.plugins_api.api import (
     DetectorPlugin,
     ExporterPlugin,
     ExportScope,
+    FormatPlugin,
     PluginError,
     SourcePlugin,
 )
@@ -130,7 +131,7 @@ class PluginManager:
             self._log_load_failure(name, candidate, reason)
             return self._failed(name, candidate, reason, kind=getattr(item, "kind", "unknown"))
         state = LOADED if self.settings.is_enabled(plugin.name) else DISABLED
-        can_import = bool(plugin.can_import()) if isinstance(plugin, ExporterPlugin) else False
+        can_import = bool(plugin.can_import()) if isinstance(plugin, ExporterPlugin | FormatPlugin) else False
         return PluginRecord(plugin.name, plugin.kind, plugin.version, candidate.origin, candidate.location, state,
                             None, plugin.description, plugin.api_version, plugin, can_import)
 
@@ -283,6 +284,10 @@ class PluginManager:
             self._materialize(name)
         with self._lock:
             return {r.name: r.plugin for r in self._records.values() if r.usable and isinstance(r.plugin, cls)}
+
+    def format_plugin(self, name: str) -> FormatPlugin:
+        """The format plugin called ``name``, imported now if it was not yet."""
+        return self._get(name, FormatPlugin, "a label format")
 
     def exporters(self) -> dict[str, ExporterPlugin]:
         return self._usable(ExporterPlugin)

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import exists, func, select, update
 from sqlalchemy.orm import Session
 
-from detector_app.core.labels import Box, LabelledImage, LabelSet, Origin, Status
+from detector_app.core.labels import Box, LabelledImage, LabelSet, Origin, Status, label_set_problems
 from detector_app.core.names import printable
 from detector_app.core.paths import UnsafePathError
 from detector_app.errors import LabelSetError, StorageError
@@ -55,7 +55,10 @@ class ImportReport:
 
 def import_label_set(repo: Repository, labels: LabelSet, source: Path,
                      error: type[LabelSetError] = LabelSetError) -> ImportReport:
-    """Check each image file of ``labels`` (readable, the size the labels say), then write them at once."""
+    """Check the labels (names, boxes) and each image file (readable, the size the labels say), then write
+    them at once."""
+    if problems := label_set_problems(labels):
+        raise error(str(source), problems)
     files = check_image_files(labels, source, error)
     return add_label_set(repo, labels, files, source, error)
 

@@ -1,1 +1,0 @@
-"""Label import and export formats (COCO built in; plugins add more through ``registry``)."""

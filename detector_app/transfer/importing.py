@@ -1,0 +1,33 @@
+"""Import: codec -> checked image files -> one transaction. A bad file changes nothing."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from detector_app.errors import LabelSetError
+from detector_app.formats.coco import read_coco
+from detector_app.formats.coco_validate import CocoValidationError
+from detector_app.storage.label_import import ImportReport, import_label_set
+from detector_app.storage.repository import Repository
+from detector_app.transfer.formats import find_format
+
+
+def import_labels(repo: Repository, format_name: str, path: str | Path,
+                  images_dir: str | Path | None = None) -> ImportReport:
+    """Import the labels at ``path`` in ``format_name`` for the images in ``images_dir``."""
+    fmt = find_format(format_name, "import")
+    path = Path(path)
+    folder = Path(images_dir) if images_dir is not None else None
+    if fmt.legacy:  # an ExporterPlugin that writes into the project itself
+        return fmt.import_legacy(repo, path, folder)
+    labels = fmt.read(path, folder).numbered()
+    return import_label_set(repo, labels, path, getattr(fmt.codec, "error", LabelSetError))
+
+
+def import_coco(repo: Repository, json_path: str | Path, images_dir: str | Path) -> ImportReport:
+    """Import a COCO ``instances`` file whose ``file_name``s are relative to ``images_dir``.
+
+    Raises ``CocoValidationError`` listing the first problems; then the project is exactly as before.
+    """
+    json_path = Path(json_path)
+    return import_label_set(repo, read_coco(json_path, images_dir), json_path, CocoValidationError)
