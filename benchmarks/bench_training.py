@@ -26,6 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from detector_app.detection.presets import PRESETS, build_model
 from detector_app.training.data import DetectionDataset, Sample, make_transform
 from detector_app.training.features import FeatureCache, batch_loss, image_batches
+from detector_app.training.loop import train_one_epoch
 from detector_app.training.model_setup import apply_freeze, bf16_supported, set_train_mode
 from tests.synthetic_shapes import SHAPES, make_shapes_dataset
 
@@ -35,17 +36,6 @@ MODES = ("heads", "heads+cache", "fpn", "all")
 def make_samples(folder: Path, count: int, size: int) -> list[Sample]:
     data = make_shapes_dataset(count, seed=0, out_dir=folder, size=size, objects=(2, 5), object_size=(0.08, 0.3))
     return [Sample(i, d.path, d.width, d.height, d.boxes, d.labels) for i, d in enumerate(data.images)]
-
-
-def time_steps(step, batches, warmup: int) -> list[float]:
-    """Wall seconds of each step after ``warmup`` steps (oneDNN picks its kernels in the first ones)."""
-    times = []
-    for i, batch in enumerate(batches):
-        start = time.perf_counter()
-        step(batch)
-        if i >= warmup:
-            times.append(time.perf_counter() - start)
-    return times
 
 
 def bench_mode(preset: str, mode: str, samples: list[Sample], size: int, batch: int, steps: int,
@@ -67,25 +57,27 @@ def bench_mode(preset: str, mode: str, samples: list[Sample], size: int, batch: 
         start = time.perf_counter()
         cache.build(model, plain, device, bf16)
         cache_s = (time.perf_counter() - start) / len(plain)
-        batches = list(cache.epoch_batches(rng, batch))
-
-        def loss_of(keys):
-            return cache.loss(model, keys, device, bf16)
+        batches, loss_fn = list(cache.epoch_batches(rng, batch)), cache.loss
     else:
         dataset = DetectionDataset(samples, SHAPES, make_transform(size, 0.2, flip=True, photometric=True))
         batches = [b for _, b in zip(range(n_batches), image_batches(dataset, batch, rng), strict=False)]
+        loss_fn = batch_loss
 
-        def loss_of(b):
-            return batch_loss(model, b, device, bf16)
+    times: list[float] = []
+    last = time.perf_counter()
 
-    def step(b) -> None:
-        loss = sum(loss_of(b).values())
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(params, 10.0)
-        optimizer.step()
+    def on_step(step: int, _losses: dict[str, float], _batch: object) -> None:
+        """Wall seconds of each step after the first (oneDNN picks its kernels in the first ones)."""
+        nonlocal last
+        now = time.perf_counter()
+        if step > 1:
+            times.append(now - last)
+        last = now
 
-    times = time_steps(step, batches, warmup=1)
+    # The app's own loop, at a constant learning rate.
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda _step: 1.0)
+    train_one_epoch(model, optimizer, scheduler, iter(batches), device, steps=len(batches), epoch=0, params=params,
+                    clip_grad_norm=10.0, loss_fn=loss_fn, bf16=bf16, on_step=on_step)
     return statistics.median(times) / batch, cache_s
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ from detector_app.detection.weights_metadata import (
     read_torch_file,
 )
 from detector_app.errors import TrainingError
+from detector_app.training.settings import TrainSettings
 
 FORMAT = "detector_app.training.checkpoint/1"
 CHECKPOINT_NAME = "checkpoint.pth"
@@ -96,12 +98,8 @@ _SETTING_TYPES: dict[str, tuple[type, ...]] = {
 }
 
 
-def settings_from_dict(data: object, source: str) -> Any:
+def settings_from_dict(data: object, source: str) -> TrainSettings:
     """``TrainSettings`` from stored settings, every field type-checked first (one-line ``TrainingError``)."""
-    import math
-
-    from detector_app.training.settings import TrainSettings
-
     values = check_dict(data, source, "settings", TrainingError)
     for key, types in _SETTING_TYPES.items():
         if key not in values:
