@@ -27,7 +27,6 @@ import sys
 import tempfile
 import threading
 import time
-import traceback
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
@@ -48,7 +47,7 @@ STARTUP_LIMIT_S = 120.0  # for the child to import the app's side, before the pl
 _BOOTSTRAP = ("import json, sys\n"
               "request = json.load(open(sys.argv[1], encoding='utf-8'))\n"
               "sys.path[:] = request['sys_path']\n"
-              "from detector_app.plugins_api.probe import child_main\n"
+              "from detector_app.plugins_api.probe_child import child_main\n"
               "child_main(request)\n")
 
 
@@ -335,58 +334,3 @@ class ProbeCache:
 
 
 # --- the child side ---------------------------------------------------------------------------------------
-
-
-def _say_ready(fd: Any) -> None:
-    """Tell the parent the app's side is imported: the plugin's time starts now."""
-    if isinstance(fd, int) and fd >= 0:
-        try:
-            os.write(fd, b"r")
-            os.close(fd)
-        except OSError:
-            pass
-
-
-def child_main(request: dict[str, Any]) -> None:
-    """In the child: import the target, describe what it offers, write the answer, exit at once."""
-    try:
-        result = _describe(request)
-    except BaseException as exc:  # noqa: BLE001 - anything the app's own side raised is still an answer
-        result = ProbeResult(error=f"probe failed: {type(exc).__name__}: {exc}", traceback=traceback.format_exc())
-    try:
-        with open(request["result"], "w", encoding="utf-8") as f:
-            json.dump(result.to_json(), f)
-    finally:
-        sys.stdout.flush()
-        sys.stderr.flush()
-        # No atexit handlers or threads the plugin left behind may keep the child alive or change its answer.
-        os._exit(0)
-
-
-def _describe(request: dict[str, Any]) -> ProbeResult:
-    from detector_app.plugins_api import discovery
-
-    _say_ready(request.get("ready_fd"))
-    try:
-        if request.get("path"):
-            obj = discovery.load_module_from_path(Path(request["path"]), request["module_name"])
-        else:
-            import importlib.metadata
-
-            obj = importlib.metadata.EntryPoint(request["key"], request["entry_point"], request["group"]).load()
-        items = discovery.plugin_classes(obj)
-    except BaseException as exc:  # noqa: BLE001 - KeyboardInterrupt or SystemExit from plugin code is a failure
-        return ProbeResult(error=discovery.import_error_text(exc), traceback=traceback.format_exc())
-    plugins = []
-    for item in items:
-        name = discovery.declared_name(item, request["key"])
-        kind = getattr(item, "kind", "unknown")
-        try:
-            plugin = discovery.instantiate(item)
-        except BaseException as exc:  # noqa: BLE001
-            reason = str(exc) if isinstance(exc, discovery.PluginLoadError) else discovery.import_error_text(exc)
-            plugins.append(ProbedPlugin(str(name), kind if isinstance(kind, str) else "unknown", error=reason))
-            continue
-        plugins.append(ProbedPlugin(plugin.name, plugin.kind, plugin.version, str(plugin.description or ""),
-                                    plugin.api_version, bool(getattr(plugin, "can_import", lambda: False)())))
-    return ProbeResult(tuple(plugins))
