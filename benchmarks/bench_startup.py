@@ -6,7 +6,7 @@ Every figure is the min and median of N fresh processes, printed beside two base
 (``python -c pass`` and ``python -c "import torch"``), so a loaded machine shows as slow baselines too.
 ``--code PATH`` runs another checkout (e.g. a ``git worktree`` of the previous commit) for a before/after.
 
-    .venv/bin/python benchmarks/bench_startup.py [--runs 7] [--code /tmp/start-base] [--no-gui]
+    .venv/bin/python benchmarks/bench_startup.py [--runs 7] [--code /tmp/start-base] [--no-gui] [--only stats,gui]
 """
 
 from __future__ import annotations
@@ -85,7 +85,8 @@ def run_child(argv: list[str], env: dict[str, str], until: str | None = None) ->
     proc.returncode = os.waitstatus_to_exitcode(status)
     err = proc.stderr.read() if proc.stderr else ""
     if proc.returncode != 0 or (until is not None and not marker):
-        raise RuntimeError(f"{argv[-3:]} failed ({proc.returncode}): {err[-2000:]}")
+        last = [line for line in err.splitlines() if line.strip() and not line.startswith("LOADED ")][-1:]
+        raise RuntimeError(f"exit {proc.returncode}: {last[0] if last else 'no output'}")
     loaded = next((json.loads(line[7:]) for line in err.splitlines()[::-1] if line.startswith("LOADED ")), [])
     if "torch=1" in marker:  # the GUI child: torch was imported before the window was first painted
         loaded = ["torch (before the first paint)"]
@@ -116,6 +117,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=7, help="processes per command (default 7)")
     parser.add_argument("--code", type=Path, default=REPO, help="checkout whose detector_app is measured")
     parser.add_argument("--no-gui", action="store_true", help="skip the time to the main window's first paint")
+    parser.add_argument("--only", default="", help="comma-separated parts of command names to run (baselines always)")
     args = parser.parse_args()
     py = sys.executable
     with tempfile.TemporaryDirectory(prefix="bench-startup-") as tmp:
@@ -161,7 +163,10 @@ def main() -> None:
                           "PAINTED"))
         print(f"code: {args.code.resolve()}   python: {py}   {args.runs} runs each, fresh processes")
         print(f"{'command':<28}{'min s':>8}{'median s':>10}{'peak MB':>9}  heavy modules loaded")
+        wanted = [w for w in args.only.split(",") if w]
         for name, make_argv, until in cases:
+            if wanted and not name.startswith("python") and not any(w in name for w in wanted):
+                continue
             samples = []
             try:
                 for _ in range(args.runs):
