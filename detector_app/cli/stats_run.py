@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 
 from detector_app.cli.project_arg import open_project
+from detector_app.core.labels import STATUSES
 from detector_app.core.names import printable
-from detector_app.storage.models import STATUSES
 from detector_app.storage.repository import Repository
 
 

@@ -50,9 +50,9 @@ class ReviewState(StrEnum):
     REVIEWED = "reviewed"
 
 
-STATUSES: tuple[str, ...] = tuple(Status)
-ORIGINS: tuple[str, ...] = tuple(Origin)
-LABEL_STATUSES: tuple[str, ...] = (Status.ACCEPTED, Status.CORRECTED)
+STATUSES: tuple[str, ...] = tuple(s.value for s in Status)  # plain strings: the database stores these
+ORIGINS: tuple[str, ...] = tuple(o.value for o in Origin)
+LABEL_STATUSES: tuple[str, ...] = (Status.ACCEPTED.value, Status.CORRECTED.value)
 
 
 def counts_as_label(status: str, origin: str) -> bool:

@@ -25,8 +25,10 @@ from sqlalchemy import (
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-STATUSES = ("predicted", "accepted", "corrected", "rejected")
-ANNOTATION_ORIGINS = ("model", "human")
+from detector_app.core.labels import ORIGINS, STATUSES
+
+# The values come from the label model; the check constraints below are what the migrations created.
+ANNOTATION_ORIGINS = ORIGINS
 IMAGE_ORIGINS = ("file", "video", "webcam")
 
 
