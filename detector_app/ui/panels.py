@@ -11,8 +11,9 @@ from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTableWidget, QTab
 from detector_app.core.labels import Status
 from detector_app.ui.box_item import BoxSpec
 
-STATUS_TEXT = {Status.PREDICTED: "to review", Status.ACCEPTED: "accepted", Status.CORRECTED: "corrected",
-               Status.REJECTED: "rejected", "live": "live"}  # "live": a box of the live view, never stored
+# What the box table shows for a status; "live": a box of the live view, never stored.
+STATUS_TEXT = {Status.PREDICTED: "to review", Status.ACCEPTED: Status.ACCEPTED.value,
+               Status.CORRECTED: Status.CORRECTED.value, Status.REJECTED: Status.REJECTED.value, "live": "live"}
 
 
 def _item(text: str, key: int | None = None, color: tuple[int, int, int] | None = None) -> QTableWidgetItem:
