@@ -154,3 +154,10 @@ def test_package_data_ships_every_migration_file() -> None:
     shipped = {p for pattern in patterns for p in package.glob(pattern)}
     needed = {p for p in MIGRATIONS_DIR.rglob("*") if p.is_file() and "__pycache__" not in p.parts}
     assert needed and needed <= shipped
+
+
+def test_schema_head_constant_names_the_newest_migration() -> None:
+    """Opening a current project skips alembic by comparing with SCHEMA_HEAD, so it must be the real head."""
+    from detector_app.storage.db import SCHEMA_HEAD
+
+    assert SCHEMA_HEAD == head_revision()

@@ -1,5 +1,5 @@
-"""Plain data types shared by detection, storage, training, export and the UI."""
+"""The label model and the plain data types every layer shares (detections, names, paths, palette).
 
-from detector_app.core.detections import Detections
-
-__all__ = ["Detections"]
+Nothing is re-exported here: import from the module that holds a name, so that importing one rule does not
+load numpy for another.
+"""

@@ -14,20 +14,23 @@ import sqlite3
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from alembic.util.exc import CommandError
-from sqlalchemy import Engine, Table, create_engine, event, inspect
+from sqlalchemy import Engine, Table, create_engine, event, inspect, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from detector_app.errors import StorageError
+
+if TYPE_CHECKING:
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+# The newest revision in migrations/versions (tests/test_storage_migrations.py checks that it is). Opening a
+# project at this revision needs no alembic at all, which keeps commands such as `stats` quick to start.
+SCHEMA_HEAD = "0002"
 
 log = logging.getLogger(__name__)
 
@@ -131,22 +134,33 @@ def insert_rows(session: Session, table: Table, rows: Sequence[Mapping[str, Any]
 
 def alembic_config(connection: Connection | None = None) -> Config:
     """Alembic configured in code: no alembic.ini is needed at run time."""
+    from alembic.config import Config  # alembic (~0.25 s to import) only when a schema has to change
+
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
     cfg.attributes["connection"] = connection
     return cfg
 
 
+def _scripts() -> ScriptDirectory:
+    from alembic.script import ScriptDirectory  # see alembic_config
+
+    return ScriptDirectory.from_config(alembic_config())
+
+
 def head_revision() -> str:
-    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+    head = _scripts().get_current_head()
     if head is None:
         raise StorageError(f"no schema migrations found in {MIGRATIONS_DIR}; the installation is incomplete")
     return head
 
 
 def current_revision(engine: Engine) -> str | None:
+    """The revision stamped in the database (alembic's ``alembic_version`` table), read with plain SQL."""
     with engine.connect() as conn:
-        heads = MigrationContext.configure(conn).get_current_heads()
+        if not inspect(conn).has_table("alembic_version"):
+            return None
+        heads = tuple(conn.execute(text("SELECT version_num FROM alembic_version")).scalars())
     if len(heads) > 1:
         raise StorageError(f"the project database has several schema revisions ({', '.join(heads)}); it is damaged")
     return heads[0] if heads else None
@@ -154,17 +168,19 @@ def current_revision(engine: Engine) -> str | None:
 
 def upgrade(engine: Engine, revision: str = "head") -> None:
     """Run migrations up to ``revision`` in one transaction (SQLite DDL is transactional)."""
+    from alembic import command  # see alembic_config
+
     with write_engine(engine).begin() as conn:
         command.upgrade(alembic_config(conn), revision)
 
 
 def check_schema_read_only(engine: Engine, db_path: Path) -> None:
     """A read-only database must already be at the head revision: it cannot be migrated."""
-    head = head_revision()
     current = current_revision(engine)
-    if current == head:
+    if current == SCHEMA_HEAD:
         return
-    if current is not None and not _known(ScriptDirectory.from_config(alembic_config()), current):
+    head = head_revision()
+    if current is not None and not _known(_scripts(), current):
         raise StorageError(
             f"{db_path} was written by a newer version of detector-app (schema revision {current}, this version "
             f"knows up to {head}); update detector-app to open it"
@@ -180,11 +196,13 @@ def migrate_to_head(engine: Engine, db_path: Path) -> Path | None:
 
     A revision this version does not know means a newer app wrote the file: refuse rather than guess.
     """
-    script = ScriptDirectory.from_config(alembic_config())
-    head = head_revision()
     current = current_revision(engine)
-    if current == head:
+    if current == SCHEMA_HEAD:
         return None
+    from alembic.util.exc import CommandError  # see alembic_config
+
+    script = _scripts()
+    head = head_revision()
     if current is not None and not _known(script, current):
         raise StorageError(
             f"{db_path} was written by a newer version of detector-app (schema revision {current}, this version "
@@ -204,6 +222,8 @@ def migrate_to_head(engine: Engine, db_path: Path) -> Path | None:
 
 
 def _known(script: ScriptDirectory, revision: str) -> bool:
+    from alembic.util.exc import CommandError  # see alembic_config
+
     try:
         return script.get_revision(revision) is not None
     except CommandError:
