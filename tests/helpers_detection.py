@@ -9,13 +9,8 @@ import cv2
 import numpy as np
 import torch
 
-from detector_app.detection.detector import (
-    Detector,
-    _as_bgr_uint8,
-    _check_resizable,
-    _run_network,
-    frame_to_tensor,
-)
+from detector_app.detection.detector import Detector, _run_network
+from detector_app.detection.frame_input import as_bgr_uint8, check_resizable, frame_to_tensor
 from detector_app.detection.weights import LoadedModel, load_model
 
 COCO_IMAGES = ("000000017627.jpg", "000000037777.jpg", "000000087038.jpg")
@@ -78,7 +73,7 @@ def raw_outputs(detector: Detector, frame_bgr: np.ndarray) -> dict[str, torch.Te
     decoded in network-input pixels, ``anchors`` (A, 4). For checking the fast and int8 paths against fp32."""
     engine = detector._engine
     with torch.inference_mode():
-        _check_resizable(_as_bgr_uint8(frame_bgr), engine.config)
+        check_resizable(as_bgr_uint8(frame_bgr), engine.config.size, engine.config.max_size)
         images, _ = engine.transform([frame_to_tensor(frame_bgr, engine.net.device)])
         head, anchors, _ = _run_network(engine, images)
         boxes = engine.post.box_coder.decode_single(head["bbox_regression"][0], anchors[0])

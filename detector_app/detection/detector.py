@@ -9,19 +9,19 @@ and everything after the network stay in fp32.
 Each configuration is an immutable ``_Engine`` snapshot: ``predict`` takes the current one and runs
 without holding a lock, so ``update_config`` / ``swap_model`` from another thread never wait for a
 frame and never change a frame half-way.
+
+Frames reach the network through :mod:`~detector_app.detection.frame_input`; the device and the fast path's
+precision are chosen in :mod:`~detector_app.detection.devices`.
 """
 
 from __future__ import annotations
 
 import copy
 import logging
-import math
-import os
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
-import cv2
 import numpy as np
 import torch
 from torchvision.models.detection import RetinaNet
@@ -29,7 +29,13 @@ from torchvision.models.detection.image_list import ImageList
 from torchvision.models.detection.transform import GeneralizedRCNNTransform
 
 from detector_app.core.detections import Detections
-from detector_app.core.images import UnusableImageError
+from detector_app.detection.devices import (
+    cpu_has_fast_bf16,
+    limit_cpu_threads,
+    low_precision_dtype,
+    resolve_device,
+)
+from detector_app.detection.frame_input import PRESHRINK_PIXELS, frame_to_tensor, network_input
 from detector_app.detection.int8 import CalibratingNetwork, int8_unavailable_reason
 from detector_app.detection.network import BackboneHead
 from detector_app.detection.optimize import fold_batchnorm, to_low_precision
@@ -37,14 +43,24 @@ from detector_app.detection.weights import LoadedModel
 from detector_app.errors import DetectorAppError
 from detector_app.paths import app_paths
 
+__all__ = [
+    "ANCHOR_CACHE_SIZE",
+    "MAX_SIZE_RATIO",
+    "PRESHRINK_PIXELS",
+    "Detector",
+    "DetectorConfig",
+    "cpu_has_fast_bf16",
+    "frame_to_tensor",
+    "limit_cpu_threads",
+    "low_precision_dtype",
+    "resolve_device",
+]
+
 log = logging.getLogger(__name__)
 
 # torchvision's default 800/1333 keeps this ratio between the shorter and the longer side limit.
 MAX_SIZE_RATIO = 1333 / 800
 ANCHOR_CACHE_SIZE = 16
-# Frames with more pixels than this (4096 x 4096) that the network shrinks by more than half are shrunk in
-# uint8 first (see _network_input): the results stay in the frame's pixels, the memory stays small.
-PRESHRINK_PIXELS = 4096 * 4096
 _PRECISION_NAMES = {torch.bfloat16: "bf16", torch.float16: "fp16"}
 
 
@@ -76,48 +92,6 @@ class DetectorConfig:
     @property
     def max_size(self) -> int:
         return int(round(self.size * MAX_SIZE_RATIO))
-
-
-def resolve_device(name: str) -> torch.device:
-    """``auto`` -> CUDA when present, else CPU; a named CUDA device must exist."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        device = torch.device(name)
-    except RuntimeError:
-        raise DetectorAppError(f"unknown device {name!r}; use auto, cpu or cuda[:N]") from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise DetectorAppError(f"device {name!r} requested but CUDA is not available; use --device cpu")
-    return device
-
-
-def cpu_has_fast_bf16() -> bool:
-    """Native bf16 dot products (AVX512-BF16 or AMX) make bf16 convolutions ~2x faster than fp32."""
-    if not torch.backends.mkldnn.is_available():
-        return False
-    checks = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
-    return any(getattr(torch.cpu, name, lambda: False)() for name in checks)
-
-
-def low_precision_dtype(device: torch.device, fast: bool) -> torch.dtype | None:
-    """The fast path's dtype: fp16 on CUDA (as fast as bf16 there, and more precise), bf16 on CPUs that
-    have it natively; None (plain fp32) otherwise or when ``fast`` is off."""
-    if not fast:
-        return None
-    if device.type == "cuda":
-        return torch.float16
-    return torch.bfloat16 if device.type == "cpu" and cpu_has_fast_bf16() else None
-
-
-def limit_cpu_threads() -> int:
-    """Keep torch's intra-op pool within the CPUs this process may use (containers often report more)."""
-    try:
-        available = len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        available = os.cpu_count() or 1
-    if torch.get_num_threads() > available:
-        torch.set_num_threads(available)
-    return torch.get_num_threads()
 
 
 @dataclass(frozen=True)
@@ -241,63 +215,10 @@ class Detector:
         if not len(frames):
             return []
         with torch.inference_mode():
-            inputs = [_network_input(f, engine) for f in frames]
+            size, max_size, device = engine.config.size, engine.config.max_size, engine.net.device
+            inputs = [network_input(f, size, max_size, device) for f in frames]
             outputs = _forward(engine, [t for t, _ in inputs], [size for _, size in inputs])
         return [_to_detections(o, engine) for o in outputs]
-
-
-def frame_to_tensor(frame_bgr: np.ndarray, device: torch.device) -> torch.Tensor:
-    """The exact float tensor ``to_tensor(rgb)`` gives (CHW, RGB, /255), built on ``device``.
-
-    Only uint8 crosses to the device (4x less than float), and the channel flip replaces cv2.cvtColor.
-    """
-    frame = _as_bgr_uint8(frame_bgr)
-    t = torch.from_numpy(np.ascontiguousarray(frame)).to(device, non_blocking=True)
-    return t.permute(2, 0, 1).flip(0).contiguous().to(torch.float32).div_(255)
-
-
-def _network_input(frame_bgr: np.ndarray, engine: _Engine) -> tuple[torch.Tensor, tuple[int, int]]:
-    """The float tensor for the network and the frame's (height, width), to which boxes are scaled back.
-
-    A frame too thin to resize is refused here (UnusableImageError), never inside torch. A frame far larger
-    than the network input (a 12000 x 12000 photo) is first shrunk in uint8 to twice the input size, so the
-    float tensor is small: otherwise the full-size float copies take several GB. Other frames go through
-    unchanged, exactly as the reference ``model([to_tensor(rgb)])`` sees them.
-    """
-    frame = _as_bgr_uint8(frame_bgr)
-    height, width = int(frame.shape[0]), int(frame.shape[1])
-    scale = _check_resizable(frame, engine.config)
-    if height * width > PRESHRINK_PIXELS and 2 * scale < 1:
-        size = (max(1, round(width * 2 * scale)), max(1, round(height * 2 * scale)))
-        frame = cv2.resize(frame, size, interpolation=cv2.INTER_AREA)
-    return frame_to_tensor(frame, engine.net.device), (height, width)
-
-
-def _check_resizable(frame: np.ndarray, config: DetectorConfig) -> float:
-    """The scale torchvision's transform will apply (computed as it does, in float32); UnusableImageError
-    when a side would be resized to 0 pixels."""
-    height, width = int(frame.shape[0]), int(frame.shape[1])
-    if height < 1 or width < 1:
-        raise UnusableImageError(None, f"cannot detect on an empty {width} x {height} image")
-    short, long = np.float32(min(height, width)), np.float32(max(height, width))
-    scale = float(min(np.float32(config.size) / short, np.float32(config.max_size) / long))
-    if math.floor(height * scale) < 1 or math.floor(width * scale) < 1:
-        raise UnusableImageError(None, f"cannot detect on a {width} x {height} image: resized to the model's input "
-                                       f"size ({config.size}, at most {config.max_size}) its shorter side would be "
-                                       f"0 pixels")
-    return scale
-
-
-def _as_bgr_uint8(frame: np.ndarray) -> np.ndarray:
-    if frame.dtype != np.uint8:
-        raise TypeError(f"expected a uint8 image, got {frame.dtype}")
-    if frame.ndim == 2:
-        return np.repeat(frame[:, :, None], 3, axis=2)
-    if frame.ndim == 3 and frame.shape[2] == 4:
-        return frame[:, :, :3]
-    if frame.ndim != 3 or frame.shape[2] != 3:
-        raise ValueError(f"expected an HxWx3 BGR image, got shape {frame.shape}")
-    return frame
 
 
 def _prepare_network(loaded: LoadedModel, config: DetectorConfig) -> _Network:
