@@ -55,7 +55,7 @@ def test_run_command_opens_window_under_xvfb(xvfb_display: str, artifacts_dir: P
     shot = artifacts_dir / "main-window.png"
     shot.unlink(missing_ok=True)
     env = {**os.environ, "DISPLAY": xvfb_display, "QT_QPA_PLATFORM": "xcb"}
-    out = subprocess.run([sys.executable, "main.py", "gui", "--screenshot", str(shot)],
+    out = subprocess.run([sys.executable, "tests/gui_screenshot.py", str(shot)],  # runs main.py gui
                          cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert shot.is_file() and shot.stat().st_size > 5000

@@ -9,5 +9,4 @@ from pathlib import Path
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("gui", help="open the desktop app (default)")
     p.add_argument("--project", type=Path, help="project folder to open")
-    p.add_argument("--screenshot", type=Path, help=argparse.SUPPRESS)  # used by docs and window tests
     p.set_defaults(run="detector_app.cli.gui_run:run")

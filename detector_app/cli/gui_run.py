@@ -8,4 +8,4 @@ from detector_app.ui.app import run_app
 
 
 def run(args: argparse.Namespace) -> int:
-    return run_app(project=args.project, screenshot=args.screenshot)
+    return run_app(project=args.project)

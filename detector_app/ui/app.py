@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import logging
 import sys
 from pathlib import Path
 
-from PySide6.QtCore import QSettings, QTimer
+from PySide6.QtCore import QSettings
 from PySide6.QtWidgets import QApplication
 
 from detector_app import APP_NAME, __version__
 from detector_app.paths import app_paths
-
-log = logging.getLogger(__name__)
 
 
 def app_settings() -> QSettings:
@@ -32,7 +29,7 @@ def ensure_application() -> QApplication:
     return app  # type: ignore[return-value]
 
 
-def run_app(project: Path | None = None, screenshot: Path | None = None) -> int:
+def run_app(project: Path | None = None) -> int:
     from detector_app.ui.icons import app_icon
     from detector_app.ui.main_window import MainWindow
 
@@ -40,18 +37,4 @@ def run_app(project: Path | None = None, screenshot: Path | None = None) -> int:
     app.setWindowIcon(app_icon())
     window = MainWindow(settings=app_settings(), project_path=project)
     window.show()
-    if screenshot is not None:
-        QTimer.singleShot(1500, lambda: _screenshot_and_quit(window, screenshot))
     return app.exec()
-
-
-def _screenshot_and_quit(window, path: Path) -> None:
-    """Grab the whole screen (under Xvfb: the real window as X draws it), then quit."""
-    app = QApplication.instance()
-    screen = window.screen() or app.primaryScreen()
-    pixmap = screen.grabWindow(0)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    ok = pixmap.save(str(path), "PNG")
-    log.info("screenshot %s saved=%s", path, ok)
-    window.close()
-    app.quit()
