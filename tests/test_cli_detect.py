@@ -202,7 +202,7 @@ class _DroppingCamera:
     def __init__(self, frames: int) -> None:
         self.left, self.index = frames, 0
 
-    def read(self):  # noqa: ANN201
+    def read(self):
         from detector_app.errors import SourceError
         from detector_app.sources import Frame
 

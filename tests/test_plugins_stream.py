@@ -36,7 +36,7 @@ class MjpegServer:
         server = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+            def do_GET(self) -> None:  # http.server's naming
                 server.connections += 1
                 limit = server.first_connection_frames if server.connections == 1 else 10_000
                 self.send_response(200)

@@ -39,7 +39,7 @@ def same(row: tuple, expected: tuple) -> bool:
     return row[0] == expected[0] and row[2] == expected[2] and row[1] == pytest.approx(expected[1], abs=2.0)
 
 
-def press(win: MainWindow, key: Qt.Key, modifier=Qt.KeyboardModifier.NoModifier) -> None:  # noqa: ANN001
+def press(win: MainWindow, key: Qt.Key, modifier=Qt.KeyboardModifier.NoModifier) -> None:
     QTest.keyClick(win, key, modifier)
 
 
