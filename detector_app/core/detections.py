@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-BACKGROUND = "__background__"
+from detector_app.core.labels import BACKGROUND
 
 
 @dataclass(frozen=True)

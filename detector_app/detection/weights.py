@@ -24,6 +24,7 @@ from torch import nn
 from torchvision.models.detection import RetinaNet
 from torchvision.ops.misc import FrozenBatchNorm2d
 
+from detector_app.core.labels import BACKGROUND
 from detector_app.detection.presets import (
     DEFAULT_PRESET,
     PRESETS,
@@ -37,7 +38,6 @@ from detector_app.paths import app_paths
 
 log = logging.getLogger(__name__)
 
-BACKGROUND = "__background__"
 # Set to 1 to never try the network (the error then says where to put the file).
 OFFLINE_ENV = "DETECTOR_APP_OFFLINE"
 PROBE_TIMEOUT_S = 10.0

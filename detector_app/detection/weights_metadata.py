@@ -18,11 +18,11 @@ from typing import Any
 
 import torch
 
+from detector_app.core.labels import BACKGROUND
 from detector_app.core.names import name_problem, printable
 from detector_app.detection.presets import PRESETS
 from detector_app.errors import DetectorAppError, WeightsError
 
-BACKGROUND = "__background__"
 UNUSED_ID = "N/A"  # torchvision's COCO names mark unused category ids with it, so it may repeat
 MAX_CLASSES = 5000  # far above any detector head; a longer list is junk, refused before it is used
 
