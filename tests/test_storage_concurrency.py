@@ -134,3 +134,31 @@ def test_predictions_and_edits_at_the_same_time(project_dir: Path, tmp_path: Pat
         deleted = sum(1 for i, v in editor.expected.items() if v is None and editor.snapshots[i].origin == "model")
         assert stored + deleted == predictor.inserted
         assert predictor.inserted >= 10 * BOXES and editor.edits >= 100 and reads[0] >= 10
+
+
+_ADD_VERSION = """
+import sys
+from detector_app.storage import Project
+with Project.open(sys.argv[1], create=False) as project:
+    project.repo.add_model_version(sys.argv[2], "retinanet_light", ["circle", "triangle", "square"],
+                                   metrics={"mAP": 0.5}, settings={"epochs": 1})
+"""
+
+
+def test_a_project_open_twice_in_one_process_sees_versions_another_process_adds(project_dir: Path) -> None:
+    """As in the GUI: the main window holds the project while the Train dialog opens it again, and a training
+    process adds model versions. Opening it again must not drop the SQLite locks of the first connection
+    (which would let the other process delete the -wal/-shm under it and leave it a stale, garbled view)."""
+    import subprocess
+    import sys
+
+    with Project.open(project_dir) as gui:
+        assert gui.repo.model_versions() == []
+        for n in (1, 2):
+            with Project.open(project_dir, create=False) as again:
+                again.repo.model_versions()
+            subprocess.run([sys.executable, "-c", _ADD_VERSION, str(project_dir), f"v{n}"], check=True,
+                           timeout=120)
+            assert [v.name for v in gui.repo.model_versions()] == [f"v{i}" for i in range(1, n + 1)]
+            version = gui.repo.get_model_version(n)
+            assert version.class_names == ("circle", "triangle", "square") and version.metrics == {"mAP": 0.5}

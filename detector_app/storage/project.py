@@ -20,7 +20,6 @@ log = logging.getLogger(__name__)
 
 DB_NAME = "project.db"
 FRAMES_DIR = "frames"
-SQLITE_HEADER = b"SQLite format 3\x00"
 
 
 def default_project_path() -> Path:
@@ -76,7 +75,7 @@ class Project:
             backup = migrate_to_head(engine, db_path)
         except (OperationalError, DatabaseError, sqlite3.DatabaseError) as exc:
             engine.dispose()
-            raise StorageError(f"cannot open project database {db_path}: {_reason(exc)}") from exc
+            raise _open_error(db_path, exc) from exc
         except BaseException:
             engine.dispose()
             raise
@@ -95,7 +94,7 @@ class Project:
             check_schema_read_only(engine, db_path)
         except (OperationalError, DatabaseError, sqlite3.DatabaseError) as exc:
             engine.dispose()
-            raise StorageError(f"cannot open project database {db_path}: {_reason(exc)}") from exc
+            raise _open_error(db_path, exc) from exc
         except BaseException:
             engine.dispose()
             raise
@@ -151,14 +150,20 @@ def _check_database_file(db_path: Path) -> None:
         raise StorageError(f"{db_path} is not a regular file (a pipe, socket or device); {hint}")
     if info.st_size == 0:
         raise StorageError(f"{db_path} is empty (0 bytes): not a project database; {hint}")
-    try:
-        with open(db_path, "rb") as f:
-            header = f.read(len(SQLITE_HEADER))
-    except OSError as exc:
-        raise StorageError(f"cannot read {db_path}: {exc.strerror or exc}") from None
-    if header != SQLITE_HEADER:
-        raise StorageError(f"cannot open project database {db_path}: it is not an SQLite database (it does not "
-                           f"start with the SQLite header); {hint}")
+    # The file is not read here: closing any descriptor of it drops every POSIX lock this process holds on
+    # it, including those of a connection that already has the project open (the GUI while the Train dialog
+    # opens it again). Another process could then checkpoint and delete the -wal/-shm under that connection,
+    # which goes on reading a stale, inconsistent view. A file that is not SQLite is reported from SQLite's
+    # own error when it is opened (_open_error).
+
+
+def _open_error(db_path: Path, exc: BaseException) -> StorageError:
+    """The one line for a database SQLite could not open; a file that is not SQLite says so."""
+    orig = getattr(exc, "orig", exc)
+    if getattr(orig, "sqlite_errorcode", None) == sqlite3.SQLITE_NOTADB:
+        return StorageError(f"cannot open project database {db_path}: it is not an SQLite database (or its header "
+                            "is damaged); move it away (or delete it) to start a new project in this folder")
+    return StorageError(f"cannot open project database {db_path}: {_reason(exc)}")
 
 
 def _not_writable(folder: Path, db_path: Path) -> str | None:
