@@ -3,7 +3,8 @@
 When inference is slower than the camera, frames that arrive while the detector is busy replace each
 other in a one-item slot: stale frames are dropped, never queued, so frame-to-result latency stays
 bounded (at most about two inference times) however long it runs. No Qt here: a GUI worker passes
-callbacks, which run on the inference thread.
+callbacks, which run on the inference thread. No torch either: the detector is passed in, so the GUI imports
+this module before any model is loaded.
 """
 
 from __future__ import annotations
@@ -14,11 +15,13 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import TYPE_CHECKING, Generic, TypeVar
 
 from detector_app.core.detections import Detections
-from detector_app.detection.detector import Detector
 from detector_app.sources.base import Frame, FrameSource
+
+if TYPE_CHECKING:
+    from detector_app.detection.detector import Detector
 
 log = logging.getLogger(__name__)
 

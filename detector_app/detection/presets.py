@@ -24,6 +24,7 @@ from torchvision.models.detection.retinanet import RetinaNetClassificationHead
 from torchvision.ops.feature_pyramid_network import LastLevelP6P7
 
 from detector_app.detection.preset_names import DEFAULT_PRESET as DEFAULT_PRESET  # re-exported for callers
+from detector_app.detection.preset_names import PRESET_DESCRIPTIONS
 
 PRIOR_PROBABILITY = 0.01
 
@@ -61,11 +62,11 @@ def _light(num_classes: int) -> RetinaNet:
 PRESETS: dict[str, Preset] = {
     p.name: p
     for p in (
-        Preset("retinanet_r50_fpn", "RetinaNet ResNet-50 FPN, COCO 36.4 AP", _r50,
+        Preset("retinanet_r50_fpn", PRESET_DESCRIPTIONS["retinanet_r50_fpn"], _r50,
                RetinaNet_ResNet50_FPN_Weights.COCO_V1, 800),
-        Preset("retinanet_r50_fpn_v2", "RetinaNet ResNet-50 FPN v2, COCO 41.5 AP", _r50_v2,
+        Preset("retinanet_r50_fpn_v2", PRESET_DESCRIPTIONS["retinanet_r50_fpn_v2"], _r50_v2,
                RetinaNet_ResNet50_FPN_V2_Weights.COCO_V1, 800),
-        Preset("retinanet_light", "RetinaNet ResNet-18 FPN, for fast training on a CPU", _light, None, 512),
+        Preset("retinanet_light", PRESET_DESCRIPTIONS["retinanet_light"], _light, None, 512),
     )
 }
 

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from detector_app.core.detections import Detections
+from detector_app.detection.config import DetectorConfig
 from detector_app.errors import DetectorAppError
 from detector_app.plugins_api.api import DetectionModel, PluginError
 from detector_app.plugins_api.hooks import is_plugin_model, parse_plugin_model
@@ -26,16 +27,12 @@ from detector_app.plugins_api.manager import PluginManager, get_manager
 if TYPE_CHECKING:
     import torch
 
-    from detector_app.detection.detector import DetectorConfig
-
 
 class PluginDetector:
     """A detector plugin's model with the settings and thread rules of the built-in ``Detector``."""
 
     def __init__(self, model: DetectionModel, plugin_name: str, config: DetectorConfig | None = None,
                  manager: PluginManager | None = None) -> None:
-        from detector_app.detection.detector import DetectorConfig
-
         self._manager = manager or get_manager()
         self._lock = threading.Lock()  # serialises writers; predict reads one (model, config) snapshot
         self._predicting = threading.Lock()  # batch runs call predict from worker threads

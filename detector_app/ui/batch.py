@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtWidgets import QProgressDialog, QWidget
 
 from detector_app.core.detections import Detections
-from detector_app.detection.detector import Detector
 from detector_app.sources import Frame, FrameSource
 from detector_app.ui.workers import BackgroundTasks, BatchProgress, BatchWorker, failure_message
+
+if TYPE_CHECKING:
+    from detector_app.detection.detector import Detector
 
 
 def format_eta(seconds: float | None) -> str:

@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, QThread, Signal
 
 from detector_app.core.detections import Detections
 from detector_app.core.draw import class_color
-from detector_app.detection.detector import Detector
 from detector_app.detection.live import LatestSlot
 from detector_app.sources import Frame, FrameSource
 from detector_app.ui.box_item import BoxSpec
 from detector_app.ui.canvas import AnnotationCanvas
 from detector_app.ui.workers import DetectionWorker, FrameResult, PlayerWorker, start_in_thread
+
+if TYPE_CHECKING:
+    from detector_app.detection.detector import Detector
 
 log = logging.getLogger(__name__)
 

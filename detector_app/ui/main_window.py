@@ -7,15 +7,16 @@ widgets and services it needs:
 - SourceController (source_controller.py): sources played live, capture, batch detection, recent sources.
 - ImagesController (images_controller.py): the image list, review actions on the canvas, undo, classes.
 Menus and toolbars are built in menus.py; a failure anywhere ends up in the banner through Messages.
+Nothing here imports torch: the model starts loading on a background thread once the window is first painted.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from PySide6.QtCore import QSettings, QSize, Qt
-from PySide6.QtGui import QCloseEvent
+from PySide6.QtCore import QSettings, QSize, Qt, QTimer
+from PySide6.QtGui import QCloseEvent, QPaintEvent
 from PySide6.QtWidgets import (
     QComboBox,
     QDockWidget,
@@ -30,7 +31,6 @@ from PySide6.QtWidgets import (
 )
 
 from detector_app import __version__
-from detector_app.detection.detector import Detector
 from detector_app.storage.project import Project, default_project_path
 from detector_app.ui.banner import Banner
 from detector_app.ui.batch import BatchRun
@@ -52,6 +52,12 @@ from detector_app.ui.source_controller import SourceController
 from detector_app.ui.theme import apply_saved_theme
 from detector_app.ui.workers import BackgroundTasks
 
+if TYPE_CHECKING:
+    from detector_app.detection.detector import Detector
+
+
+FIRST_PAINT_WAIT_MS = 2000
+
 
 def _delegate(controller: str, name: str) -> Any:
     """A read-only window attribute that is the named controller's attribute (an action, a method, state)."""
@@ -62,6 +68,7 @@ class MainWindow(QMainWindow):
     def __init__(self, settings: QSettings, project_path: Path | None = None) -> None:
         super().__init__()
         self.settings = settings
+        self._model_load_pending = False  # True from the end of __init__ until the first model load starts
         apply_saved_theme(settings)  # before any icon is painted: icons take the theme's text colour
         self.setWindowIcon(app_icon())
         self.setWindowTitle(f"Detector {__version__}")
@@ -94,7 +101,27 @@ class MainWindow(QMainWindow):
         build_toolbars(self, self.sources, self.images, self.webcam_combo, self.seek_slider)
         self._restore_layout()
         self.projects.open_project(project_path or Path(settings.value("project/last", str(default_project_path()))))
-        self.model.load_model()
+        self._model_load_pending = True
+        QTimer.singleShot(0, self, self._load_model_when_painted)
+
+    # the model loads after the first paint: importing torch would otherwise delay it by seconds ---------
+    def _load_model_when_painted(self) -> None:
+        """A window that is not shown (scripts, tests) loads its model at once; a shown one on its first paint,
+        or after ``FIRST_PAINT_WAIT_MS`` if none comes (a minimised window)."""
+        if self.isVisible():
+            QTimer.singleShot(FIRST_PAINT_WAIT_MS, self, self._start_model_loading)
+        else:
+            self._start_model_loading()
+
+    def paintEvent(self, event: QPaintEvent) -> None:
+        super().paintEvent(event)
+        if self._model_load_pending:
+            QTimer.singleShot(0, self, self._start_model_loading)  # after this paint reaches the screen
+
+    def _start_model_loading(self) -> None:
+        if self._model_load_pending and not self.model.requested:  # not if a model was chosen or set meanwhile
+            self.model.load_model()
+        self._model_load_pending = False
 
     # layout ---------------------------------------------------------------------------------------------
     def _build_widgets(self) -> None:
@@ -188,6 +215,7 @@ class MainWindow(QMainWindow):
         s.setValue("model/int8", self.model.act_int8.isChecked())
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 (Qt's name)
+        self._model_load_pending = False  # closed before its first paint: no model to load any more
         self._save_settings()
         self.sources.close()
         self.tasks.join()  # a model load or a cancelled batch: nothing may run on a closed project

@@ -5,21 +5,24 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from functools import partial
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, QSettings, Signal
 from PySide6.QtGui import QAction, QActionGroup
 from PySide6.QtWidgets import QFileDialog, QLabel, QMenu, QWidget
 
-from detector_app.detection.detector import Detector, DetectorConfig
-from detector_app.detection.presets import PRESETS
+from detector_app.detection.config import DetectorConfig
+from detector_app.detection.preset_names import PRESET_DESCRIPTIONS
 from detector_app.errors import DetectorAppError
 from detector_app.plugins_api import get_manager
-from detector_app.training.versions import activate_version
 from detector_app.ui import model_loading
 from detector_app.ui.actions import make_action
 from detector_app.ui.messages import Messages
 from detector_app.ui.project_controller import ProjectController
 from detector_app.ui.workers import BackgroundTasks, CallWorker, failure_message
+
+if TYPE_CHECKING:
+    from detector_app.detection.detector import Detector
 
 SIZES = (320, 512, 640, 800)
 DEVICES = ("auto", "cpu", "cuda")
@@ -36,6 +39,7 @@ class ModelController(QObject):
         self.window, self.settings, self.projects, self.messages = window, settings, projects, messages
         self.status_model, self.status_device, self.tasks = status_model, status_device, tasks
         self.detector: Detector | None = None
+        self.requested = False  # a model was asked for (load_model) or given (set_detector)
         self.train_dialog = None  # the open TrainDialog, kept referenced
         self.preset_group = self._preset_group()
         self.act_load_weights = make_action(window, "Load weights file…", self.choose_weights_file, icon="import")
@@ -55,8 +59,8 @@ class ModelController(QObject):
 
     def _preset_group(self) -> QActionGroup:
         group = QActionGroup(self)
-        for name, preset in PRESETS.items():
-            act = QAction(f"{name} — {preset.description}", self, checkable=True)
+        for name, description in PRESET_DESCRIPTIONS.items():
+            act = QAction(f"{name} — {description}", self, checkable=True)
             act.setData(name)
             act.triggered.connect(partial(self.choose_preset, name))
             group.addAction(act)
@@ -101,6 +105,7 @@ class ModelController(QObject):
     # loading -------------------------------------------------------------------------------------------
     def load_model(self) -> None:
         """Load the chosen model off the UI thread; a failure shows a banner and the app carries on."""
+        self.requested = True
         project = self.projects.project
         spec = model_loading.ModelChoice.from_settings(self.settings, project)
         for act in self.preset_group.actions():
@@ -117,6 +122,7 @@ class ModelController(QObject):
 
     def set_detector(self, detector: Detector) -> None:
         """Switch the running model (a live source restarts with it)."""
+        self.requested = True
         self.detector = detector
         self.update_status()
         self.detector_changed.emit(detector)
@@ -169,6 +175,9 @@ class ModelController(QObject):
             act.triggered.connect(partial(self.activate_version, version.id))
 
     def activate_version(self, version_id: int) -> None:
+        # Imported here: the training package imports torch, needed only now that a version's model is loaded.
+        from detector_app.training.versions import activate_version
+
         try:
             activate_version(self.projects.project, version_id)
         except DetectorAppError as exc:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 from functools import partial
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, QSettings
 from PySide6.QtGui import QKeySequence
@@ -21,7 +22,6 @@ from PySide6.QtWidgets import (
 )
 
 from detector_app.core.detections import Detections
-from detector_app.detection.detector import Detector
 from detector_app.plugins_api.sources import open_any_source
 from detector_app.sources import Frame
 from detector_app.storage.project import Project
@@ -36,6 +36,9 @@ from detector_app.ui.messages import Messages
 from detector_app.ui.model_controller import ModelController
 from detector_app.ui.project_controller import ProjectController
 from detector_app.ui.workers import BackgroundTasks
+
+if TYPE_CHECKING:
+    from detector_app.detection.detector import Detector
 
 log = logging.getLogger(__name__)
 

@@ -27,15 +27,18 @@ import time
 from collections.abc import Callable, Generator, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, Qt, QThread, QThreadPool, Signal, SignalInstance, Slot
 from superqt.utils import FunctionWorker, GeneratorWorker, WorkerBase
 
 from detector_app.core.detections import Detections
-from detector_app.detection.detector import Detector
 from detector_app.detection.live import LatestSlot, RateMeter
 from detector_app.errors import DetectorAppError
 from detector_app.sources import Frame, FrameSource
+
+if TYPE_CHECKING:
+    from detector_app.detection.detector import Detector
 
 log = logging.getLogger(__name__)
 
