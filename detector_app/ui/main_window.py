@@ -214,7 +214,7 @@ class MainWindow(QMainWindow):
         s.setValue("model/fast", self.model.act_fast.isChecked())
         s.setValue("model/int8", self.model.act_int8.isChecked())
 
-    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 (Qt's name)
+    def closeEvent(self, event: QCloseEvent) -> None:
         self._model_load_pending = False  # closed before its first paint: no model to load any more
         self._save_settings()
         self.sources.close()
