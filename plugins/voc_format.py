@@ -21,7 +21,7 @@ from pathlib import Path, PurePosixPath
 from detector_app.core.images import check_image
 from detector_app.core.labels import Box, LabelledImage, LabelSet, categories_in_order
 from detector_app.core.names import printable
-from detector_app.core.paths import is_regular_file
+from detector_app.core.paths import UnsafePathError, confine, is_regular_file
 from detector_app.errors import ImportValidationError
 from detector_app.formats.files import (
     ImageIndex,
@@ -60,7 +60,10 @@ class VocFormat(FormatPlugin):
     def read(self, path: Path, images_dir: Path | None) -> LabelSet:
         single = is_regular_file(path)
         root = path.parent if single or path.name == "Annotations" else path
-        folder = None if single else root / "Annotations"  # the folder listed files must stay inside
+        try:  # the folder listed files must stay inside; an Annotations/ that is a symlink leading out is refused
+            folder = None if single else confine(root, "Annotations")
+        except UnsafePathError as exc:
+            raise ImportValidationError(f"{printable(root)}: the Annotations folder: {problem_text(exc)}") from None
         files = [path] if single else label_files(root / "Annotations", "*.xml")
         if not files:
             raise ImportValidationError(f"{printable(path)}: no .xml files in {printable(root / 'Annotations')}")
@@ -159,7 +162,7 @@ def read_class_list(root: Path) -> list[str]:
     labels = root / "labels.txt"
     if not is_regular_file(labels):
         return []
-    return [line.strip() for line in read_label_text(labels).splitlines() if line.strip()]
+    return [line.strip() for line in read_label_text(labels, root).splitlines() if line.strip()]
 
 
 PLUGINS = [VocFormat]

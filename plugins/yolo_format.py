@@ -25,7 +25,7 @@ import yaml
 from detector_app.core.images import check_image
 from detector_app.core.labels import Box, LabelledImage, LabelSet, categories_in_order
 from detector_app.core.names import printable
-from detector_app.core.paths import is_regular_file
+from detector_app.core.paths import UnsafePathError, confine, is_regular_file
 from detector_app.errors import ImportValidationError
 from detector_app.formats.files import ImageIndex, label_files, problem_text, raise_problems, read_label_text
 from detector_app.formats.images import copy_images as copy_images_into
@@ -69,7 +69,10 @@ class YoloFormat(FormatPlugin):
         except (OSError, ValueError) as exc:  # unreadable, not UTF-8, not YAML, a bad name in data.yaml
             raise ImportValidationError(f"{printable(root)}: cannot read the class names: {problem_text(exc)}") from None
         found, problems = [], []
-        labels_dir = root / "labels"
+        try:
+            labels_dir = confine(root, "labels")  # a labels/ that is a symlink leading out is refused
+        except UnsafePathError as exc:
+            raise ImportValidationError(f"{printable(root)}: the labels folder: {problem_text(exc)}") from None
         for label_file in label_files(labels_dir, "*.txt"):
             relative = label_file.relative_to(labels_dir).with_suffix("").as_posix()
             try:
@@ -106,10 +109,10 @@ def read_class_names(root: Path) -> list[str]:
     """classes.txt, else the ``names`` of data.yaml (a list, or a mapping of index to name)."""
     classes_txt = root / "classes.txt"
     if is_regular_file(classes_txt):
-        return [line.strip() for line in read_label_text(classes_txt).splitlines() if line.strip()]
+        return [line.strip() for line in read_label_text(classes_txt, root).splitlines() if line.strip()]
     data_yaml = root / "data.yaml"
     if is_regular_file(data_yaml):
-        names = names_from_yaml(read_label_text(data_yaml))
+        names = names_from_yaml(read_label_text(data_yaml, root))
         if names:
             return names
     raise ImportValidationError(f"{root}: no classes.txt, and no class names in data.yaml")

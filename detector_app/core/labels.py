@@ -113,6 +113,9 @@ class LabelledImage:
     video_path: Path | None = None  # a frame of a video: the video and the frame's index in it
     frame_index: int | None = None
     reviewed: bool = True
+    # sha256 of the image file as the project stored it: copying checks the file against it. None: not known
+    # (a label set read from files); "" : a project row with no stored hash (refused when copied).
+    content_hash: str | None = None
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import stat
@@ -18,7 +19,9 @@ from detector_app.errors import StorageError
 
 def copy_images(labels: LabelSet, folder: Path) -> LabelSet:
     """Copy every image into ``folder`` (a video frame whose file is gone is decoded from its video);
-    the returned label set names each image relative to ``folder``. Clashing names get the image id first."""
+    the returned label set names each image relative to ``folder``. Clashing names get the image id first.
+    An image with a ``content_hash`` (from a project) is copied only when its file has that sha256; ``""``
+    (a row without a stored hash) or a mismatch refuses the whole export."""
     folder.mkdir(parents=True, exist_ok=True)
     taken: set[str] = set()
     images = []
@@ -31,7 +34,7 @@ def copy_images(labels: LabelSet, folder: Path) -> LabelSet:
         target = folder / name
         if exists and source is not None:
             _check_image_file(image, source)
-            shutil.copyfile(source, target)
+            _copy_checked(image, source, target)
         elif image.video_path is not None and image.frame_index is not None:
             _write_video_frame(image, target)
         else:
@@ -40,6 +43,27 @@ def copy_images(labels: LabelSet, folder: Path) -> LabelSet:
         taken.add(name)
         images.append(replace(image, file_name=name, path=target))
     return replace(labels, images=tuple(images), images_dir=folder)
+
+
+def _copy_checked(image: LabelledImage, source: Path, target: Path) -> None:
+    """Copy ``source``; with a known ``content_hash`` (a project's image) keep the copy only when its sha256 is
+    that hash (the copy itself is hashed: what was checked is what is exported)."""
+    shutil.copyfile(source, target)
+    if image.content_hash is None:  # a label set read from files: nothing stored to compare with
+        return
+    digest = hashlib.sha256()
+    try:
+        with open(target, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                digest.update(block)
+    except BaseException:
+        target.unlink(missing_ok=True)
+        raise
+    if image.content_hash and digest.hexdigest() == image.content_hash.lower():
+        return
+    target.unlink(missing_ok=True)
+    raise StorageError(f"image {image.id}: the file at {printable(source)} is not the image the project stored "
+                       "(its content changed or the row was edited); nothing was written")
 
 
 def _check_image_file(image: LabelledImage, path: Path) -> None:

@@ -21,6 +21,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from detector_app.core.names import printable
 from detector_app.plugins_api.api import API_VERSION, ENTRY_POINT_GROUP, KIND_CLASSES, NAME_PATTERN, Plugin
 from detector_app.plugins_api.probe import ProbeTarget
 from detector_app.plugins_api.records import ORIGIN_PACKAGE
@@ -192,7 +193,7 @@ def iter_candidates(folders: Iterable[tuple[Path, str]], group: str | None) -> l
         try:
             out.extend(entry_point_candidates(group))
         except Exception as exc:  # a broken installed distribution's metadata must not stop discovery
-            log.warning("could not read installed plugin entry points: %s", exc)
+            log.warning("could not read installed plugin entry points: %s", printable(exc))
     return out
 
 

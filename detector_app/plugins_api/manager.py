@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import detector_app
+from detector_app.core.names import printable
 from detector_app.errors import DetectorAppError
 from detector_app.logging_setup import FILE_ONLY
 from detector_app.paths import app_paths
@@ -155,12 +156,12 @@ class PluginManager:
     def _log_load_failure(name: str, candidate: discovery.Candidate, reason: str, details: str = "",
                           exc_info: BaseException | None = None) -> None:
         """One line for the terminal; where it came from and the traceback for the log file only."""
-        log.warning("plugin %s did not load: %s", name, reason)
+        log.warning("plugin %s did not load: %s", printable(name), printable(reason))
         if details or exc_info is not None:
-            log.info("plugin %s (%s) load failure details:\n%s", name, candidate.location, details.rstrip(),
+            log.info("plugin %s (%s) load failure details:\n%s", printable(name), printable(candidate.location), details.rstrip(),
                      exc_info=exc_info, extra=FILE_ONLY)
         else:
-            log.info("plugin %s came from %s", name, candidate.location, extra=FILE_ONLY)
+            log.info("plugin %s came from %s", printable(name), printable(candidate.location), extra=FILE_ONLY)
 
     def _failed(self, name: str, candidate: discovery.Candidate, reason: str, kind: str = "unknown") -> PluginRecord:
         state = FAILED if self.settings.is_enabled(name) else DISABLED
@@ -196,7 +197,7 @@ class PluginManager:
         except BaseException as exc:
             if not isinstance(exc, Exception | SystemExit) and not discovery.is_plugin_interrupt(exc, mark):
                 raise
-            log.info("plugin code %s failed to import in the app", candidate.location, exc_info=exc,
+            log.info("plugin code %s failed to import in the app", printable(candidate.location), exc_info=exc,
                      extra=FILE_ONLY)
             reason = discovery.import_error_text(exc)
             return {n: reason for n in self._pending_names(candidate)}
@@ -225,7 +226,7 @@ class PluginManager:
             return record.name
         key = f"{record.name}@{record.location}"
         reason = f"name {record.name!r} is already used by the plugin from {first.location}"
-        log.warning("plugin %s did not load: %s", key, reason)
+        log.warning("plugin %s did not load: %s", printable(key), printable(reason))
         records[key] = replace(record, state=FAILED, error=reason, plugin=None)
         return key
 
@@ -259,14 +260,14 @@ class PluginManager:
 
     def record_failure(self, name: str, action: str, exc: BaseException) -> PluginError:
         """Record and log a run-time failure; the plugin stays enabled (the next call may well succeed)."""
-        reason = str(exc) if isinstance(exc, DetectorAppError) else f"{type(exc).__name__}: {exc}"
+        reason = printable(str(exc) if isinstance(exc, DetectorAppError) else f"{type(exc).__name__}: {exc}")
         # The caller shows the PluginError (the CLI's one `error:` line, a GUI message); the log keeps the
         # traceback, and the terminal never sees it.
-        log.error("plugin %s failed while %s: %s", name, action, reason, exc_info=exc, extra=FILE_ONLY)
+        log.error("plugin %s failed while %s: %s", printable(name), printable(action), reason, exc_info=exc, extra=FILE_ONLY)
         with self._lock:
             if name in self._records:
                 self._records[name] = replace(self._records[name], error=f"last run failed while {action}: {reason}")
-        return PluginError(f"plugin {name!r} failed while {action}: {reason}")
+        return PluginError(f"plugin {printable(repr(name))} failed while {printable(action)}: {reason}")
 
     # --- by kind ----------------------------------------------------------------------------------
 
@@ -350,7 +351,7 @@ class PluginManager:
             try:
                 accepts = self.run_guarded(name, "checking a source", lambda p=plugin: bool(p.can_open(spec)))
             except DetectorAppError as exc:  # recorded and logged; one broken plugin must not hide the others
-                log.warning("source plugin %s skipped: %s", name, exc)
+                log.warning("source plugin %s skipped: %s", printable(name), printable(exc))
                 continue
             if accepts:
                 return self.run_guarded(name, f"opening {spec}", lambda p=plugin: p.open(spec))

@@ -11,7 +11,9 @@ Rows are checked before a label set is handed out (an edited or damaged database
 an image's width and height are positive integers, a box's x, y are finite and its w, h finite and >= 0
 (SQLite keeps ``inf`` in any column and turns NaN into NULL); a stored path is confined: relative paths stay
 inside the project folder (no ``..``), absolute ones are in the normalised form ``stored_path`` writes. A
-refused row raises one line naming its id; nothing is written.
+refused row raises one line naming its id; nothing is written. Each image carries its stored ``content_hash``
+("" when the row has none): copying the images (``formats.images.copy_images``) copies only a file whose
+sha256 is that hash, so an edited row cannot export a file the project never stored.
 """
 
 from __future__ import annotations
@@ -51,7 +53,7 @@ def read_label_set(repo: Repository, scope: Scope = "reviewed") -> LabelSet:
     images = tuple(
         LabelledImage(Path(r.path).name, r.width, r.height, tuple(boxes.get(r.id, ())), repo.absolute_path(r.path),
                       image_ids[r.id], repo.absolute_path(r.video_path) if r.video_path else None, r.frame_index,
-                      r.reviewed_at is not None)
+                      r.reviewed_at is not None, r.content_hash or "")  # "": no stored hash, refused when copied
         for r in rows)
     return LabelSet(categories, images).relative_to_common_folder()
 
@@ -122,7 +124,7 @@ def export_ids(s: Session, table: type[Image] | type[Annotation]) -> dict[int, i
 
 def _image_rows(s: Session, scope: Scope, ids: dict[int, int]) -> list[Any]:
     query = select(Image.id, Image.path, Image.width, Image.height, Image.video_path, Image.frame_index,
-                   Image.reviewed_at)
+                   Image.reviewed_at, Image.content_hash)
     if scope == "reviewed":
         query = query.where(Image.reviewed_at.is_not(None))
     elif isinstance(scope, str):

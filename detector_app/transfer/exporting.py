@@ -11,6 +11,7 @@ from detector_app.errors import StorageError
 from detector_app.formats.coco import coco_results, write_json
 from detector_app.formats.target import export_into, file_mode
 from detector_app.plugins_api.api import PluginError
+from detector_app.plugins_api.manager import get_manager
 from detector_app.storage.label_export import Scope, read_label_set, read_predictions
 from detector_app.storage.repository import Repository
 from detector_app.transfer.formats import find_format
@@ -38,6 +39,13 @@ def export_labels(repo: Repository, format_name: str, out_dir: str | Path, scope
         return export_into(out_dir, write, fmt.name)
     except PluginError as exc:
         raise PluginError(f"{exc}; nothing was written to {out_dir}") from exc
+    except (ValueError, TypeError) as exc:
+        if fmt.codec is not None:
+            raise
+        # The publish step refusing what a plugin wrote or returned (checked in the guarded call already; this
+        # is the fallback): the plugin's failure, one line, the previous export intact.
+        error = get_manager().record_failure(fmt.name, "exporting", exc)
+        raise PluginError(f"{error}; nothing was written to {out_dir}") from exc
 
 
 def export_coco(repo: Repository, out_dir: str | Path, scope: Scope = "reviewed", copy_images: bool = False) -> Path:

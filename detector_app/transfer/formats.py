@@ -10,14 +10,17 @@ gone from the next lookup).
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from detector_app.core.labels import LabelSet
+from detector_app.core.names import printable
 from detector_app.errors import DetectorAppError
 from detector_app.formats.coco import CocoCodec
 from detector_app.formats.codec import Codec
+from detector_app.formats.target import RESERVED, STAGING_PREFIX
 from detector_app.plugins_api.api import PluginError
 from detector_app.plugins_api.manager import get_manager
 from detector_app.plugins_api.records import DISABLED, FAILED
@@ -55,7 +58,8 @@ class LabelFormat:
             return self.codec.write(labels, out_dir, copy_images)
         manager = get_manager()
         plugin = manager.format_plugin(self.name)
-        return manager.run_guarded(self.name, "exporting", lambda: plugin.write(labels, out_dir, copy_images))
+        return manager.run_guarded(self.name, "exporting",
+                                   lambda: checked_result(plugin.write(labels, out_dir, copy_images), out_dir))
 
     def read(self, path: Path, images_dir: Path | None) -> LabelSet:
         if not self.can_import:
@@ -75,6 +79,27 @@ class LabelFormat:
 
     def import_legacy(self, repo: Repository, path: Path, images_dir: Path | None) -> Any:
         return get_manager().import_labels(self.name, repo, path, images_dir)
+
+
+def checked_result(result: object, out_dir: Path) -> Path:
+    """A plugin's ``write()`` result, checked inside its guarded call (so a bad one is the plugin's failure): a
+    path (or text) inside ``out_dir``, and nothing written under a name detector-app keeps for itself."""
+    if not isinstance(result, str | os.PathLike):
+        raise TypeError(f"write() returned {type(result).__name__}, not the path of the file it wrote")
+    path = Path(result)
+    path = path if path.is_absolute() else out_dir / path
+    try:
+        Path(os.path.abspath(path)).relative_to(os.path.abspath(out_dir))
+    except ValueError:
+        raise ValueError(f"write() returned {printable(result)}, which is outside the folder it was given") from None
+    try:
+        names = os.listdir(out_dir)
+    except OSError:
+        names = []
+    for name in sorted(names):
+        if name in RESERVED or name.startswith(STAGING_PREFIX):
+            raise ValueError(f"write() wrote {printable(name)}, a name detector-app keeps for itself")
+    return path
 
 
 def register_codec(codec: Codec, replace: bool = False) -> None:
