@@ -197,7 +197,8 @@ def test_a_changed_export_file_is_not_overwritten(project: Path, tmp_path: Path,
     assert tree(out) == before
 
 
-def test_a_damaged_manifest_refuses_the_folder(project: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+def test_an_edited_manifest_refuses_the_folder(project: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """An edited manifest no longer carries the installation's signature: the folder holds no export of ours."""
     out = tmp_path / "out"
     assert run_cli(capsys, "export", "coco", str(out), "--project", str(project))[0] == 0
     manifest = json.loads((out / MANIFEST).read_text())
@@ -205,8 +206,147 @@ def test_a_damaged_manifest_refuses_the_folder(project: Path, tmp_path: Path, ca
     (out / MANIFEST).write_text(json.dumps(manifest))
     before, project_before = tree(out), tree(project)
     code, _, err = run_cli(capsys, "export", "coco", str(out), "--project", str(project))
+    assert_one_error(code, err, "not empty", MANIFEST, "not written by detector-app", "nothing was written")
+    assert tree(out) == before and tree(project) == project_before
+
+
+def test_a_signed_but_damaged_manifest_refuses_the_folder(project: Path, tmp_path: Path,
+                                                          capsys: pytest.CaptureFixture) -> None:
+    from detector_app.formats.target_manifest import signed
+
+    out = tmp_path / "out"
+    assert run_cli(capsys, "export", "coco", str(out), "--project", str(project))[0] == 0
+    manifest = json.loads((out / MANIFEST).read_text())
+    manifest.pop("signature")
+    manifest["files"].append({"path": "../project/project.db", "size": 1, "mtime_ns": 1})
+    (out / MANIFEST).write_text(json.dumps(signed("manifest", manifest)))
+    before, project_before = tree(out), tree(project)
+    code, _, err = run_cli(capsys, "export", "coco", str(out), "--project", str(project))
     assert_one_error(code, err, "manifest", "damaged")
     assert tree(out) == before and tree(project) == project_before
+
+
+# --- a crafted folder never makes an export delete what it did not write (manifest, journal, stage) -------
+
+
+def _crafted_folder(tmp_path: Path) -> tuple[Path, Path, dict[str, bytes]]:
+    """A target holding a user file ``precious.txt`` and an outside folder ``victim/`` (returned with the
+    target's files, compared byte for byte afterwards)."""
+    out, victim = tmp_path / "out", tmp_path / "victim"
+    out.mkdir()
+    (out / "precious.txt").write_bytes(b"the user's precious data\n")
+    victim.mkdir()
+    (victim / "keep.txt").write_bytes(b"outside the target\n")
+    (victim / "sub").mkdir()
+    (victim / "sub" / "deep.bin").write_bytes(b"\x00\x01\x02")
+    return out, victim, {"precious.txt": b"the user's precious data\n"}
+
+
+def _journal(stage: str, new: list[str]) -> str:
+    return json.dumps({"kind": "detector-app export", "stage": stage, "export_id": "ffff", "old": [], "new": new,
+                       "created_dirs": [], "old_dirs": []})
+
+
+@pytest.mark.parametrize("signature", [None, "0" * 64])
+def test_a_hand_made_manifest_does_not_make_user_files_ours(signature: str | None, project: Path, tmp_path: Path,
+                                                            capsys: pytest.CaptureFixture) -> None:
+    """1a: a manifest listing ``precious.txt`` with its exact size and time (tar keeps them) is not ours."""
+    out, victim, _ = _crafted_folder(tmp_path)
+    st = os.lstat(out / "precious.txt")
+    manifest: dict[str, Any] = {"kind": "detector-app export", "app": "detector-app", "version": "0",
+                                "format": "coco", "created": "2020-01-01T00:00:00+00:00", "export_id": "eeee",
+                                "dirs": [], "files": [{"path": "precious.txt", "size": st.st_size,
+                                                       "mtime_ns": st.st_mtime_ns}]}
+    if signature:
+        manifest["signature"] = signature
+    (out / MANIFEST).write_text(json.dumps(manifest))
+    before, victim_before = tree(out), tree(victim)
+    code, _, err = run_cli(capsys, "export", "coco", str(out), "--project", str(project), "--scope", "all")
+    assert_one_error(code, err, str(out), "not empty", "nothing was written")
+    assert tree(out) == before and tree(victim) == victim_before
+    assert sorted(p.name for p in out.iterdir()) == sorted([MANIFEST, "precious.txt"])
+
+
+def test_a_hand_made_journal_is_never_acted_upon(project: Path, tmp_path: Path,
+                                                 capsys: pytest.CaptureFixture) -> None:
+    """1b: a journal naming ``precious.txt`` as new, beside an empty staging folder: no rollback, no deletion."""
+    out, victim, _ = _crafted_folder(tmp_path)
+    stage = out / f"{STAGING_PREFIX}abcd1234"
+    stage.mkdir()
+    (out / JOURNAL).write_text(_journal(stage.name, ["precious.txt"]))
+    before, victim_before = tree(out), tree(victim)
+    code, _, err = run_cli(capsys, "export", "coco", str(out), "--project", str(project), "--scope", "all")
+    assert_one_error(code, err, str(out), "export journal detector-app did not write", "nothing was written")
+    assert tree(out) == before and tree(victim) == victim_before and stage.is_dir()
+    with pytest.raises(ExportTargetError, match="did not write"):
+        target.recover(out)
+    assert tree(out) == before and stage.is_dir()
+
+
+def test_a_journal_copied_from_another_export_is_never_acted_upon(project: Path, tmp_path: Path,
+                                                                  capsys: pytest.CaptureFixture,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """A journal signed by another installation (another app home, so another key) is not ours either."""
+    from detector_app.formats.target_manifest import signed
+
+    out, victim, _ = _crafted_folder(tmp_path)
+    stage = out / f"{STAGING_PREFIX}abcd1234"
+    stage.mkdir()
+    (out / JOURNAL).write_text(json.dumps(signed("journal", json.loads(_journal(stage.name, ["precious.txt"])))))
+    monkeypatch.setenv("DETECTOR_APP_HOME", str(tmp_path / "another-home"))
+    before = tree(out)
+    code, _, err = run_cli(capsys, "export", "coco", str(out), "--project", str(project))
+    assert_one_error(code, err, "export journal detector-app did not write")
+    assert tree(out) == before and tree(victim)
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="symlinks")
+def test_a_symlinked_staging_folder_is_never_followed(project: Path, tmp_path: Path,
+                                                      capsys: pytest.CaptureFixture) -> None:
+    """1c: the journal's staging folder is a symlink to an outside folder: nothing is removed through it."""
+    out, victim, _ = _crafted_folder(tmp_path)
+    link = out / f"{STAGING_PREFIX}abcd1234"
+    link.symlink_to(victim, target_is_directory=True)
+    (out / JOURNAL).write_text(_journal(link.name, []))
+    (victim / STAGING_MARKER).write_text("")  # even a marker inside does not make it ours
+    before, victim_before = tree(out), tree(victim)
+    code, _, err = run_cli(capsys, "export", "coco", str(out), "--project", str(project), "--scope", "all")
+    assert_one_error(code, err, str(out), "did not write", "nothing was written")
+    assert tree(out) == before and tree(victim) == victim_before and link.is_symlink()
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="symlinks")
+def test_stale_staging_symlinks_and_forged_markers_are_left_alone(project: Path, tmp_path: Path) -> None:
+    """Without a journal: a staging-named symlink to a folder with a marker, or a real one whose marker this
+    installation did not sign, is not removed (nor anything through it)."""
+    out, victim, _ = _crafted_folder(tmp_path)
+    (out / "precious.txt").unlink()
+    (victim / STAGING_MARKER).write_text("staging folder of a detector-app export; safe to delete\n")
+    link = out / f"{STAGING_PREFIX}link"
+    link.symlink_to(victim, target_is_directory=True)
+    forged = out / f"{STAGING_PREFIX}forged"
+    (forged / "files").mkdir(parents=True)
+    (forged / STAGING_MARKER).write_text("staging folder of a detector-app export; safe to delete\n")
+    (forged / "files" / "mine.txt").write_text("mine")
+    victim_before = tree(victim)
+    target.recover(out)
+    assert tree(victim) == victim_before and link.is_symlink()
+    assert (forged / "files" / "mine.txt").read_text() == "mine"
+
+
+def test_the_signing_key_is_private_and_made_once(tmp_path: Path) -> None:
+    from detector_app.formats import target_manifest
+    from detector_app.paths import app_paths
+
+    target_manifest._keys.clear()
+    key = target_manifest.export_key()
+    path = app_paths().config / target_manifest.KEY_FILE
+    assert path.read_bytes() == key and len(key) == 32
+    if sys.platform != "win32":
+        assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    target_manifest._keys.clear()
+    assert target_manifest.export_key() == key
+    assert [p.name for p in path.parent.iterdir() if p.name.startswith(target_manifest.KEY_FILE)] == [path.name]
 
 
 def test_gui_export_asks_before_replacing_and_keeps_user_files(qtbot: Any, project: Path, tmp_path: Path,
@@ -291,6 +431,7 @@ def killer(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
             proc.stdin.flush()
             return json.loads(proc.stdout.readline())
 
+        request.home = home  # type: ignore[attr-defined]  # its key signs the journals the tests recover from
         try:
             yield request
         finally:
@@ -329,7 +470,8 @@ def _check_after_kill(out: Path, user: dict[str, bytes], states: dict[str, dict[
     return next(name for name, state in states.items() if state == now)
 
 
-def test_sigkill_at_random_moments_of_an_export(tmp_path: Path, killer: Any) -> None:
+def test_sigkill_at_random_moments_of_an_export(tmp_path: Path, killer: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DETECTOR_APP_HOME", str(killer.home))  # recover here with the key the child signs with
     # Enough images that copying and publishing take most of a run, not the start-up.
     project = make_project(tmp_path / "project", n_images=60, n_boxes=6)
     out = tmp_path / "out"
@@ -353,8 +495,9 @@ def test_sigkill_at_random_moments_of_an_export(tmp_path: Path, killer: Any) -> 
     assert_user_files(out, user)
 
 
-def test_sigkill_at_every_step_of_a_publish(tmp_path: Path, killer: Any) -> None:
+def test_sigkill_at_every_step_of_a_publish(tmp_path: Path, killer: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     """The child kills itself before its 1st, 2nd, ... change inside the target, until a run completes."""
+    monkeypatch.setenv("DETECTOR_APP_HOME", str(killer.home))  # recover here with the key the child signs with
     project = make_project(tmp_path / "project", n_images=3)
     out = tmp_path / "out"
     a_args, b_args, state_a, state_b = _states(project, tmp_path, killer, "1")
@@ -408,19 +551,26 @@ def test_stale_staging_folders_are_removed_only_when_marked(project: Path, tmp_p
     out = tmp_path / "out"
     with Project.open(project) as p:
         export_coco(p.repo, out)
+    from detector_app.formats.target_manifest import marker_text
+
     marked = out / f"{STAGING_PREFIX}dead"
     (marked / "files").mkdir(parents=True)
-    (marked / STAGING_MARKER).write_text("")
+    (marked / STAGING_MARKER).write_text(marker_text(marked.name))
     (marked / "files" / "instances.json").write_text("{}")
     empty = out / f"{STAGING_PREFIX}empty"
     empty.mkdir()
     unmarked = out / f"{STAGING_PREFIX}users"
     unmarked.mkdir()
     (unmarked / "precious.txt").write_text("mine")
+    forged = out / f"{STAGING_PREFIX}forged"
+    (forged / "files").mkdir(parents=True)
+    (forged / STAGING_MARKER).write_text("")
+    (forged / "files" / "precious.txt").write_text("mine")
     with Project.open(project) as p:
         export_coco(p.repo, out)
     assert not marked.exists() and not empty.exists()
     assert (unmarked / "precious.txt").read_text() == "mine"
+    assert (forged / "files" / "precious.txt").read_text() == "mine"
 
 
 # --- modes, read-only folders ----------------------------------------------------------------------------

@@ -42,7 +42,8 @@ from detector_app.formats.target_manifest import (
     STAGING_PREFIX,
     ExportTargetError,
     PreviousExport,
-    ancestors,
+    confined,
+    manifest_is_foreign,
     read_manifest,
 )
 from detector_app.formats.target_publish import (
@@ -170,26 +171,17 @@ def _check_target(out: Path, ignore_staging: bool = False) -> PreviousExport | N
     except OSError as exc:
         raise ExportTargetError(f"cannot read the export folder {out}: {reason(exc)}") from exc
     if entries:
-        raise ExportTargetError(f"{out} is not empty and holds no previous export of detector-app (no {MANIFEST}); "
+        why = (f"its {MANIFEST} was not written by detector-app here or was changed" if manifest_is_foreign(out)
+               else f"no {MANIFEST}")
+        raise ExportTargetError(f"{out} is not empty and holds no previous export of detector-app ({why}); "
                                 "nothing was written: choose a new or empty folder")
     return None
-
-
-def _real_folders(out: Path, rel: str) -> bool:
-    """True when every folder between ``out`` and ``rel`` is a real folder (no symlink leading elsewhere)."""
-    for folder in ancestors(rel):
-        try:
-            if not stat.S_ISDIR(os.lstat(out / folder).st_mode):
-                return False
-        except FileNotFoundError:
-            return True
-    return True
 
 
 def _is_ours(out: Path, rel: str, previous: PreviousExport) -> bool:
     """The previous export's file ``rel`` is still what it wrote: a file (not a folder), reached through real
     folders, with the size and time recorded. Anything else belongs to the user now."""
-    if not _real_folders(out, rel):
+    if not confined(out, rel):
         return False
     try:
         st = os.lstat(out / rel)

@@ -14,6 +14,7 @@ import json
 import os
 import secrets
 import shutil
+import stat
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -33,8 +34,14 @@ from detector_app.formats.target_manifest import (
     ExportTargetError,
     PreviousExport,
     ancestors,
+    confined,
+    export_key,
     manifest_id,
+    marker_is_ours,
+    marker_text,
     safe_relative,
+    signed,
+    verify,
 )
 
 FILES = "files"  # inside a staging folder: the new export, laid out as in the target
@@ -69,6 +76,7 @@ def locked(out: Path) -> Iterator[None]:
 
 
 def new_stage(out: Path) -> Path:
+    export_key()  # a key that cannot be made refuses the export before anything is written
     try:
         for _ in range(100):
             stage = out / f"{STAGING_PREFIX}{secrets.token_hex(4)}"
@@ -79,7 +87,7 @@ def new_stage(out: Path) -> Path:
                 continue
         else:
             raise FileExistsError(errno.EEXIST, "no free staging folder name")
-        (stage / STAGING_MARKER).write_text("staging folder of a detector-app export; safe to delete\n")
+        (stage / STAGING_MARKER).write_text(marker_text(stage.name))
         (stage / FILES).mkdir()
     except OSError as exc:
         raise ExportTargetError(f"cannot write to the export folder {out}: {reason(exc)}; nothing was "
@@ -129,8 +137,9 @@ def publish(out: Path, stage: Path, fmt: str, previous: PreviousExport | None, o
     created_dirs = [d for d in needed_dirs if not os.path.lexists(out / d) or d in owned]
     owned_dirs = sorted({d for d in needed_dirs if d in old_dirs} | set(created_dirs))
     export_id = secrets.token_hex(8)
-    journal = {"kind": MANIFEST_KIND, "stage": stage.name, "export_id": export_id, "old": owned,
-               "new": new_files, "created_dirs": created_dirs, "old_dirs": sorted(old_dirs - set(owned_dirs))}
+    journal = signed("journal", {"kind": MANIFEST_KIND, "stage": stage.name, "export_id": export_id, "old": owned,
+                                 "new": new_files, "created_dirs": created_dirs,
+                                 "old_dirs": sorted(old_dirs - set(owned_dirs))})
     try:
         _write_file(out / JOURNAL, json.dumps(journal).encode(), stage)
         _fsync_dir(out)
@@ -149,9 +158,9 @@ def publish(out: Path, stage: Path, fmt: str, previous: PreviousExport | None, o
             _fsync_dir(folder)
         files = [{"path": rel, "size": st.st_size, "mtime_ns": st.st_mtime_ns}
                  for rel in new_files for st in [os.lstat(out / rel)]]
-        manifest = {"kind": MANIFEST_KIND, "app": "detector-app", "version": __version__, "format": fmt,
-                    "created": datetime.now(UTC).isoformat(timespec="seconds"), "export_id": export_id,
-                    "dirs": owned_dirs, "files": files}
+        manifest = signed("manifest", {"kind": MANIFEST_KIND, "app": "detector-app", "version": __version__,
+                                       "format": fmt, "created": datetime.now(UTC).isoformat(timespec="seconds"),
+                                       "export_id": export_id, "dirs": owned_dirs, "files": files})
         _write_file(out / MANIFEST, json.dumps(manifest, indent=1).encode(), stage)  # the commit
         _fsync_dir(out)
     except BaseException as exc:
@@ -171,23 +180,16 @@ def publish(out: Path, stage: Path, fmt: str, previous: PreviousExport | None, o
 
 
 def recover_locked(out: Path) -> None:
+    """Complete or roll back a publish interrupted by a kill, then remove stale staging folders. Only a journal
+    signed by this installation is acted upon; any other refuses the export and nothing is touched."""
     journal_path = out / JOURNAL
     try:
         if os.path.lexists(journal_path):
-            try:
-                journal = json.loads(journal_path.read_bytes())
-                stage = out / journal["stage"]
-                if not journal["stage"].startswith(STAGING_PREFIX) or "/" in journal["stage"]:
-                    raise ValueError("not a staging folder")
-                new, old = [str(r) for r in journal["new"]], [str(r) for r in journal["old"]]
-                for rel in (*new, *old):
-                    safe_relative(rel, ValueError(rel))
-            except (ValueError, KeyError, TypeError, AttributeError) as exc:
-                raise ExportTargetError(f"{journal_path}, left by an interrupted export, is damaged ({exc}); "
-                                        "move the folder's files away by hand") from None
+            journal = _read_journal(out)
+            stage = out / journal["stage"]
             committed = manifest_id(out) == journal["export_id"]
-            if not committed and stage.is_dir():  # without it nothing tells the new files from others
-                _roll_back(out, stage, new, old, [str(d) for d in journal["created_dirs"]])
+            if not committed and _real_dir(stage):  # without it nothing tells the new files from others
+                _roll_back(out, stage, journal["new"], journal["old"], journal["created_dirs"])
             _finish(out, stage, journal, committed)
         _remove_stale_stages(out)
     except OSError as exc:
@@ -195,42 +197,101 @@ def recover_locked(out: Path) -> None:
                                 f"{reason(exc)}") from exc
 
 
+def _read_journal(out: Path) -> dict[str, Any]:
+    journal_path = out / JOURNAL
+    foreign = ExportTargetError(f"{out} holds an export journal detector-app did not write ({JOURNAL}); nothing "
+                                "was written or deleted: move it away or choose a new or empty folder")
+    try:
+        if not stat.S_ISREG(os.lstat(journal_path).st_mode) or os.path.getsize(journal_path) > 256 * 1024 * 1024:
+            raise foreign
+        data = json.loads(journal_path.read_bytes())
+    except (ValueError, RecursionError):
+        raise foreign from None
+    if not verify("journal", data):
+        raise foreign
+    try:
+        name = data["stage"]
+        if (not isinstance(name, str) or not name.startswith(STAGING_PREFIX) or "/" in name or "\\" in name
+                or "\x00" in name or name in (".", "..")):
+            raise ValueError("not a staging folder")
+        lists = {}
+        for key in ("new", "old", "created_dirs", "old_dirs"):
+            lists[key] = [safe_relative(rel, ValueError(f"{key}: {rel!r}")) for rel in data.get(key, [])]
+        return {"stage": name, "export_id": str(data["export_id"]), **lists}
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise ExportTargetError(f"{journal_path}, left by an interrupted export, is damaged ({exc}); "
+                                "move the folder's files away by hand") from None
+
+
+def _real_dir(path: Path) -> bool:
+    """``path`` is a real folder (not a symlink to one, not a file)."""
+    try:
+        return stat.S_ISDIR(os.lstat(path).st_mode)
+    except OSError:
+        return False
+
+
 def _roll_back(out: Path, stage: Path, new: list[str], old: list[str], created_dirs: list[str]) -> None:
+    staged = stage / FILES
     for rel in reversed(new):
         # Moved in (gone from the staging folder): ours, since the conflict check found no other file there.
-        if os.path.lexists(out / rel) and not os.path.lexists(stage / FILES / rel):
-            os.unlink(out / rel)
+        if not (confined(out, rel) and confined(staged, rel)):
+            continue
+        target = out / rel
+        if os.path.lexists(target) and not os.path.lexists(staged / rel) and not _real_dir(target):
+            os.unlink(target)
     for rel in old:
         backup = stage / _OLD / rel
-        if os.path.lexists(backup):
+        if confined(stage / _OLD, rel) and confined(out, rel) and os.path.lexists(backup):
             _move(backup, out / rel)
-    remove_empty(out / d for d in sorted(created_dirs, key=len, reverse=True))
+    remove_empty(out / d for d in sorted(created_dirs, key=len, reverse=True) if confined(out, d))
     _fsync_dir(out)
 
 
 def _finish(out: Path, stage: Path, journal: dict[str, Any], committed: bool) -> None:
     """After the commit (or a rollback): drop folders only the previous export used, the journal, the stage."""
     if committed:
-        remove_empty(out / d for d in sorted(map(str, journal.get("old_dirs", [])), key=len, reverse=True))
+        remove_empty(out / d for d in sorted(map(str, journal.get("old_dirs", [])), key=len, reverse=True)
+                     if confined(out, d))
     (out / JOURNAL).unlink(missing_ok=True)
     _fsync_dir(out)
     remove_stage(stage)
 
 
 def _remove_stale_stages(out: Path) -> None:
-    """Staging folders left by a killed export: only real folders named as ours that carry the marker (or are
-    still empty: killed between creating the folder and marking it)."""
+    """Staging folders left by a killed export: only real folders named as ours whose marker this installation
+    signed (or still empty: killed between creating the folder and marking it)."""
     for entry in out.iterdir():
-        if not entry.name.startswith(STAGING_PREFIX) or entry.is_symlink() or not entry.is_dir():
+        if not entry.name.startswith(STAGING_PREFIX) or not _real_dir(entry):
             continue
-        if (entry / STAGING_MARKER).is_file():
+        if marker_is_ours(entry):
             remove_stage(entry)
         else:
+            _remove_half_marked(entry)
             remove_empty([entry])
 
 
+def _remove_half_marked(stage: Path) -> None:
+    """A staging folder killed while its marker was being written holds only that marker, cut short: the
+    marker goes (the folder then goes as an empty one). Anything else in it keeps the marker too."""
+    marker = stage / STAGING_MARKER
+    try:
+        if [p.name for p in stage.iterdir()] != [STAGING_MARKER] or not stat.S_ISREG(os.lstat(marker).st_mode):
+            return
+        fd = os.open(marker, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+        with os.fdopen(fd, "rb") as f:
+            content = f.read(4096)
+        if marker_text(stage.name).encode().startswith(content) and len(content) < len(marker_text(stage.name)):
+            os.unlink(marker)
+    except OSError:
+        pass
+
+
 def remove_stage(stage: Path) -> None:
-    """Everything but the marker, then the marker, then the folder: killed half way, it is still recognised."""
+    """Everything but the marker, then the marker, then the folder: killed half way, it is still recognised.
+    Never through a symlink: a stage that is not a real folder is left alone, and so is each entry's target."""
+    if not _real_dir(stage):
+        return
     try:
         entries = list(stage.iterdir())
     except OSError:
@@ -238,10 +299,15 @@ def remove_stage(stage: Path) -> None:
     for entry in entries:
         if entry.name == STAGING_MARKER:
             continue
-        if entry.is_dir() and not entry.is_symlink():
-            shutil.rmtree(entry, ignore_errors=True)
+        if _real_dir(entry):
+            shutil.rmtree(entry, ignore_errors=True)  # refuses a symlink root, never follows links inside
         else:
-            entry.unlink(missing_ok=True)
+            try:
+                os.unlink(entry)
+            except FileNotFoundError:
+                pass
+            except IsADirectoryError:
+                pass
     (stage / STAGING_MARKER).unlink(missing_ok=True)
     remove_empty([stage])
 
