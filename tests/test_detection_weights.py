@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import urllib.error
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -141,7 +143,7 @@ def test_unreadable_file_is_a_clear_error(tmp_path: Path, content: bytes) -> Non
 def test_pickled_module_is_refused_by_weights_only(tmp_path: Path) -> None:
     path = tmp_path / "module.pth"
     torch.save(torch.nn.Linear(2, 2), path)  # unpickling it would run arbitrary code paths
-    with pytest.raises(WeightsError, match="module.pth was refused: it contains Python objects that could run code"):
+    with pytest.raises(WeightsError, match="module.pth was refused as unsafe: it contains Python objects that could run code"):
         load_model(path)
 
 
@@ -222,3 +224,66 @@ def test_user_models_folder_wins_and_custom_classes_get_a_new_head(
     assert torch.equal(loaded.model.state_dict()[key], r50_state[key])
     assert np.isclose(float(cls_logits.bias.detach().mean()), -np.log(99), atol=1e-4)
 
+
+
+class _ShellCommand:
+    def __reduce__(self) -> tuple[object, tuple[str]]:
+        return (os.system, ("true",))
+
+
+@pytest.mark.parametrize("how", ["torch.save", "pickle-2", "pickle-5"])
+def test_os_system_payload_is_refused_as_unsafe(tmp_path: Path, how: str) -> None:
+    """Issue 11 item 5: torch says "unsupported GLOBAL posix.system whose module posix is blocked" (or, for a
+    protocol 4+ pickle, "Unsupported operand 149"); both are a refusal, never "damaged"."""
+    import pickle
+
+    from detector_app.detection.weights_metadata import read_torch_file
+    from detector_app.errors import TrainingError
+
+    path = tmp_path / "payload.pth"
+    if how == "torch.save":
+        torch.save({"state_dict": _ShellCommand()}, path)
+    else:
+        path.write_bytes(pickle.dumps({"state_dict": _ShellCommand()}, protocol=int(how[-1])))
+    for error, what in ((WeightsError, "weight file"), (TrainingError, "checkpoint")):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # torch: "Detected pickle protocol 5"
+            with pytest.raises(error) as info:
+                read_torch_file(path, error, what)
+        message = str(info.value)
+        assert message.startswith("payload.pth was refused as unsafe: it contains Python objects that could "
+                                  "run code when loaded"), message
+        assert "damaged" not in message
+        if how != "pickle-5":
+            assert f"it names '{os.system.__module__}.system'" in message
+
+
+@pytest.mark.parametrize("text", [
+    "Weights only load failed. ... Unsupported global: GLOBAL builtins.eval was not an allowed global by default.",
+    "Weights only load failed. ... Trying to load unsupported GLOBAL posix.system whose module posix is blocked.",
+    "Weights only load failed. ... Trying to call reduce for unrecognized function <built-in function print>",
+    "Weights only load failed. ... Can only create new object for nn.Parameter or classes allowlisted via x",
+    "Weights only load failed. ... Can only build Tensor, Parameter, OrderedDict or types allowlisted via x",
+    "Weights only load failed. ... Can only SETITEMS for dict, collections.OrderedDict, but got <class 'list'>",
+    "Weights only load failed. ... Can only append to lists, but got <class 'dict'>",
+    "Weights only load failed. ... Only persistent_load of storage is allowed, but got <class 'str'>",
+    "Weights only load failed. ... WeightsUnpickler error: \n\nUnsupported operand 147\n",
+    "Weights only load failed. ... ``torch.distributed.tensor`` must be imported to load DTensors",
+])
+def test_every_weights_only_refusal_wording_is_unsafe(text: str) -> None:
+    import pickle
+
+    from detector_app.detection.weights_metadata import _load_failure
+
+    message = _load_failure("x.pth", pickle.UnpicklingError(text), "weight file")
+    assert message.startswith("x.pth was refused as unsafe"), message
+
+
+def test_garbage_is_still_damaged_not_unsafe() -> None:
+    import pickle
+
+    from detector_app.detection.weights_metadata import _load_failure
+
+    text = "Weights only load failed. ... WeightsUnpickler error: \n\nUnsupported operand 68\n"
+    assert _load_failure("x.pth", pickle.UnpicklingError(text), "weight file") == (
+        "x.pth is not a readable weight file: it is not a PyTorch file, or it is damaged")

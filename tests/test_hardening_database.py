@@ -151,3 +151,66 @@ def test_gui_opens_a_read_only_project_with_a_banner(qtbot, tmp_path: Path, proj
     qtbot.waitUntil(lambda: "open read-only: the change was not saved" in win.banner.text, timeout=5_000)
     win.close()
     assert db.read_bytes() == before
+
+
+def _listing(folder: Path) -> list[str]:
+    return sorted(str(p.relative_to(folder)) for p in folder.rglob("*"))
+
+
+@pytest.mark.parametrize("kind", ["random_bytes", "newer_schema"])
+def test_a_refused_database_leaves_the_folder_unchanged(project_dir: Path, capsys: pytest.CaptureFixture[str],
+                                                        kind: str) -> None:
+    """Issue 11 item 8: no empty ``frames/`` (or anything else) appears next to a database that was refused."""
+    if kind == "random_bytes":
+        (project_dir / "project.db").write_bytes(os.urandom(8192))
+        expected = "is not an SQLite database"
+    else:
+        Project.open(project_dir).close()
+        shutil.rmtree(project_dir / "frames")
+        with sqlite3.connect(project_dir / "project.db") as conn:
+            conn.execute("UPDATE alembic_version SET version_num = 'f00dfeedbeef'")
+        conn.close()
+        expected = "written by a newer version of detector-app"
+    before = _listing(project_dir)
+    assert "frames" not in before
+    _one_error(capsys, ["stats", "--project", str(project_dir)], expected)
+    assert _listing(project_dir) == before
+    with pytest.raises(StorageError):
+        Project.open(project_dir, create=True)
+    assert _listing(project_dir) == before
+
+
+def test_a_read_only_open_creates_no_frames_folder(project_dir: Path) -> None:
+    Project.open(project_dir).close()
+    shutil.rmtree(project_dir / "frames")
+    with Project.open(project_dir, create=False, read_only=True) as project:
+        assert project.read_only
+    assert not os.path.lexists(project_dir / "frames")  # (SQLite's -wal/-shm of a WAL reader may appear)
+    Project.open(project_dir).close()  # a writable open makes it
+    assert (project_dir / "frames").is_dir()
+
+
+@pytest.mark.parametrize(("column", "value", "expected"), [
+    ("class_names", '"cat"', "model version 1 in the project database: class_names is a single text (the text 'cat'), "
+                            "not a list of class names"),
+    ("class_names", "5", "model version 1 in the project database: class_names must be a list of class names, "
+                         "not the number 5"),
+    ("class_names", '[1, 2]', "model version 1 in the project database: class name 1 is the number 1, not text"),
+    ("class_names", "[]", "model version 1 in the project database: class_names lists no classes"),
+    ("metrics", "[1, 2]", "model version 1 in the project database: metrics must be a dict, not a list of 2 items"),
+    ("settings", '"x"', "model version 1 in the project database: settings must be a dict, not the text 'x'"),
+])
+def test_an_edited_model_version_row_is_one_clear_error(project_dir: Path, capsys: pytest.CaptureFixture[str],
+                                                        column: str, value: str, expected: str) -> None:
+    """Issue 11 item 5: a row edited by hand goes through the same checks as a weight file's metadata; a string
+    is never split into one class per character."""
+    with Project.open(project_dir) as project:
+        version = project.repo.add_model_version("v", "retinanet_light", ["cat", "dog"])
+    assert version.id == 1
+    with sqlite3.connect(project_dir / "project.db") as conn:
+        conn.execute(f"UPDATE model_versions SET {column} = ? WHERE id = 1", (value,))
+    conn.close()
+    _one_error(capsys, ["eval", "--project", str(project_dir), "--version", "1", "--size", "128",
+                        "--device", "cpu"], expected)
+    with Project.open(project_dir, create=False) as project, pytest.raises(StorageError, match="model version 1"):
+        project.repo.model_versions()

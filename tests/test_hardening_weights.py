@@ -39,6 +39,13 @@ class Evil:
         return (print, ("this must never run",))
 
 
+class ShellCommand:
+    """The classic payload: unpickling calls ``os.system`` (torch blocks the module: "... is blocked")."""
+
+    def __reduce__(self) -> tuple[object, tuple[str]]:
+        return (os.system, ("true",))
+
+
 def _wrapped(**changes: object) -> dict[str, object]:
     return {"preset": "retinanet_light", "class_names": ["circle", "square"], "state_dict": TINY_STATE, **changes}
 
@@ -60,7 +67,10 @@ WEIGHT_CASES: dict[str, tuple[object, str]] = {
     "state_nested_junk": ({"state_dict": {"a": {"b": [1, 2]}}}, "entry 'a' is a dict of 1 entries, not a tensor"),
     "wrong_keys": (_wrapped(state_dict={"x.weight": torch.zeros(1)}), "is not a RetinaNet checkpoint"),
     "wrong_shape": ("wrong_shape", "does not fit the retinanet_light architecture"),
-    "unsafe_pickle": ({"state_dict": Evil()}, "was refused: it contains Python objects that could run code"),
+    "unsafe_pickle": ({"state_dict": Evil()}, "was refused as unsafe: it contains Python objects that could run code"),
+    "os_system_pickle": ({"state_dict": ShellCommand()}, "was refused as unsafe: it contains Python objects that "
+                         "could run code when loaded, so it was not loaded (only plain tensors and metadata are "
+                         f"accepted; it names '{os.system.__module__}.system')"),
     "empty": ("empty", "it is empty (0 bytes)"),
     "directory": ("directory", "is a folder, not a weight file"),
     "fifo": ("fifo", "is not a regular file"),
@@ -70,7 +80,7 @@ WEIGHT_CASES: dict[str, tuple[object, str]] = {
 
 
 EVAL_AND_PARENT_SAMPLE = ("preset_list", "names_int", "names_string", "names_duplicate", "state_is_tensor",
-                          "wrong_shape", "unsafe_pickle", "directory", "fifo", "truncated")
+                          "wrong_shape", "unsafe_pickle", "os_system_pickle", "directory", "fifo", "truncated")
 
 
 def _base_checkpoint() -> dict[str, object]:
@@ -94,7 +104,10 @@ CHECKPOINT_CASES: dict[str, tuple[object, str]] = {
     "no_marker": ("no_marker", "is not a training checkpoint of this app"),
     "head_mismatch": ({"model": {LOGITS: torch.zeros(45, 1, 1, 1)}}, "do not match the model: the tensor of the wrong shape"),
     "wrong_keys": ({"model": {LOGITS: torch.zeros(36, 1, 1, 1), "x": torch.zeros(1)}}, "do not match the model"),
-    "unsafe_pickle": ({"history": [Evil()]}, "was refused: it contains Python objects that could run code"),
+    "unsafe_pickle": ({"history": [Evil()]}, "was refused as unsafe: it contains Python objects that could run code"),
+    "os_system_pickle": ({"history": [ShellCommand()]}, "was refused as unsafe: it contains Python objects that "
+                         f"could run code when loaded, so it was not loaded (only plain tensors and metadata are "
+                         f"accepted; it names '{os.system.__module__}.system')"),
     "empty": ("empty", "it is empty (0 bytes)"),
     "directory": ("directory", "is a folder, not a checkpoint"),
     "fifo": ("fifo", "is not a regular file"),
@@ -253,7 +266,7 @@ def test_plain_cli_process(odd: dict[str, Path], tmp_path: Path, argv_kind: str)
     """The same through ``python -m detector_app``, exactly as a user runs it."""
     if argv_kind == "detect":
         argv = ["detect", str(odd["images"]), "--model", str(odd["unsafe_pickle"]), "--out", str(tmp_path / "o.json")]
-        expected = "unsafe_pickle.pth was refused: it contains Python objects that could run code"
+        expected = "unsafe_pickle.pth was refused as unsafe: it contains Python objects that could run code"
     else:
         with Project.open(odd["project"], create=False) as opened:
             run_id = opened.repo.training_runs()[list(CHECKPOINT_CASES).index("epoch_string")].id

@@ -203,14 +203,62 @@ def _unreadable(what: str) -> str:
     return "is corrupt or not a checkpoint" if what == "checkpoint" else f"is not a readable {what}"
 
 
+# What torch's weights_only unpickler (torch/_weights_only_unpickler.py) says when it refuses a pickle
+# instruction or an object, wording by wording: each is a refusal of something that could run code.
+_REFUSED_GLOBAL = (
+    re.compile(r"Unsupported global: GLOBAL ([\w.]+)"),
+    re.compile(r"unsupported GLOBAL ([\w.]+) whose module [\w.]+ is blocked", re.IGNORECASE),
+)
+_REFUSALS = (
+    "unsupported global",  # a global neither allowed by default nor allowlisted
+    "is blocked",  # a global from a blocklisted module (os, posix, subprocess, sys, ...)
+    "call reduce for unrecognized function",
+    "can only create new object",
+    "can only build tensor",
+    "can only append to lists",
+    "can only setitems for dict",  # torch <2.6 wording
+    "only persistent_load of storage",
+    "persistent_load id must be",
+    "unsupported persistent id",
+    "must be imported to load",  # nested jagged tensors, DTensors: objects outside plain tensors
+)
+# Pickle instructions that import or build Python objects by name, or framing of protocol 4+ (which the
+# weights_only unpickler does not read): "Unsupported operand N" for these is a refusal, not damage.
+_RISKY_OPCODES = {0x93: "STACK_GLOBAL", ord("i"): "INST", ord("o"): "OBJ", 0x92: "NEWOBJ_EX",
+                  0x82: "EXT1", 0x83: "EXT2", 0x84: "EXT4", 0x95: "FRAME"}
+
+
+def _refused_global(text: str) -> str | None:
+    for pattern in _REFUSED_GLOBAL:
+        match = pattern.search(text)
+        if match:
+            return match.group(1)
+    return None
+
+
+def _refusal(text: str) -> str | None:
+    """None when ``text`` is no weights_only refusal; else what was refused (may be empty)."""
+    if "Weights only load failed" not in text and "WeightsUnpickler error" not in text:
+        return None
+    name = _refused_global(text)
+    if name is not None:
+        return f"; it names {clip(name, 80)}"
+    lowered = text.lower()
+    if any(marker in lowered for marker in _REFUSALS):
+        return ""
+    match = re.search(r"Unsupported operand (\d+)", text)
+    if match and int(match.group(1)) in _RISKY_OPCODES:
+        return f"; it uses the pickle instruction {_RISKY_OPCODES[int(match.group(1))]}"
+    return None
+
+
 def _load_failure(label: str, exc: BaseException, what: str) -> str:
     text = str(exc)
     bad = _unreadable(what)
-    if "Weights only load failed" in text and "Unsupported global" in text:
-        match = re.search(r"Unsupported global: GLOBAL ([\w.]+)", text)
-        named = f"; it names {clip(match.group(1), 80)}" if match else ""
-        return (f"{label} was refused: it contains Python objects that could run code when loaded "
-                f"(only plain tensors and metadata are accepted{named})")
+    refused = _refusal(text)
+    if refused is not None:
+        return (f"{label} was refused as unsafe: it contains Python objects that could run code when loaded, "
+                f"so it was not loaded (only plain tensors and metadata are accepted{refused})")
     if "Weights only load failed" in text:  # a pickle it cannot even parse: garbage, or an unknown opcode
         return f"{label} {bad}: it is not a PyTorch file, or it is damaged"
     if "zip archive" in text or "central directory" in text or isinstance(exc, EOFError):

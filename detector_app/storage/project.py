@@ -67,7 +67,6 @@ class Project:
             return cls._open_read_only(folder, db_path, why_not)
         try:
             folder.mkdir(parents=True, exist_ok=True)
-            (folder / FRAMES_DIR).mkdir(exist_ok=True)
         except OSError as exc:
             raise StorageError(f"cannot create project folder {folder}: {exc.strerror or exc}") from exc
         engine = create_sqlite_engine(db_path)
@@ -79,6 +78,11 @@ class Project:
         except BaseException:
             engine.dispose()
             raise
+        try:  # only once the database opened: a refused one (foreign file, newer schema) leaves the folder as is
+            (folder / FRAMES_DIR).mkdir(exist_ok=True)
+        except OSError as exc:
+            engine.dispose()
+            raise StorageError(f"cannot create {folder / FRAMES_DIR}: {exc.strerror or exc}") from exc
         log.debug("opened project %s", folder)
         return cls(folder, Repository(engine, folder), backup)
 
