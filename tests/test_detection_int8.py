@@ -23,9 +23,13 @@ from .helpers_detection import COCO_IMAGES, box_iou, coco_image, raw_outputs, sp
 
 SIZE = 224
 TOP_ANCHORS = 500
-MIN_IOU = 0.9  # measured: 0.92-0.93 worst of 500 anchors
-MAX_SCORE_DIFF = 0.2  # measured: 0.11-0.12 worst (bf16: 0.03); int8 is the approximate, opt-in path
-MEAN_SCORE_DIFF = 0.015  # measured: about 0.008
+# Worst box IoU of the 500 best anchors. With exact int8 dot products (VNNI) and 8-bit weights, measured
+# 0.92-0.93 (AVX-512 VNNI machine); the same model with int8 kernels off: 0.905-0.914. Without VNNI the
+# weights are 7-bit (overflow_fix, see detection.int8), which costs accuracy by itself: measured 0.864-0.894
+# on the AVX2-only EPYC, and 0.860-0.895 for that model with int8 kernels off (8-bit weights there: 0.72-0.80).
+MIN_IOU = 0.9 if int8.int8_dot_products_exact() else 0.84
+MAX_SCORE_DIFF = 0.2  # measured: 0.11-0.12 worst (bf16: 0.03), 7-bit weights 0.16-0.17; int8 is opt-in
+MEAN_SCORE_DIFF = 0.015  # measured: about 0.008, 7-bit weights 0.011-0.012
 
 pytestmark = pytest.mark.skipif(int8_unavailable_reason() is not None, reason=str(int8_unavailable_reason()))
 
@@ -67,6 +71,18 @@ def test_int8_matches_fp32_before_thresholding(shared_data: Path, calibrated: tu
     assert ious.min() >= MIN_IOU, f"worst box IoU {ious.min():.3f}"
     assert float(diff.max()) < MAX_SCORE_DIFF, f"worst score difference {float(diff.max()):.4f}"
     assert float(diff.mean()) < MEAN_SCORE_DIFF
+
+
+def test_weights_are_7_bit_where_int8_dot_products_saturate(monkeypatch: pytest.MonkeyPatch) -> None:
+    """CPUs without VNNI get NNCF's overflow fix on every layer; the settings are part of the cache key."""
+    model = spread_model("retinanet_light", seed=4).model
+    keys = {}
+    for exact, fix in ((True, "first_layer"), (False, "enable")):
+        monkeypatch.setattr(int8, "int8_dot_products_exact", lambda exact=exact: exact)
+        assert int8.quantization_settings()["overflow_fix"] == fix
+        keys[fix] = int8.model_fingerprint(model)
+        assert keys[fix] == int8.model_fingerprint(model, int8.quantization_settings())
+    assert keys["enable"] != keys["first_layer"]
 
 
 def test_int8_frames_on_two_threads_match_one(shared_data: Path, calibrated: tuple[Detector, Detector]) -> None:
