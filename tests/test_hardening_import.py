@@ -6,139 +6,45 @@ importers, and the one rule for names (``core.names``) with the CLI's escaping o
 Most cases run the CLI's code path in-process (``main([...])``: a subprocess costs seconds of imports); the
 ones where a hang is the failure (a FIFO) run the real console script in a subprocess with a timeout.
 """
-
 from __future__ import annotations
 
-import contextlib
-import copy
 import errno
-import hashlib
-import importlib.util
 import json
-import math
 import os
 import re
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
-from detector_app.cli.main import main
 from detector_app.core.names import InvalidNameError, check_name, is_unsafe_char, name_problem, printable
-from detector_app.core.paths import UnsafePathError, confine
 from detector_app.errors import ImportValidationError
 from detector_app.storage import Project
-from detector_app.transfer.importing import import_coco, import_labels
+from detector_app.transfer.importing import import_labels
 
-from .helpers_storage import dump_database, small_dataset, write_image
-
-REPO_ROOT = Path(__file__).resolve().parent.parent
-HYPOTHESIS = settings(max_examples=50, deadline=None,
-                      suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
-
-# --- watching what is opened -------------------------------------------------------------------------------
-
-_opened: list[str] | None = None
-
-
-def _audit(event: str, args: tuple[Any, ...]) -> None:
-    if _opened is not None and event == "open" and args and isinstance(args[0], str | bytes | os.PathLike):
-        _opened.append(os.path.abspath(os.fsdecode(args[0])))
-
-
-sys.addaudithook(_audit)  # permanent, but records only inside ``opens()``
-
-
-@contextlib.contextmanager
-def opens() -> Iterator[list[str]]:
-    """Every path opened (``open``, ``os.open``, ``io.open_code``) in this process meanwhile."""
-    global _opened
-    _opened = []
-    try:
-        yield _opened
-    finally:
-        _opened = None
-
-
-def opened_under(paths: list[str], folder: Path) -> list[str]:
-    real = folder.resolve()
-    return [p for p in paths if Path(p).resolve() == real or real in Path(p).resolve().parents]
-
-
-# --- the user's files ----------------------------------------------------------------------------------------
-
-def snapshot(folder: Path) -> dict[str, str]:
-    """Relative path -> content hash (regular files), link target (symlinks) or kind (FIFOs, folders)."""
-    out = {}
-    for dirpath, dirnames, filenames in os.walk(folder):
-        for name in dirnames + filenames:
-            path = Path(dirpath) / name
-            rel = path.relative_to(folder).as_posix()
-            if path.is_symlink():
-                out[rel] = "-> " + os.readlink(path)
-            elif path.is_file():
-                out[rel] = hashlib.sha256(path.read_bytes()).hexdigest()
-            else:
-                out[rel] = "dir" if path.is_dir() else "other"
-    return out
-
-
-def db_bytes(project: Path) -> bytes:
-    return b"".join(p.read_bytes() for p in sorted(project.glob("project.db*")))
+from .hardening_import_helpers import (
+    HYPOTHESIS,
+    REPO_ROOT,
+    VOC,
+    YOLO,
+    assert_one_error_line,
+    db_bytes,
+    make_world,
+    run_cli,
+    unchanged,
+    voc_dataset,
+    yolo_dataset,
+)
 
 
 @pytest.fixture
 def world(tmp_path: Path) -> dict[str, Path]:
-    """A project holding a valid small import, a clean dataset to break, and a 'secret' folder outside it with
-    an image, a FIFO and a file the importers must never open."""
-    project = tmp_path / "project"
-    first_json, first_images = small_dataset(tmp_path / "first", n_images=2, boxes_per_image=1)
-    with Project.open(project) as p:
-        import_coco(p.repo, first_json, first_images)
-    data_json, images = small_dataset(tmp_path / "data", n_images=3, boxes_per_image=2)
-    secret = tmp_path / "secret"
-    write_image(secret / "img_0.png", 80, 60)
-    write_image(secret / "real.png", 80, 60)
-    os.mkfifo(secret / "pipe.png")
-    (secret / "private.txt").write_text("do not read")
-    return {"root": tmp_path, "project": project, "json": data_json, "images": images, "secret": secret}
-
-
-@contextlib.contextmanager
-def unchanged(world: dict[str, Path]) -> Iterator[list[str]]:
-    """The database and every user file (the project's images too) byte-identical afterwards, and nothing
-    opened under the secret folder."""
-    before_db, before_files = db_bytes(world["project"]), snapshot(world["root"] / "data")
-    before_secret, before_first = snapshot(world["secret"]), snapshot(world["root"] / "first")
-    with opens() as opened:
-        yield opened
-    assert opened_under(opened, world["secret"]) == [], "a file outside the image folder was opened"
-    assert db_bytes(world["project"]) == before_db
-    assert snapshot(world["root"] / "data") == before_files
-    assert snapshot(world["secret"]) == before_secret
-    assert snapshot(world["root"] / "first") == before_first
-
-
-def run_cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    code = main(list(args))
-    out = capsys.readouterr()
-    return code, out.out, out.err
-
-
-def assert_one_error_line(code: int, err: str, *expected: str) -> None:
-    assert code == 2, err
-    assert "Traceback" not in err
-    lines = err.splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: "), err
-    assert not any(is_unsafe_char(c) for c in lines[0]), lines[0]  # no escape sequence reached stderr
-    for text in expected:
-        assert text in lines[0], lines[0]
-
+    return make_world(tmp_path)
 
 # --- COCO: item 4 and the file_name half of item 6 -----------------------------------------------------------
 
@@ -284,37 +190,6 @@ def test_fifo_as_the_json_does_not_hang(world: dict[str, Path]) -> None:
 
 # --- VOC and YOLO: item 6 -------------------------------------------------------------------------------------
 
-def _plugin(name: str) -> Any:
-    """The shipped format plugin, loaded from its file (independent of plugin discovery)."""
-    spec = importlib.util.spec_from_file_location(f"_hardening_{name}", REPO_ROOT / "plugins" / f"{name}_format.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-VOC = _plugin("voc")
-YOLO = _plugin("yolo")
-
-
-def voc_dataset(root: Path, folder: str, filename: str, name: str = "cat") -> Path:
-    write_image(root / "JPEGImages" / "img_0.png", 80, 60)
-    (root / "Annotations").mkdir(parents=True, exist_ok=True)
-    xml = (f"<annotation><folder>{folder}</folder><filename>{filename}</filename>"
-           f"<size><width>80</width><height>60</height><depth>3</depth></size>"
-           f"<object><name>{name}</name><difficult>0</difficult>"
-           f"<bndbox><xmin>2</xmin><ymin>3</ymin><xmax>20</xmax><ymax>30</ymax></bndbox></object></annotation>")
-    (root / "Annotations" / "img_0.xml").write_text(xml)
-    return root
-
-
-def yolo_dataset(root: Path, label: str = "0 0.5 0.5 0.25 0.25\n", classes: str = "cat\ndog\n") -> Path:
-    write_image(root / "images" / "img_0.png", 80, 60)
-    (root / "labels").mkdir(parents=True, exist_ok=True)
-    (root / "labels" / "img_0.txt").write_text(label, encoding="utf-8", errors="surrogatepass")
-    (root / "classes.txt").write_text(classes, encoding="utf-8", errors="surrogatepass")
-    return root
-
-
 @pytest.mark.timeout(120)
 @pytest.mark.usefixtures("fresh_plugins")
 def test_voc_folder_escape_is_refused_by_the_cli(world: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
@@ -382,124 +257,6 @@ def test_fifo_and_odd_label_files(world: dict[str, Path]) -> None:
         with unchanged(world), Project.open(world["project"]) as p, pytest.raises(ImportValidationError) as info:
             import_labels(p.repo, importer.name, dataset)
         assert re.search(expected, str(info.value)), str(info.value)
-
-
-# --- property tests -------------------------------------------------------------------------------------------
-
-PATH_PARTS = st.one_of(
-    st.sampled_from(["..", ".", "", "in", "out", "loop", "a.png", "C:", "~", "x" * 256, "in/..", "\\", "//"]),
-    st.text(max_size=12),
-    st.text(alphabet=st.characters(codec=None, categories=["Cc", "Cs", "Cf", "Zl", "Zs"]), max_size=3),
-)
-RELATIVE = st.lists(PATH_PARTS, min_size=0, max_size=6).flatmap(
-    lambda parts: st.sampled_from(["/", "\\"]).map(lambda sep: sep.join(parts)))
-
-
-@pytest.fixture
-def confinement_root(tmp_path: Path) -> Path:
-    root = tmp_path / "root"
-    (root / "in" / "deeper").mkdir(parents=True)
-    (tmp_path / "outside").mkdir()
-    os.symlink(tmp_path / "outside", root / "out")
-    os.symlink(root / "in", root / "in" / "back")  # inside, and a cycle
-    os.symlink("loop", root / "loop")  # a symlink loop
-    return root
-
-
-@HYPOTHESIS
-@given(relative=st.one_of(RELATIVE, st.none(), st.integers(), st.binary(max_size=5)))
-def test_confine_never_escapes(confinement_root: Path, relative: Any) -> None:
-    real_root = confinement_root.resolve()
-    try:
-        path = confine(confinement_root, relative)
-    except UnsafePathError as exc:
-        assert not any(is_unsafe_char(c) for c in str(exc))
-        return
-    resolved = path.resolve()
-    assert resolved == real_root or real_root in resolved.parents
-    assert path == confinement_root / relative.replace("\\", "/")  # not rewritten: the caller's name is kept
-
-
-HOSTILE_VALUES = st.one_of(
-    st.integers(min_value=-(2**80), max_value=2**80), st.just(10**4000),
-    st.sampled_from([math.nan, math.inf, -math.inf, -0.0, 1e308, 5e-324, True, None, "", " "]),
-    st.text(max_size=8), st.text(alphabet=st.characters(categories=["Cc", "Cs", "Cf", "Zl"]), min_size=1, max_size=4),
-    st.sampled_from(["../x.png", "/etc/passwd", "x" * 300, "img_0.png", "img_1.png\x00", "__background__"]),
-    st.recursive(st.integers(0, 3) | st.text(max_size=3), lambda inner: st.lists(inner, max_size=3)
-                 | st.dictionaries(st.text(max_size=3), inner, max_size=2), max_leaves=6),
-)
-MUTATION = st.tuples(st.sampled_from(["images", "annotations", "categories"]), st.integers(0, 5),
-                     st.sampled_from(["id", "file_name", "width", "height", "image_id", "category_id", "bbox", "name",
-                                      "supercategory", "iscrowd", "area", "segmentation"]),
-                     st.one_of(st.just("<delete>"), HOSTILE_VALUES))
-
-
-@HYPOTHESIS
-@given(mutations=st.lists(MUTATION, min_size=1, max_size=3), as_text=st.booleans())
-def test_coco_import_of_mutated_datasets(world: dict[str, Path], mutations: list[Any], as_text: bool) -> None:
-    """Either it imports, or it raises the validation error and the project is exactly as before."""
-    data = json.loads(world["json"].read_text())
-    for section, index, key, value in mutations:
-        entry = data[section][index % len(data[section])]
-        if value == "<delete>":
-            entry.pop(key, None)
-        else:
-            entry[key] = copy.deepcopy(value)
-    hostile = world["root"] / "hostile.json"
-    try:
-        text = json.dumps(data)
-    except ValueError:  # an integer too long to write: the parser's limit is tested with the text itself
-        text = world["json"].read_text().replace('"id": 101', '"id": ' + "8" * 4400)
-    hostile.write_text(text, encoding="utf-8", errors="surrogatepass")
-    with Project.open(world["project"]) as p:
-        before = dump_database(p.path / "project.db")
-        try:
-            import_coco(p.repo, hostile, world["images"])
-        except ImportValidationError as exc:
-            assert "\n" not in printable(exc)
-            assert dump_database(p.path / "project.db") == before
-            return
-    with Project.open(world["project"]) as p:  # it was valid: every name stored passes the rule
-        assert all(name_problem(c.name) is None for c in p.repo.categories())
-
-
-LABEL_TEXT = st.one_of(
-    st.text(max_size=80),
-    st.lists(st.tuples(st.sampled_from(["0", "1", "2", "-1", "99", "0x1", "١", "9" * 5000, "nan"]),
-                       st.lists(st.sampled_from(["0.5", "0.25", "nan", "inf", "-1", "1e999", "0", "x", "1" * 400]),
-                                min_size=3, max_size=8)).map(lambda t: " ".join([t[0], *t[1]])),
-             max_size=4).map("\n".join),
-)
-XML_TEXT = st.one_of(
-    st.text(max_size=80),
-    st.tuples(st.text(max_size=12), st.text(max_size=12), st.text(max_size=12),
-              st.lists(st.sampled_from(["1", "2.5", "-3", "nan", "1e999", "", "x", "79"]), min_size=4, max_size=4)
-              ).map(lambda t: "<annotation><folder>{}</folder><filename>{}</filename><object><name>{}</name><bndbox>"
-                              "<xmin>{}</xmin><ymin>{}</ymin><xmax>{}</xmax><ymax>{}</ymax></bndbox></object>"
-                              "</annotation>".format(*(_xml_escape(v) for v in (*t[:3], *t[3])))),
-)
-
-
-def _xml_escape(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-
-
-@HYPOTHESIS
-@given(label=LABEL_TEXT, classes=st.text(max_size=30), xml=XML_TEXT)
-def test_yolo_and_voc_label_files_with_random_text(world: dict[str, Path], label: str, classes: str,
-                                                   xml: str) -> None:
-    yolo = yolo_dataset(world["root"] / "data" / "yolo", label, classes)
-    voc = voc_dataset(world["root"] / "data" / "voc", "", "img_0.png")
-    (voc / "Annotations" / "img_0.xml").write_text(xml, encoding="utf-8", errors="surrogatepass")
-    for importer, dataset in ((YOLO.YoloFormat(), yolo), (VOC.VocFormat(), voc)):
-        with opens() as opened, Project.open(world["project"]) as p:
-            before = dump_database(p.path / "project.db")
-            try:
-                import_labels(p.repo, importer.name, dataset)
-            except ImportValidationError as exc:
-                assert "\n" not in printable(exc)
-                assert dump_database(p.path / "project.db") == before
-        assert opened_under(opened, world["secret"]) == []
 
 
 # --- item 7: names and printing -------------------------------------------------------------------------------

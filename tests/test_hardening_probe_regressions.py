@@ -25,6 +25,7 @@ from detector_app.plugins_api.manager import reset_manager
 from detector_app.plugins_api.probe import TIMEOUT_ENV
 from detector_app.storage import Project
 
+from .hardening_export_helpers import assert_one_error, run_cli, tree
 from .helpers_storage import write_image
 
 
@@ -40,28 +41,6 @@ def make_project(folder: Path, n: int = 3) -> Path:
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
     return make_project(tmp_path / "project")
-
-
-def run_cli(capsys: pytest.CaptureFixture, *argv: str) -> tuple[int, str, str]:
-    code = main(list(argv))
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
-
-
-def assert_one_error(code: int, err: str, *needles: str) -> str:
-    lines = [line for line in err.splitlines() if line.startswith("error:")]
-    assert code == 2, err
-    assert len(lines) == 1, err
-    assert "Traceback" not in err
-    for needle in needles:
-        assert needle in lines[0], lines[0]
-    return lines[0]
-
-
-def tree(folder: Path) -> dict[str, bytes]:
-    if not folder.exists():
-        return {}
-    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
 
 
 def edit_db(project_dir: Path, sql: str, *params: object) -> None:
