@@ -13,6 +13,7 @@ No Qt and no database here: this module is imported by the UI, the importers and
 from __future__ import annotations
 
 import unicodedata
+from collections.abc import Mapping
 
 from detector_app.errors import DetectorAppError
 
@@ -73,3 +74,47 @@ def _escape(char: str) -> str:
 
 def _clip(text: str, limit: int = 40) -> str:
     return text if len(text) <= limit else text[:limit] + "…"
+
+
+def clip(text: str, limit: int = 40) -> str:
+    """``text`` quoted, with every unsafe character escaped, cut to about ``limit`` characters."""
+    return f"'{printable(text[:limit])}" + ("…'" if len(text) > limit else "'")
+
+
+def describe(value: object) -> str:
+    """What ``value`` is, short and printable (escaped, clipped): safe to put in a one-line message."""
+    if value is None:
+        return "empty (None)"
+    if isinstance(value, bool):
+        return f"the boolean {value}"
+    if isinstance(value, int):
+        return f"the number {value}" if value.bit_length() < 64 else f"an integer of {value.bit_length()} bits"
+    if isinstance(value, float):
+        return f"the number {value!r}"
+    if isinstance(value, str):
+        return f"the text {clip(value)}"
+    if isinstance(value, bytes):
+        return f"{len(value)} bytes"
+    if hasattr(value, "shape"):  # a tensor or an array, without importing either library
+        return f"a tensor of shape {tuple(value.shape)}"
+    if isinstance(value, Mapping):
+        return f"a dict of {len(value)} entries"
+    if isinstance(value, list | tuple | set | frozenset):
+        return f"a list of {len(value)} items"
+    return f"a {type(value).__name__}"
+
+
+def class_list_problem(value: object) -> str | None:
+    """Why ``value`` is not a list of class names (one string is never split into characters), or None.
+    Callers add their own limits (how many, where the background class may stand)."""
+    if isinstance(value, str | bytes):
+        return f"class_names is a single text ({describe(value)}), not a list of class names"
+    if not isinstance(value, list | tuple):
+        return f"class_names must be a list of class names, not {describe(value)}"
+    for i, name in enumerate(value):
+        if not isinstance(name, str):
+            return f"class name {i + 1} is {describe(name)}, not text"
+        if (problem := name_problem(name, f"class name {i + 1}")) is not None:
+            return problem
+    return None
+

@@ -19,7 +19,7 @@ from typing import Any
 import torch
 
 from detector_app.core.labels import BACKGROUND
-from detector_app.core.names import name_problem, printable
+from detector_app.core.names import class_list_problem, clip, describe
 from detector_app.detection.presets import PRESETS
 from detector_app.errors import DetectorAppError, WeightsError
 
@@ -27,34 +27,6 @@ UNUSED_ID = "N/A"  # torchvision's COCO names mark unused category ids with it, 
 MAX_CLASSES = 5000  # far above any detector head; a longer list is junk, refused before it is used
 
 ErrorType = type[DetectorAppError]
-
-
-def describe(value: object) -> str:
-    """What ``value`` is, short and printable (escaped, clipped): safe to put in a one-line message."""
-    if value is None:
-        return "empty (None)"
-    if isinstance(value, bool):
-        return f"the boolean {value}"
-    if isinstance(value, int):
-        return f"the number {value}" if value.bit_length() < 64 else f"an integer of {value.bit_length()} bits"
-    if isinstance(value, float):
-        return f"the number {value!r}"
-    if isinstance(value, str):
-        return f"the text {clip(value)}"
-    if isinstance(value, bytes):
-        return f"{len(value)} bytes"
-    if isinstance(value, torch.Tensor):
-        return f"a tensor of shape {tuple(value.shape)}"
-    if isinstance(value, Mapping):
-        return f"a dict of {len(value)} entries"
-    if isinstance(value, list | tuple | set | frozenset):
-        return f"a list of {len(value)} items"
-    return f"a {type(value).__name__}"
-
-
-def clip(text: str, limit: int = 40) -> str:
-    """``text`` quoted, with every control character escaped, cut to about ``limit`` characters."""
-    return f"'{printable(text[:limit])}" + ("…'" if len(text) > limit else "'")
 
 
 def check_preset(value: object, source: str, error: ErrorType = WeightsError) -> str | None:
@@ -70,18 +42,11 @@ def check_preset(value: object, source: str, error: ErrorType = WeightsError) ->
 def check_class_names(value: object, source: str, error: ErrorType = WeightsError) -> tuple[str, ...]:
     """A list of distinct names (each by the app's one name rule, ``core.names``) -> the names with
     ``__background__`` first (added if absent). One string is refused, never split into characters."""
-    if isinstance(value, str | bytes):
-        raise error(f"{source}: class_names is a single text ({describe(value)}), not a list of class names")
-    if not isinstance(value, list | tuple):
-        raise error(f"{source}: class_names must be a list of class names, not {describe(value)}")
+    if (problem := class_list_problem(value)) is not None:
+        raise error(f"{source}: {problem}")
+    assert isinstance(value, list | tuple)
     if len(value) > MAX_CLASSES + 1:
         raise error(f"{source}: class_names lists {len(value)} names; at most {MAX_CLASSES} classes are supported")
-    for i, name in enumerate(value):
-        if not isinstance(name, str):
-            raise error(f"{source}: class name {i + 1} is {describe(name)}, not text")
-        problem = name_problem(name, f"class name {i + 1}")
-        if problem is not None:
-            raise error(f"{source}: {problem}")
     names = tuple(value)
     if names and names[0] == BACKGROUND:
         names = names[1:]

@@ -10,7 +10,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from detector_app.core.labels import BACKGROUND
-from detector_app.core.names import name_problem, printable
+from detector_app.core.names import class_list_problem, describe
 from detector_app.errors import StorageError
 from detector_app.storage.models import ModelVersion, TrainingRun, utcnow
 from detector_app.storage.records import ModelVersionRecord, TrainingRunRecord
@@ -122,12 +122,12 @@ class ModelStore(ProjectDatabase):
         string, ``preset`` a number, ``metrics`` a list) is one clear StorageError, never split or a crash."""
         source = f"model version {v.id} in the project database"
         if not isinstance(v.name, str):
-            raise StorageError(f"{source}: name must be text, not {_describe(v.name)}")
+            raise StorageError(f"{source}: name must be text, not {describe(v.name)}")
         if not isinstance(v.preset, str):
-            raise StorageError(f"{source}: preset must be a model preset name, not {_describe(v.preset)}")
+            raise StorageError(f"{source}: preset must be a model preset name, not {describe(v.preset)}")
         _check_class_names(v.class_names, source)
         if v.weights_path is not None and not isinstance(v.weights_path, str):
-            raise StorageError(f"{source}: weights_path must be text, not {_describe(v.weights_path)}")
+            raise StorageError(f"{source}: weights_path must be text, not {describe(v.weights_path)}")
         metrics = _check_dict(v.metrics, source, "metrics")
         settings = _check_dict(v.settings, source, "settings")
         return ModelVersionRecord(
@@ -140,42 +140,18 @@ class ModelStore(ProjectDatabase):
 # (detection.weights_metadata, which storage may not import: torch), one clear StorageError per odd value.
 
 
-def _describe(value: object) -> str:
-    if value is None:
-        return "empty (null)"
-    if isinstance(value, bool):
-        return f"the boolean {value}"
-    if isinstance(value, int | float):
-        return f"the number {value!r}" if abs(value) < 1e18 else "a huge number"
-    if isinstance(value, str):
-        return f"the text '{printable(value[:40])}" + ("…'" if len(value) > 40 else "'")
-    if isinstance(value, Mapping):
-        return f"a dict of {len(value)} entries"
-    if isinstance(value, list | tuple):
-        return f"a list of {len(value)} items"
-    return f"a {type(value).__name__}"
-
-
 def _check_class_names(value: object, source: str) -> None:
-    if isinstance(value, str | bytes):
-        raise StorageError(f"{source}: class_names is a single text ({_describe(value)}), not a list of class names")
-    if not isinstance(value, list | tuple):
-        raise StorageError(f"{source}: class_names must be a list of class names, not {_describe(value)}")
-    if not [name for name in value if name != BACKGROUND]:
+    if (problem := class_list_problem(value)) is not None:
+        raise StorageError(f"{source}: {problem}")
+    if not [name for name in value if name != BACKGROUND]:  # type: ignore[union-attr]  # a list, checked above
         raise StorageError(f"{source}: class_names lists no classes")
-    for i, name in enumerate(value):
-        if not isinstance(name, str):
-            raise StorageError(f"{source}: class name {i + 1} is {_describe(name)}, not text")
-        problem = name_problem(name, f"class name {i + 1}")
-        if problem is not None:
-            raise StorageError(f"{source}: {problem}")
 
 
 def _check_dict(value: object, source: str, what: str) -> dict[str, Any]:
     if value is None:
         return {}
     if not isinstance(value, Mapping):
-        raise StorageError(f"{source}: {what} must be a dict, not {_describe(value)}")
+        raise StorageError(f"{source}: {what} must be a dict, not {describe(value)}")
     return dict(value)
 
 

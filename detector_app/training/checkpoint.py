@@ -10,11 +10,11 @@ from typing import Any
 import torch
 from torch import nn
 
+from detector_app.core.names import describe
 from detector_app.detection.weights_metadata import (
     WeightsMetadata,
     check_dict,
     check_int,
-    describe,
     read_torch_file,
 )
 from detector_app.errors import TrainingError
