@@ -50,8 +50,17 @@ class ReviewState(StrEnum):
     REVIEWED = "reviewed"
 
 
+class Split(StrEnum):
+    """The subset an image belongs to, as the user (or the dataset they imported) chose it."""
+
+    TRAIN = "train"
+    VAL = "val"
+    TEST = "test"
+
+
 STATUSES: tuple[str, ...] = tuple(s.value for s in Status)  # plain strings: the database stores these
 ORIGINS: tuple[str, ...] = tuple(o.value for o in Origin)
+SPLITS: tuple[str, ...] = tuple(s.value for s in Split)
 LABEL_STATUSES: tuple[str, ...] = (Status.ACCEPTED.value, Status.CORRECTED.value)
 
 
@@ -116,6 +125,7 @@ class LabelledImage:
     # sha256 of the image file as the project stored it: copying checks the file against it. None: not known
     # (a label set read from files); "" : a project row with no stored hash (refused when copied).
     content_hash: str | None = None
+    split: Split | None = None  # None: the user chose no split for this image
 
 
 @dataclass(frozen=True)

@@ -82,6 +82,8 @@ class Image(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     # Id of the image in the COCO file it was imported from, reused by exports (revision 0002).
     coco_id: Mapped[int | None] = mapped_column(Integer)
+    # train / val / test as the user or an imported dataset chose it; NULL when none (revision 0003).
+    split: Mapped[str | None] = mapped_column(String(8))
 
 
 class Category(Base):
@@ -93,6 +95,8 @@ class Category(Base):
     coco_id: Mapped[int] = mapped_column(Integer, unique=True)
     color: Mapped[str] = mapped_column(String(9))
     supercategory: Mapped[str] = mapped_column(String, default="")
+    # Place in the user's class list (number keys follow it); NULL sorts after, by coco_id (revision 0003).
+    position: Mapped[int | None] = mapped_column(Integer)
 
 
 class ModelVersion(Base):
