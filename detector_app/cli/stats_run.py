@@ -1,4 +1,4 @@
-"""Runs ``detector-app stats`` (arguments in :mod:`detector_app.cli.stats_cmd`): images and boxes by status."""
+"""Runs ``detector-app stats`` (arguments in :mod:`detector_app.cli.stats_cmd`): images by review state and split, boxes by status."""
 
 from __future__ import annotations
 
@@ -20,6 +20,8 @@ def run(args: argparse.Namespace) -> int:
 def format_stats(repo: Repository) -> str:
     total, reviewed = repo.count_images(), repo.count_images("reviewed")
     lines = [f"images: {total} ({reviewed} reviewed, {total - reviewed} unreviewed)"]
+    splits = repo.split_counts()
+    lines.append("splits: " + ", ".join(f"{printable(str(split or 'none'))} {n}" for split, n in splits.items()))
     # Names escaped (a class name never drives the terminal), then laid out by their escaped width.
     counts = [(printable(name), by_status) for name, by_status in sorted(repo.class_counts().items())]
     width = max([len(name) for name, _ in counts] + [5])

@@ -74,6 +74,13 @@ def is_reviewed(person_acted: bool, statuses: Iterable[str]) -> bool:
     return person_acted and all(s != Status.PREDICTED for s in statuses)
 
 
+def split_problem(value: object) -> str | None:
+    """None when ``value`` is a split (``train``, ``val``, ``test``) or None (no split), else the reason."""
+    if value is None or (isinstance(value, str) and value in SPLITS):
+        return None
+    return f"{printable(str(value))[:20]!r} is not a split ({', '.join(SPLITS)})"
+
+
 def is_user_class(name: str) -> bool:
     return bool(name) and name != BACKGROUND
 
@@ -193,6 +200,8 @@ def label_set_problems(labels: LabelSet) -> list[str]:
     problems = [f"category {printable(c.name)[:60]!r}: {problem}" for c in labels.categories
                 if (problem := name_problem(c.name) or (None if is_user_class(c.name) else "reserved name"))]
     for image in labels.images:
+        if problem := split_problem(image.split):
+            problems.append(f"image {printable(image.file_name)!r}: {problem}")
         for box in image.boxes:
             if not (all(math.isfinite(v) for v in box.bbox) and box.bbox[2] > 0 and box.bbox[3] > 0):
                 problems.append(f"image {printable(image.file_name)!r}: box {box.bbox} is not finite with a "

@@ -12,10 +12,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from sqlalchemy import ColumnElement, Select, bindparam, exists, func, select
+from sqlalchemy import ColumnElement, Select, bindparam, exists, func, select, update
 from sqlalchemy.orm import Session
 
-from detector_app.core.labels import IMAGE_SUFFIXES, ReviewState, Status
+from detector_app.core.labels import IMAGE_SUFFIXES, SPLITS, ReviewState, Status, split_problem
 from detector_app.errors import StorageError
 from detector_app.storage.db import insert_rows
 from detector_app.storage.files import encode_frame, frame_name, read_image_info, write_file_durably
@@ -29,7 +29,8 @@ REVIEW_STATES: tuple[str, ...] = tuple(r.value for r in ReviewState)
 CHUNK = 500  # ids per IN (...): SQLite limits bound parameters per statement
 
 IMAGE_COLUMNS = (Image.id, Image.path, Image.width, Image.height, Image.origin, Image.content_hash,
-                 Image.video_path, Image.frame_index, Image.reviewed_at, Image.created_at, Image.coco_id)
+                 Image.video_path, Image.frame_index, Image.reviewed_at, Image.created_at, Image.coco_id,
+                 Image.split)
 # Built once: the GUI calls these for every image it shows.
 _IMAGE_BY_ID = select(*IMAGE_COLUMNS).where(Image.id == bindparam("image_id"))
 _IMAGE_BY_PATH = select(*IMAGE_COLUMNS).where(Image.path == bindparam("path"))
@@ -153,7 +154,31 @@ class ImageStore(ModelStore):
                 image.reviewed_at = None
         return self.get_image(image_id)
 
-    # --- annotations ------------------------------------------------------------------------------
+    # --- splits -----------------------------------------------------------------------------------
+
+    def set_split(self, image_ids: Sequence[int], split: str | None) -> int:
+        """Put the images ``image_ids`` in ``split`` (train, val, test; None: no split), all in one
+        transaction; an unknown id or split is refused with nothing changed. Returns the number of images."""
+        if problem := split_problem(split):
+            raise StorageError(f"cannot set the split: {problem}")
+        ids = sorted({int(i) for i in image_ids})
+        with self.transaction() as s:
+            found: set[int] = set()
+            for start in range(0, len(ids), CHUNK):
+                chunk = ids[start:start + CHUNK]
+                found.update(s.scalars(select(Image.id).where(Image.id.in_(chunk))))
+                s.execute(update(Image).where(Image.id.in_(chunk)).values(split=None if split is None else str(split)))
+            if missing := [i for i in ids if i not in found]:
+                raise StorageError(f"image {missing[0]} is not in the project; no split was changed")
+        return len(ids)
+
+    def split_counts(self) -> dict[str | None, int]:
+        """Images per split, every split present (zeros too); key None: images in no split."""
+        counts: dict[str | None, int] = {**dict.fromkeys(SPLITS, 0), None: 0}
+        with self._connect() as conn:
+            for split, n in conn.execute(select(Image.split, func.count(Image.id)).group_by(Image.split)):
+                counts[split] = int(n)  # a stored value outside SPLITS (an edited row) is shown as it is
+        return counts
 
     # --- internals --------------------------------------------------------------------------------
 
@@ -162,7 +187,7 @@ class ImageStore(ModelStore):
                            height=row.height, origin=row.origin, content_hash=row.content_hash,
                            video_path=str(self.absolute_path(row.video_path)) if row.video_path else None,
                            frame_index=row.frame_index, reviewed_at=row.reviewed_at,
-                           created_at=row.created_at, coco_id=row.coco_id)
+                           created_at=row.created_at, coco_id=row.coco_id, split=row.split)
 
     def _image_row(self, path: Path, origin: str, video_path: str | Path | None,
                    frame_index: int | None) -> dict[str, Any]:

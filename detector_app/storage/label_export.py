@@ -8,8 +8,9 @@ a fresh project exports ids from 1) unless that is taken, then the lowest free i
 over the whole project, so an image has the same id in every export and in the results file.
 
 Rows are checked before a label set is handed out (an edited or damaged database must not break an export):
-an image's width and height are positive integers, a box's x, y are finite and its w, h finite and >= 0
-(SQLite keeps ``inf`` in any column and turns NaN into NULL); a stored path is confined: relative paths stay
+an image's width and height are positive integers and its split one of ``SPLITS`` or NULL, a box's x, y are
+finite and its w, h finite and >= 0 (SQLite keeps ``inf`` in any column and turns NaN into NULL); a stored
+path is confined: relative paths stay
 inside the project folder (no ``..``), absolute ones are in the normalised form ``stored_path`` writes. A
 refused row raises one line naming its id; nothing is written. Each image carries its stored ``content_hash``
 ("" when the row has none): copying the images (``formats.images.copy_images``) copies only a file whose
@@ -27,7 +28,17 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from detector_app.core.labels import Box, Category, LabelledImage, LabelSet, Origin, Status, counts_as_label
+from detector_app.core.labels import (
+    Box,
+    Category,
+    LabelledImage,
+    LabelSet,
+    Origin,
+    Split,
+    Status,
+    counts_as_label,
+    split_problem,
+)
 from detector_app.errors import StorageError
 from detector_app.storage.models import Annotation, Image
 from detector_app.storage.models import Category as CategoryRow
@@ -56,7 +67,8 @@ def read_label_set(repo: Repository, scope: Scope = "reviewed") -> LabelSet:
     images = tuple(
         LabelledImage(Path(r.path).name, r.width, r.height, tuple(boxes.get(r.id, ())), repo.absolute_path(r.path),
                       image_ids[r.id], repo.absolute_path(r.video_path) if r.video_path else None, r.frame_index,
-                      r.reviewed_at is not None, r.content_hash or "")  # "": no stored hash, refused when copied
+                      r.reviewed_at is not None, r.content_hash or "",  # "": no stored hash, refused when copied
+                      Split(r.split) if r.split is not None else None)
         for r in rows)
     return LabelSet(categories, images).relative_to_common_folder()
 
@@ -127,7 +139,7 @@ def export_ids(s: Session, table: type[Image] | type[Annotation]) -> dict[int, i
 
 def _image_rows(s: Session, scope: Scope, ids: dict[int, int]) -> list[Any]:
     query = select(Image.id, Image.path, Image.width, Image.height, Image.video_path, Image.frame_index,
-                   Image.reviewed_at, Image.content_hash)
+                   Image.reviewed_at, Image.content_hash, Image.split)
     if scope == "reviewed":
         query = query.where(Image.reviewed_at.is_not(None))
     elif isinstance(scope, str):
@@ -187,6 +199,8 @@ def _row_problem(row: Any) -> str | None:
             continue
         if not _confined(stored):
             return f"has a stored {key.replace('_', ' ')} {_show(stored)} that points outside the project's folders"
+    if problem := split_problem(row.split):
+        return f"has a bad stored split: {problem}"
     return None
 
 

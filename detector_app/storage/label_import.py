@@ -3,6 +3,11 @@
 Imported boxes are human labels (status ``accepted``) and their images count as reviewed. The ids a label
 set carries (COCO ids, or the numbers a codec gave) are kept in the ``coco_id`` columns so that exporting
 gives them back, and so that importing the same file twice is refused instead of doubling every box.
+
+Splits (train/val/test, checked by ``core.labels.split_problem`` with the other label-set rules): a new image
+takes the split the label set gives it (none: NULL). An image already in the project gets the file's split
+only when the file names one: a file that says nothing about splits (COCO) never erases the user's choice,
+and a file that does (an Ultralytics dataset) is the newer statement.
 """
 
 from __future__ import annotations
@@ -106,7 +111,8 @@ def _write(repo: Repository, s: Session, labels: LabelSet, files: Sequence[Image
     categories, added, changed = _map_categories(s, labels)
     new_rows = [
         {"path": path, "content_hash": info.sha256, "width": image.width, "height": image.height, "origin": "file",
-         "reviewed_at": now, "created_at": now, "coco_id": image.id}
+         "reviewed_at": now, "created_at": now, "coco_id": image.id,
+         "split": None if image.split is None else str(image.split)}
         for image, path, info in zip(images, stored, files, strict=True) if path not in existing
     ]
     first_new = last_id(s, Image) + 1  # the transaction holds the write lock: new ids come after this
@@ -119,6 +125,7 @@ def _write(repo: Repository, s: Session, labels: LabelSet, files: Sequence[Image
     reused = [(image_id, image) for image, path, image_id in zip(images, stored, image_ids, strict=True)
               if path in existing]
     _mark_reused_images(s, reused, now)
+    _set_reused_splits(s, reused)
     return ImportReport(source, len(new_rows), len(images) - len(new_rows), len(rows), added, changed,
                         labels.notes)
 
@@ -197,6 +204,17 @@ def _annotation_row(box: Box, image_id: int, categories: dict[str, int], now: ob
             "score": None, "origin": Origin.HUMAN.value, "status": Status.ACCEPTED.value,
             "iscrowd": int(box.iscrowd), "model_version_id": None, "created_at": now, "updated_at": now,
             "coco_id": box.id}
+
+
+def _set_reused_splits(s: Session, reused: list[tuple[int, LabelledImage]]) -> None:
+    """Images already in the project take the split the file gives (see the module docstring)."""
+    by_split: dict[str, list[int]] = {}
+    for db_id, image in reused:
+        if image.split is not None:
+            by_split.setdefault(str(image.split), []).append(db_id)
+    for split, ids in by_split.items():
+        for start in range(0, len(ids), _CHUNK):
+            s.execute(update(Image).where(Image.id.in_(ids[start:start + _CHUNK])).values(split=split))
 
 
 def _mark_reused_images(s: Session, reused: list[tuple[int, LabelledImage]], now: object) -> None:

@@ -28,6 +28,7 @@ class ImageRecord:
     reviewed_at: datetime | None = None
     created_at: datetime | None = None
     coco_id: int | None = None
+    split: str | None = None  # train | val | test, None when the user chose none
 
     @property
     def reviewed(self) -> bool:
