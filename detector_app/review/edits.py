@@ -6,10 +6,11 @@ created, so every edit kind shares one tested code path, whatever image is on sc
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from detector_app.core.labels import Origin, Status
+from detector_app.storage.categories import ClassState
 from detector_app.storage.records import AnnotationRecord
 from detector_app.storage.repository import Repository
 
@@ -85,6 +86,61 @@ class Reviewer:
     def _image_size(self, image_id: int) -> tuple[int, int]:
         image = self.repo.get_image(image_id)
         return image.width, image.height
+
+
+@dataclass(frozen=True)
+class ClassEdit:
+    """A change to the class list: the touched rows (and moved boxes) before and after it."""
+
+    text: str
+    before: ClassState
+    after: ClassState
+
+
+class ClassEditor:
+    """Add, rename, merge, delete, reorder and recolour classes; each one committed change, undoable."""
+
+    def __init__(self, repo: Repository) -> None:
+        self.repo = repo
+
+    def add(self, name: str, color: str | None = None) -> ClassEdit:
+        created = self.repo.add_category(name, color)
+        return ClassEdit(f"Add class {created.name}", ClassState(((created.id, None),)),
+                         self.repo.class_state([created.id]))
+
+    def rename(self, category_id: int, name: str) -> ClassEdit:
+        return self._change(f"Rename class to {name.strip()}", [category_id], (),
+                            lambda: self.repo.rename_category(category_id, name))
+
+    def recolor(self, category_id: int, color: str) -> ClassEdit:
+        return self._change("Change class colour", [category_id], (),
+                            lambda: self.repo.set_category_color(category_id, color))
+
+    def merge(self, source_id: int, target_id: int) -> ClassEdit:
+        """The boxes of ``source`` become boxes of ``target``; ``source`` goes (undo brings both back)."""
+        before = self.repo.class_state([source_id, target_id], boxes_of=[source_id])
+        self.repo.merge_categories(source_id, target_id)
+        after = self.repo.class_state([source_id, target_id])
+        moved = tuple((annotation_id, target_id) for annotation_id, _ in before.boxes)
+        return ClassEdit("Merge classes", before, ClassState(after.rows, moved))
+
+    def delete(self, category_id: int) -> ClassEdit:
+        return self._change("Delete class", [category_id], (), lambda: self.repo.delete_category(category_id))
+
+    def reorder(self, category_ids: Sequence[int]) -> ClassEdit:
+        every = [c.id for c in self.repo.categories()]
+        return self._change("Reorder classes", every, (), lambda: self.repo.set_category_order(category_ids))
+
+    def undo(self, edit: ClassEdit) -> None:
+        self.repo.restore_class_state(edit.before)
+
+    def redo(self, edit: ClassEdit) -> None:
+        self.repo.restore_class_state(edit.after)
+
+    def _change(self, text: str, ids: Sequence[int], boxes_of: Sequence[int], action: Callable[[], object]) -> ClassEdit:
+        before = self.repo.class_state(ids, boxes_of)
+        action()
+        return ClassEdit(text, before, self.repo.class_state(ids, boxes_of))
 
 
 def clamp_bbox(bbox: BBox, width: float, height: float) -> BBox:

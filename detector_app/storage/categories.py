@@ -1,15 +1,28 @@
-"""Category rows: created on first use, with a stable colour and a free COCO id."""
+"""Category rows and the class list a person manages: add, rename, merge, delete, reorder, recolour.
+
+A class keeps its COCO id for life (exports give it back); the order the user sees is ``position`` (NULL
+sorts after the others, by COCO id). Every edit is one transaction; ``class_state``/``restore_class_state``
+snapshot and write back the rows an edit touched, which is how undo and redo work (review/edits.py).
+"""
 
 from __future__ import annotations
 
-from sqlalchemy import func, select
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
-from detector_app.core.labels import BACKGROUND
-from detector_app.core.palette import class_color_hex
+from detector_app.core.labels import BACKGROUND, STATUSES
+from detector_app.core.names import check_name, printable
+from detector_app.core.palette import class_color_hex, hex_to_rgb
 from detector_app.errors import StorageError
-from detector_app.storage.models import Category
+from detector_app.storage.image_store import CHUNK, ImageStore
+from detector_app.storage.models import Annotation, Category
 from detector_app.storage.records import CategoryRecord
+
+# The user's order: positioned classes first, then the rest by COCO id (a new class goes last).
+CATEGORY_ORDER = (Category.position.is_(None), Category.position, Category.coco_id)
 
 
 def ensure_category_row(s: Session, name: str, coco_id: int | None, color: str | None,
@@ -32,3 +45,146 @@ def ensure_category_row(s: Session, name: str, coco_id: int | None, color: str |
 
 def category_record(c: Category) -> CategoryRecord:
     return CategoryRecord(id=c.id, name=c.name, coco_id=c.coco_id, color=c.color, supercategory=c.supercategory)
+
+
+@dataclass(frozen=True)
+class ClassRow:
+    """One category row as stored, its place in the list included."""
+
+    id: int
+    name: str
+    coco_id: int
+    color: str
+    supercategory: str
+    position: int | None
+
+
+@dataclass(frozen=True)
+class ClassState:
+    """The rows an edit touched (None: the class does not exist) and the class of the boxes it moved."""
+
+    rows: tuple[tuple[int, ClassRow | None], ...]
+    boxes: tuple[tuple[int, int], ...] = ()  # (annotation id, category id)
+
+
+def check_color(color: str) -> str:
+    if hex_to_rgb(color) is None or not color.startswith("#"):
+        raise StorageError(f"a class colour is written #rrggbb, got {printable(color)}")
+    return color.lower()
+
+
+class CategoryStore(ImageStore):
+    """The class list; ``Repository`` adds annotations on top."""
+
+    def category_boxes(self, category_id: int) -> dict[str, int]:
+        """How many boxes of the class there are, per review status (zeros included)."""
+        counts = dict.fromkeys(STATUSES, 0)
+        query = (select(Annotation.status, func.count(Annotation.id)).where(Annotation.category_id == category_id)
+                 .group_by(Annotation.status))
+        with self.reading() as s:
+            _row(s, category_id)
+            for status, n in s.execute(query):
+                counts[status] = int(n)
+        return counts
+
+    def add_category(self, name: str, color: str | None = None) -> CategoryRecord:
+        """A new, empty class at the end of the list; its COCO id is the next free one."""
+        name = check_name(name)
+        with self.transaction() as s:
+            if s.scalar(select(Category.id).where(Category.name == name)) is not None:
+                raise StorageError(f"a class named {printable(name)} already exists")
+            return category_record(ensure_category_row(s, name, None, check_color(color) if color else None, ""))
+
+    def rename_category(self, category_id: int, name: str) -> CategoryRecord:
+        name = check_name(name)
+        with self.transaction() as s:
+            category = _row(s, category_id)
+            other = s.scalar(select(Category.id).where(Category.name == name, Category.id != category_id))
+            if other is not None:
+                raise StorageError(f"a class named {printable(name)} already exists: merge the two classes instead")
+            category.name = name
+            return category_record(category)
+
+    def merge_categories(self, source_id: int, target_id: int) -> int:
+        """Every box of ``source`` becomes a box of ``target`` (statuses kept); ``source`` goes. Returns the count."""
+        if source_id == target_id:
+            raise StorageError("a class cannot be merged into itself")
+        with self.transaction() as s:
+            _row(s, source_id), _row(s, target_id)
+            moved = s.execute(update(Annotation).where(Annotation.category_id == source_id)
+                              .values(category_id=target_id)).rowcount
+            s.execute(delete(Category).where(Category.id == source_id))
+            return int(moved or 0)
+
+    def delete_category(self, category_id: int) -> None:
+        """Delete a class without boxes; one with boxes is refused (merge it instead), nothing changed."""
+        with self.transaction() as s:
+            category = _row(s, category_id)
+            boxes = int(s.scalar(select(func.count(Annotation.id)).where(Annotation.category_id == category_id)) or 0)
+            if boxes:
+                raise StorageError(f"class {printable(category.name)} still has {boxes} boxes: "
+                                   "merge it into another class to keep them")
+            s.delete(category)
+
+    def set_category_order(self, category_ids: Sequence[int]) -> None:
+        """``category_ids`` is every class once, in the order the user wants (number keys follow it)."""
+        with self.transaction() as s:
+            existing = set(s.scalars(select(Category.id)))
+            if sorted(category_ids) != sorted(existing):
+                raise StorageError("a new class order must name every class exactly once")
+            for position, category_id in enumerate(category_ids):
+                s.execute(update(Category).where(Category.id == category_id).values(position=position))
+
+    def set_category_color(self, category_id: int, color: str) -> CategoryRecord:
+        color = check_color(color)
+        with self.transaction() as s:
+            category = _row(s, category_id)
+            category.color = color
+            return category_record(category)
+
+    # --- snapshots for undo -----------------------------------------------------------------------
+
+    def class_state(self, category_ids: Iterable[int], boxes_of: Iterable[int] = ()) -> ClassState:
+        """The rows of ``category_ids`` (None where absent) and the class of every box of ``boxes_of``."""
+        ids, box_classes = list(dict.fromkeys(category_ids)), list(boxes_of)
+        with self.reading() as s:
+            found = {c.id: c for c in s.scalars(select(Category).where(Category.id.in_(ids)))} if ids else {}
+            boxes: list[tuple[int, int]] = []
+            if box_classes:
+                boxes = [(int(a), int(c)) for a, c in s.execute(
+                    select(Annotation.id, Annotation.category_id)
+                    .where(Annotation.category_id.in_(box_classes)).order_by(Annotation.id))]
+        rows = tuple((i, _class_row(found[i]) if i in found else None) for i in ids)
+        return ClassState(rows, tuple(boxes))
+
+    def restore_class_state(self, state: ClassState) -> None:
+        """Write a snapshot back in one transaction: rows first, then the boxes, then rows that must not exist."""
+        with self.transaction() as s:
+            for category_id, row in state.rows:
+                if row is not None:
+                    category = s.get(Category, category_id) or Category(id=category_id)
+                    category.name, category.coco_id, category.color = row.name, row.coco_id, row.color
+                    category.supercategory, category.position = row.supercategory, row.position
+                    s.add(category)
+            s.flush()
+            for start in range(0, len(state.boxes), CHUNK):
+                for annotation_id, category_id in state.boxes[start:start + CHUNK]:
+                    s.execute(update(Annotation).where(Annotation.id == annotation_id)
+                              .values(category_id=category_id))
+            for category_id, row in state.rows:
+                if row is None and (category := s.get(Category, category_id)) is not None:
+                    if s.scalar(select(Annotation.id).where(Annotation.category_id == category_id).limit(1)):
+                        raise StorageError(f"class {printable(category.name)} has boxes again: "
+                                           "it was not removed")
+                    s.delete(category)
+
+
+def _row(s: Session, category_id: int) -> Category:
+    category = s.get(Category, category_id)
+    if category is None:
+        raise StorageError(f"class {category_id} is not in the project")
+    return category
+
+
+def _class_row(c: Category) -> ClassRow:
+    return ClassRow(c.id, c.name, c.coco_id, c.color, c.supercategory or "", c.position)

@@ -30,9 +30,14 @@ from sqlalchemy.orm import Session
 from detector_app.core.detections import Detections
 from detector_app.core.labels import BACKGROUND, ORIGINS, STATUSES, Origin, Status
 from detector_app.errors import StorageError
-from detector_app.storage.categories import category_record, ensure_category_row
+from detector_app.storage.categories import (
+    CATEGORY_ORDER,
+    CategoryStore,
+    category_record,
+    ensure_category_row,
+)
 from detector_app.storage.db import insert_rows
-from detector_app.storage.image_store import CHUNK, ImageStore, check_choice, last_id
+from detector_app.storage.image_store import CHUNK, check_choice, last_id
 from detector_app.storage.models import (
     Annotation,
     Category,
@@ -63,9 +68,9 @@ _ANNOTATIONS_OF_IMAGE = _annotation_select().where(Annotation.image_id == bindpa
 _VISIBLE_ANNOTATIONS_OF_IMAGE = _ANNOTATIONS_OF_IMAGE.where(Annotation.status != Status.REJECTED)
 
 
-class Repository(ImageStore):
-    """Annotations and categories; images come from ``ImageStore``, model versions and runs from
-    ``ModelStore``, sessions and stored paths from ``ProjectDatabase`` (each the base of the next)."""
+class Repository(CategoryStore):
+    """Annotations; the class list comes from ``CategoryStore``, images from ``ImageStore``, model versions and
+    runs from ``ModelStore``, sessions and stored paths from ``ProjectDatabase`` (each the base of the next)."""
 
     # --- annotations -----------------------------------------------------------------------------
 
@@ -168,7 +173,7 @@ class Repository(ImageStore):
 
     def categories(self) -> list[CategoryRecord]:
         with self.reading() as s:
-            return [category_record(c) for c in s.scalars(select(Category).order_by(Category.coco_id))]
+            return [category_record(c) for c in s.scalars(select(Category).order_by(*CATEGORY_ORDER))]
 
     def ensure_category(self, name: str, *, coco_id: int | None = None, color: str | None = None,
                         supercategory: str = "") -> CategoryRecord:
