@@ -6,7 +6,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test test-slow test-all bench lint system-deps clean
+.PHONY: run test test-slow test-all bench lint system-deps peers clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -20,13 +20,18 @@ system-deps:
 run: system-deps $(STAMP)
 	$(VENV)/bin/detector-app $(ARGS)
 
-test: system-deps $(STAMP)
+# The other tools' readers (Ultralytics, labelme, Datumaro) in .venv-peers, for the tests that read our exports
+# back; rebuilt only when tests/peer-requirements.txt changes (tests/peers.py).
+peers: $(STAMP)
+	$(PY) -m tests.peers
+
+test: system-deps $(STAMP) peers
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 test-slow: system-deps $(STAMP)
 	$(PY) -m pytest -m slow $(PYTEST_ARGS)
 
-test-all: system-deps $(STAMP)
+test-all: system-deps $(STAMP) peers
 	$(PY) -m pytest -m '' $(PYTEST_ARGS)
 
 bench: $(STAMP)
@@ -36,4 +41,4 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check detector_app tests benchmarks plugins
 
 clean:
-	rm -rf $(VENV) .pytest_cache build *.egg-info
+	rm -rf $(VENV) .venv-peers .pytest_cache build *.egg-info
