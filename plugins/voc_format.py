@@ -3,23 +3,27 @@
 Layout written::
 
     OUT/Annotations/<image>.xml      one file per image: size and an <object> per box
-    OUT/ImageSets/Main/default.txt   the image ids (annotation file names without .xml)
+    OUT/ImageSets/Main/<split>.txt   the ids (annotation file names without .xml) of the images in each split:
+                                     train.txt, val.txt, test.txt, and default.txt for images without one
     OUT/labels.txt                   every class name, one a line (keeps classes that have no box yet)
     OUT/JPEGImages/...               the images, with --copy-images
 
 Coordinates follow the VOC devkit: 1-based pixels, ``xmin = x + 1`` and ``xmax = x + w`` for a COCO box
 ``(x, y, w, h)``. They are written with up to three decimals (not rounded to whole pixels) so a round trip
 keeps the boxes. COCO's crowd flag maps to VOC's ``difficult`` (both mean "do not count this box in
-evaluation") and back. Images are matched by the ``<filename>`` of each file.
+evaluation") and back. Images are matched by the ``<filename>`` of each file. Each id is in one list only
+(Datumaro reads every list as a subset: an id in two would be two items); reading, an image takes the split of
+train.txt, val.txt or test.txt that names it (the first, in that order), none otherwise.
 """
 
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
+from dataclasses import replace
 from pathlib import Path, PurePosixPath
 
 from detector_app.core.images import check_image
-from detector_app.core.labels import Box, LabelledImage, LabelSet, categories_in_order
+from detector_app.core.labels import SPLITS, Box, LabelledImage, LabelSet, Split, categories_in_order
 from detector_app.core.names import printable
 from detector_app.core.paths import UnsafePathError, confine, is_regular_file
 from detector_app.errors import ImportValidationError
@@ -44,16 +48,17 @@ class VocFormat(FormatPlugin):
     def write(self, labels: LabelSet, out_dir: Path, copy_images: bool) -> Path:
         if copy_images:
             labels = copy_images_into(labels, out_dir / "JPEGImages")
-        ids = []
+        ids: dict[str, list[str]] = {}
         for image in labels.images:
             image_id = PurePosixPath(image.file_name).with_suffix("").as_posix()
             target = out_dir / "Annotations" / f"{image_id}.xml"
             target.parent.mkdir(parents=True, exist_ok=True)
             ET.ElementTree(voc_xml(image)).write(target, encoding="utf-8", xml_declaration=True)
-            ids.append(image_id)
+            ids.setdefault(str(image.split) if image.split is not None else "default", []).append(image_id)
         image_sets = out_dir / "ImageSets" / "Main"
         image_sets.mkdir(parents=True, exist_ok=True)
-        (image_sets / "default.txt").write_text("".join(i + "\n" for i in ids), encoding="utf-8")
+        for name, members in (ids or {"default": []}).items():
+            (image_sets / f"{name}.txt").write_text("".join(i + "\n" for i in members), encoding="utf-8")
         (out_dir / "labels.txt").write_text("".join(n + "\n" for n in labels.category_names), encoding="utf-8")
         return out_dir / "Annotations"
 
@@ -76,6 +81,10 @@ class VocFormat(FormatPlugin):
                 problems.append(f"{printable(xml_file.name)}: {problem_text(exc)}")
         if problems:
             raise_problems(path, problems)
+        splits = {} if single else read_split_lists(root)
+        if splits:
+            parsed = [replace(image, split=splits.get(xml_file.relative_to(root / "Annotations").with_suffix("")
+                                                     .as_posix())) for image, xml_file in zip(parsed, files, strict=True)]
         try:
             classes = read_class_list(root)
         except (OSError, ValueError) as exc:
@@ -155,6 +164,23 @@ def _parse_object(obj: ET.Element) -> Box:
         raise ValueError(f"object {name!r} has an empty or incomplete <bndbox>")
     difficult = (obj.findtext("difficult") or "0").strip() in ("1", "true")
     return Box(name, bbox, int(difficult))
+
+
+def read_split_lists(root: Path) -> dict[str, Split]:
+    """Image id -> split from ImageSets/Main/{train,val,test}.txt (confined, size-capped); the first list wins."""
+    found: dict[str, Split] = {}
+    for split in SPLITS:
+        listed = root / "ImageSets" / "Main" / f"{split}.txt"
+        if not is_regular_file(listed):
+            continue
+        try:
+            text = read_label_text(listed, root)
+        except (OSError, ValueError) as exc:
+            raise ImportValidationError(f"{printable(listed)}: cannot read it: {problem_text(exc)}") from None
+        for line in text.splitlines():
+            if line.split():
+                found.setdefault(line.split()[0], Split(split))
+    return found
 
 
 def read_class_list(root: Path) -> list[str]:

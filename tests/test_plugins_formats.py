@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -46,40 +47,86 @@ def coco_ap(original: Path, exported: Path) -> float:
     return float(evaluation.stats[0])
 
 
+SPLITS_SET = {"val": [2, 5, 9, 11, 30], "test": [7, 20]}  # by import order; the rest stay without a split
+
+
 def round_trip(fmt: str, coco_tiny: Path, work: Path) -> dict:
-    """COCO -> project -> FORMAT -> fresh project -> COCO; returns the final COCO dataset."""
+    """COCO -> project (some images put in val and test) -> FORMAT -> fresh project -> COCO; returns the final
+    COCO dataset. YOLO copies the images (Ultralytics pairs labels by path), so it is read back from its own
+    folder; VOC without copies, with the original image folder."""
     with Project.open(work / "first") as project:
         import_coco(project.repo, coco_tiny / "instances.json", coco_tiny / "images")
+        ids = [i.id for i in project.repo.list_images(limit=100)]
+        for split, positions in SPLITS_SET.items():
+            project.repo.set_split([ids[p] for p in positions], split)
         export_labels(project.repo, fmt, work / fmt, scope="all")
     with Project.open(work / "second") as project:
-        report = import_labels(project.repo, fmt, work / fmt, coco_tiny / "images")
+        source = work / fmt / "instances.json" if fmt == "coco" else work / fmt
+        report = import_labels(project.repo, fmt, source, None if fmt == "yolo" else coco_tiny / "images")
         assert report.images_added == 38
         export_coco(project.repo, work / "final", scope="all")
     return json.loads((work / "final" / "instances.json").read_text())
 
 
-def test_yolo_round_trip_scores_ap_1(shared_data: Path, tmp_path: Path) -> None:
+def splits_of(dataset: dict) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for image in dataset["images"]:
+        out.setdefault(image.get("split", "none"), []).append(Path(image["file_name"]).name)
+    return {k: sorted(v) for k, v in out.items()}
+
+
+def test_yolo_round_trip_scores_ap_1_keeps_splits_and_reports_crowd(shared_data: Path, tmp_path: Path,
+                                                                      caplog: pytest.LogCaptureFixture) -> None:
     coco_tiny = shared_data / "coco-tiny"
     original = json.loads((coco_tiny / "instances.json").read_text())
+    names = [i["file_name"] for i in original["images"]]
 
-    final = round_trip("yolo", coco_tiny, tmp_path)
+    with caplog.at_level(logging.WARNING):
+        final = round_trip("yolo", coco_tiny, tmp_path)
 
     crowd = sum(a["iscrowd"] for a in original["annotations"])
-    assert crowd == 5  # YOLO has no crowd flag: those boxes are left out by design
+    assert crowd == 5  # YOLO has no crowd flag: those boxes are left out by design, and said so
+    assert "YOLO export left out 5 crowd box(es): YOLO has no crowd flag" in caplog.text
     assert len(final["annotations"]) == len(original["annotations"]) - crowd
-    assert {Path(i["file_name"]).name for i in final["images"]} == {i["file_name"] for i in original["images"]}
-    assert coco_ap(coco_tiny / "instances.json", tmp_path / "final" / "instances.json") >= 0.99
+    assert {Path(i["file_name"]).name for i in final["images"]} == set(names)
+    # Images without a split went to train, the others kept theirs.
+    assert splits_of(final) == {"val": sorted(names[p] for p in SPLITS_SET["val"]),
+                                "test": sorted(names[p] for p in SPLITS_SET["test"]),
+                                "train": sorted(set(names) - {names[p] for ps in SPLITS_SET.values() for p in ps})}
+    assert coco_ap(coco_tiny / "instances.json", tmp_path / "final" / "instances.json") == 1.0
 
 
-def test_voc_round_trip_scores_ap_1_and_keeps_crowd_as_difficult(shared_data: Path, tmp_path: Path) -> None:
+def test_voc_round_trip_scores_ap_1_keeps_crowd_as_difficult_and_splits(shared_data: Path, tmp_path: Path) -> None:
     coco_tiny = shared_data / "coco-tiny"
     original = json.loads((coco_tiny / "instances.json").read_text())
+    names = [i["file_name"] for i in original["images"]]
 
     final = round_trip("voc", coco_tiny, tmp_path)
 
     assert len(final["annotations"]) == len(original["annotations"])
     assert sum(a["iscrowd"] for a in final["annotations"]) == sum(a["iscrowd"] for a in original["annotations"])
-    assert coco_ap(coco_tiny / "instances.json", tmp_path / "final" / "instances.json") >= 0.99
+    assert coco_ap(coco_tiny / "instances.json", tmp_path / "final" / "instances.json") == 1.0
+    image_sets = tmp_path / "voc" / "ImageSets" / "Main"
+    assert sorted(p.name for p in image_sets.iterdir()) == ["default.txt", "test.txt", "val.txt"]
+    assert sorted(image_sets.joinpath("val.txt").read_text().split()) == sorted(
+        Path(names[p]).stem for p in SPLITS_SET["val"])
+    assert len(image_sets.joinpath("default.txt").read_text().split()) == 38 - 7  # each id in one list only
+    assert splits_of(final) == {"val": sorted(names[p] for p in SPLITS_SET["val"]),
+                                "test": sorted(names[p] for p in SPLITS_SET["test"]),
+                                "none": sorted(set(names) - {names[p] for ps in SPLITS_SET.values() for p in ps})}
+
+
+def test_coco_keeps_a_split_as_an_extra_image_key_that_pycocotools_ignores(shared_data: Path,
+                                                                            tmp_path: Path) -> None:
+    from pycocotools.coco import COCO
+
+    coco_tiny = shared_data / "coco-tiny"
+    final = round_trip("coco", coco_tiny, tmp_path)
+    assert sorted(splits_of(final)) == ["none", "test", "val"]
+    assert len(splits_of(final)["val"]) == 5
+    with contextlib.redirect_stdout(io.StringIO()):
+        assert len(COCO(str(tmp_path / "final" / "instances.json")).getImgIds()) == 38
+    assert coco_ap(coco_tiny / "instances.json", tmp_path / "final" / "instances.json") == 1.0
 
 
 def make_project(root: Path) -> tuple[Project, Path]:
@@ -110,15 +157,15 @@ def test_yolo_files_hold_normalised_centre_boxes(tmp_path: Path) -> None:
     classes = (out / "classes.txt").read_text().split("\n")[:-1]
     assert classes == ["unused", "cat", "dog", "crowd"]
     assert yaml_path == out / "data.yaml"
-    assert 'names: ["unused", "cat", "dog", "crowd"]' in yaml_path.read_text()
-    rows = [line.split() for line in (out / "labels" / "a.txt").read_text().splitlines()]
+    assert "names:\n  0: unused\n  1: cat\n  2: dog\n  3: crowd\n" in yaml_path.read_text()
+    labels = out / "labels" / "train"
+    rows = [line.split() for line in (labels / "a.txt").read_text().splitlines()]
     assert rows == [["1", "0.175000", "0.400000", "0.250000", "0.400000"],
                     ["2", "0.876250", "0.500000", "0.247500", "1.000000"]]
-    b_rows = [line.split() for line in (out / "labels" / "sub" / "b.txt").read_text().splitlines()]
+    b_rows = [line.split() for line in (labels / "b.txt").read_text().splitlines()]
     assert b_rows == [["1", f"{14 / 80:.6f}", "0.200000", f"{28 / 80:.6f}", "0.200000"]]  # clipped, no crowd
-    assert (out / "labels" / "empty.txt").read_text() == ""
-    assert (out / "images.txt").read_text().split() == [str(images / "a.png"), str(images / "sub" / "b.jpg"),
-                                                        str(images / "empty.png")]
+    assert (labels / "empty.txt").read_text() == ""
+    assert sorted(p.name for p in (out / "images" / "train").iterdir()) == ["a.png", "b.jpg", "empty.png"]
 
 
 def test_yolo_import_reads_classes_from_data_yaml_and_rejects_bad_lines(tmp_path: Path) -> None:

@@ -3,6 +3,10 @@
 Reading validates everything first (``coco_validate``) and raises one ``CocoValidationError`` naming the
 problems; writing returns the dataset dict, which the export step serialises. Ids from the file are kept
 (``Category.id``, ``LabelledImage.id``, ``Box.id``) so that exporting gives them back.
+
+Splits: an image in a split (train, val, test) carries it as an extra ``"split"`` key of its entry in
+``images``; COCO has no such field, and readers (pycocotools, Datumaro) ignore keys they do not know. An image
+without one has no split. A value that is not a split is kept for the label-set check, which refuses it.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from detector_app import __version__
-from detector_app.core.labels import Box, Category, LabelledImage, LabelSet, Origin, Status
+from detector_app.core.labels import SPLITS, Box, Category, LabelledImage, LabelSet, Origin, Split, Status
 from detector_app.core.names import printable
 from detector_app.core.paths import confine
 from detector_app.errors import ImportValidationError
@@ -58,8 +62,10 @@ def label_set_from_coco(data: dict[str, Any], images_dir: Path) -> LabelSet:
     images = []
     for entry in data["images"]:
         file_name = entry["file_name"].replace("\\", "/")
+        split = entry.get("split")
         images.append(LabelledImage(file_name, entry["width"], entry["height"], tuple(boxes.get(entry["id"], ())),
-                                    confine(images_dir, file_name), entry["id"]))
+                                    confine(images_dir, file_name), entry["id"],
+                                    split=Split(split) if isinstance(split, str) and split in SPLITS else split))
     return LabelSet(categories, tuple(images), images_dir)
 
 
@@ -71,7 +77,10 @@ def coco_dataset(labels: LabelSet, images_dir: str) -> dict[str, Any]:
     category_id = {c.name: c.id for c in labels.categories}
     images, annotations = [], []
     for image in labels.images:
-        images.append({"id": image.id, "file_name": image.file_name, "width": image.width, "height": image.height})
+        entry = {"id": image.id, "file_name": image.file_name, "width": image.width, "height": image.height}
+        if image.split is not None:
+            entry["split"] = str(image.split)
+        images.append(entry)
         annotations.extend(
             {"id": box.id, "image_id": image.id, "category_id": category_id[box.category], "bbox": list(box.bbox),
              "area": box.bbox[2] * box.bbox[3], "iscrowd": box.iscrowd, "segmentation": []}
