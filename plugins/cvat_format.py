@@ -75,7 +75,9 @@ class CvatFormat(FormatPlugin):
         try:
             data = read_label_file(xml_file, None if single else root_dir)
             root = parse_xml(data)
-        except (OSError, ValueError, ET.ParseError) as exc:
+        except ET.ParseError as exc:
+            raise ImportValidationError(f"{printable(xml_file)}: not XML: {printable(exc)}") from None
+        except (OSError, ValueError) as exc:
             raise ImportValidationError(f"{printable(xml_file)}: {problem_text(exc)}") from None
         images = ImageIndex(images_dir)
         tally: Counter[str] = Counter()
