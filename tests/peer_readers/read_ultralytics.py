@@ -1,12 +1,13 @@
 """Read a YOLO dataset with Ultralytics' own loader and print what it found, as one JSON line.
 
-Usage (in the peer venv, see tests/peers.py): ``python read_ultralytics.py DATA_YAML``.
+Usage (in the peer venv, see tests/peers.py): ``python read_ultralytics.py DATA_YAML [DATA_YAML ...]``; several
+yamls in one run, as importing Ultralytics takes 5-15 s.
 
 ``check_det_dataset`` parses the yaml and resolves the split folders as Ultralytics training would;
 ``build_yolo_dataset`` builds the ``YOLODataset`` of each split (image list, label paths by its images->labels
 rule, label cache); ``verify_image_label`` is run on every pair to count found, missing, empty and corrupt
 labels the way its cache does. Prints {"names", "splits": {split: {images, labels_found, missing, empty,
-corrupt, boxes, messages, files: {image: [[cls, cx, cy, w, h], ...]}}}}.
+corrupt, boxes, messages, files: {image: [[cls, cx, cy, w, h], ...]}}}} for each yaml, keyed by the path given.
 """
 
 from __future__ import annotations
@@ -57,4 +58,4 @@ def read(data_yaml: str) -> dict:
 
 
 if __name__ == "__main__":
-    print(json.dumps(read(sys.argv[1])))
+    print(json.dumps({path: read(path) for path in sys.argv[1:]}))
