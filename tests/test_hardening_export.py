@@ -144,9 +144,8 @@ def test_a_signed_but_damaged_manifest_refuses_the_folder(project: Path, tmp_pat
 
 def test_gui_export_asks_before_replacing_and_keeps_user_files(qtbot: Any, project: Path, tmp_path: Path,
                                                                monkeypatch: pytest.MonkeyPatch) -> None:
-    from PySide6.QtWidgets import QFileDialog, QMessageBox
+    from PySide6.QtWidgets import QMessageBox
 
-    from detector_app.ui import project_controller
     from detector_app.ui.main_window import MainWindow
 
     from .ui_helpers import make_settings
@@ -157,38 +156,36 @@ def test_gui_export_asks_before_replacing_and_keeps_user_files(qtbot: Any, proje
     asked: list[str] = []
     errors: list[str] = []
 
-    class FakeDialog:
-        def __init__(self, *args: Any) -> None:
-            pass
-
-        def exec(self) -> bool:
-            return True
-
-        def options(self) -> tuple[str, str, bool]:
-            return "coco", "all", True
+    def export() -> None:
+        """File › Export labels… with the real dialog: coco, everything, images copied, into ``chosen[0]``."""
+        window.export_labels()
+        dialog = window.projects.export_dialog
+        dialog.format.setCurrentText("coco")
+        dialog.scope.setCurrentIndex(dialog.scope.findData("all"))
+        dialog.copy_images.setChecked(True)
+        dialog.folder.setText(str(chosen[0]))
+        dialog.export_button.click()
 
     def question(parent: Any, title: str, text: str, *args: Any) -> QMessageBox.StandardButton:
         asked.append(text)
         return answers.pop(0)
 
-    monkeypatch.setattr(project_controller, "ExportDialog", FakeDialog)
-    monkeypatch.setattr(QFileDialog, "getExistingDirectory", staticmethod(lambda *a, **k: str(chosen[0])))
     monkeypatch.setattr(QMessageBox, "question", staticmethod(question))
     window = MainWindow(make_settings(tmp_path), project_path=project)
     qtbot.addWidget(window)
     monkeypatch.setattr(window.messages, "show_error", errors.append)
 
-    window.export_labels()  # a new folder: no question
+    export()  # a new folder: no question
     assert asked == [] and errors == [] and (out / "instances.json").is_file()
     user = add_user_files(out)
     exported = tree(out)
 
     answers.append(QMessageBox.StandardButton.Cancel)
-    window.export_labels()  # a previous export: asked; Cancel leaves everything as it was
+    export()  # a previous export: asked; Cancel leaves everything as it was
     assert len(asked) == 1 and "coco export" in asked[0] and tree(out) == exported
 
     answers.append(QMessageBox.StandardButton.Yes)
-    window.export_labels()
+    export()
     assert len(asked) == 2 and errors == []
     assert_user_files(out, user)
     assert json.loads((out / MANIFEST).read_text())["export_id"] != json.loads(exported[MANIFEST])["export_id"]
@@ -196,8 +193,9 @@ def test_gui_export_asks_before_replacing_and_keeps_user_files(qtbot: Any, proje
     foreign.mkdir()
     (foreign / "photo.jpg").write_bytes(b"holiday")
     chosen[0] = foreign
-    window.export_labels()  # not an export: refused before anything, no question
-    assert len(asked) == 2 and len(errors) == 1 and "not empty" in errors[0]
+    export()  # not an export: refused in the dialog before anything, no question
+    dialog = window.projects.export_dialog
+    assert len(asked) == 2 and not dialog.export_button.isEnabled() and "not empty" in dialog.note.text()
     assert tree(foreign) == {"photo.jpg": b"holiday"}
     window.close()
 

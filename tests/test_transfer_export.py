@@ -176,3 +176,92 @@ def test_results_export_has_every_model_box_with_its_score(project: Project, rev
 def test_export_of_an_empty_project_is_valid(project: Project, tmp_path: Path) -> None:
     data = load(export_coco(project.repo, tmp_path / "out"))
     assert (data["images"], data["annotations"], data["categories"]) == ([], [], [])
+
+
+# --- issue 12 item 11: export drift and destinations -----------------------------------------------------
+
+
+def coco_images_resolve(instances: Path) -> list[Path]:
+    """Load ``instances`` with pycocotools (the reference reader) and resolve every image through
+    ``info.images_dir`` (relative to the export folder when relative); the resolved paths."""
+    from pycocotools.coco import COCO
+
+    coco = COCO(str(instances))
+    root = Path(coco.dataset["info"]["images_dir"])
+    root = root if root.is_absolute() else instances.parent / root
+    paths = [root / image["file_name"] for image in coco.loadImgs(coco.getImgIds())]
+    assert all(p.is_file() for p in paths), [str(p) for p in paths if not p.is_file()]
+    return paths
+
+
+def test_file_names_are_relative_to_the_images_common_folder(project: Project, tmp_path: Path) -> None:
+    repo = project.repo
+    for sub in ("a", "b/deeper"):
+        image = repo.add_image(write_image(tmp_path / "data" / sub / "x.png", 40, 30))
+        repo.add_annotation(image.id, "cat", (1, 1, 5, 5))
+    out = export_coco(repo, tmp_path / "out")
+    data = load(out)
+    assert data["info"]["images_dir"] == (tmp_path / "data").resolve().as_posix()
+    assert sorted(i["file_name"] for i in data["images"]) == ["a/x.png", "b/deeper/x.png"]
+    assert len(coco_images_resolve(out)) == 2
+
+
+def test_images_with_no_common_folder_are_never_named_from_the_root(
+        project: Project, tmp_path: Path, shared_data: Path) -> None:
+    """COCO images from the shared data plus a frame in the project (under /tmp): their only common folder is
+    ``/``. Without copies the export refuses (names would be ``work/...`` with ``images_dir "/"``) and writes
+    nothing; with copies every image resolves inside the export."""
+    from detector_app.formats.target import ExportTargetError
+
+    from .helpers_storage import dump_database
+
+    repo = project.repo
+    coco = shared_data / "coco-tiny"
+    shared_image = repo.add_image(coco / "images" / load(coco / "instances.json")["images"][0]["file_name"])
+    repo.add_annotation(shared_image.id, "cat", (1, 1, 5, 5))
+    frame = repo.add_frame(np.full((30, 40, 3), 90, np.uint8), origin="webcam")
+    repo.add_annotation(frame.id, "dog", (2, 2, 6, 6))
+    before = dump_database(project.path / "project.db")
+    with pytest.raises(ExportTargetError, match="nothing in common.*copy"):
+        export_coco(repo, tmp_path / "flat")
+    assert not (tmp_path / "flat").exists() and dump_database(project.path / "project.db") == before
+    out = export_coco(repo, tmp_path / "copied", copy_images=True)
+    assert load(out)["info"]["images_dir"] == "images"
+    assert all(p.is_relative_to(tmp_path / "copied") for p in coco_images_resolve(out))
+
+
+def test_exports_never_renumber_categories_when_a_class_is_added(project: Project, tmp_path: Path) -> None:
+    """Imported category ids (3, 7) come back unchanged after a new class (say a box drawn as "object") is
+    added; the new class takes the next free id, and pycocotools reads both exports' boxes under their ids."""
+    json_path, images_dir = small_dataset(tmp_path / "src", n_images=2)
+    import_coco(project.repo, json_path, images_dir)
+    first = load(export_coco(project.repo, tmp_path / "one"))
+    image = project.repo.list_images()[0]
+    project.repo.add_annotation(image.id, "object", (3, 3, 4, 4))
+    second_path = export_coco(project.repo, tmp_path / "two")
+    second = load(second_path)
+    ids = {c["name"]: c["id"] for c in second["categories"]}
+    assert {c["name"]: c["id"] for c in first["categories"]} == {"cat": 3, "dog": 7}
+    assert ids == {"cat": 3, "dog": 7, "object": 8}
+    boxes = {(a["image_id"], tuple(a["bbox"])): a["category_id"] for a in second["annotations"]}
+    assert all(boxes[(a["image_id"], tuple(a["bbox"]))] == a["category_id"] for a in first["annotations"])
+    assert len(coco_images_resolve(second_path)) == 2
+
+
+def test_export_refuses_the_top_folder_and_the_home_folder(project: Project, reviewed_mix: dict, tmp_path: Path,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    from detector_app.formats.target import ExportTargetError
+    from detector_app.transfer.exporting import check_destination
+
+    home = tmp_path / "home"
+    home.mkdir()  # empty: only the rule refuses it, not the not-empty check
+    monkeypatch.setenv("HOME", str(home))
+    with pytest.raises(ExportTargetError, match="top of the file system"):
+        export_coco(project.repo, "/")
+    with pytest.raises(ExportTargetError, match="home folder itself"):
+        export_coco(project.repo, home)
+    with pytest.raises(ExportTargetError, match="home folder itself"):
+        check_destination("~")
+    assert list(home.iterdir()) == []
+    assert check_destination(home / "export") is None
+    assert export_coco(project.repo, home / "export").is_file()

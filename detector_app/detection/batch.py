@@ -1,4 +1,5 @@
-"""Detection over a whole video or folder, every frame kept, as fast as the machine allows.
+"""Detection over a whole video or folder, as fast as the machine allows. Which frames are then kept is
+:func:`~detector_app.detection.storing.boxes_to_store` (re-exported here), the one rule for every caller.
 
 Decoding runs ahead in its own thread. On a CPU, ``workers`` > 1 runs several frames at once, each
 on its share of the cores. There is then no per-layer synchronisation between threads, so when other
@@ -16,8 +17,11 @@ import torch
 
 from detector_app.core.detections import Detections
 from detector_app.detection.detector import Detector
+from detector_app.detection.storing import boxes_to_store
 from detector_app.sources.base import Frame
 from detector_app.sources.prefetch import read_ahead
+
+__all__ = ["boxes_to_store", "default_workers", "detect_frames"]
 
 
 def default_workers(detector: Detector) -> int:

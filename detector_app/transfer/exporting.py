@@ -7,9 +7,16 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
+from detector_app.core.labels import LabelSet
 from detector_app.errors import StorageError
 from detector_app.formats.coco import coco_results, write_json
-from detector_app.formats.target import export_into, file_mode
+from detector_app.formats.target import (
+    ExportTargetError,
+    PreviousExport,
+    check_target,
+    export_into,
+    file_mode,
+)
 from detector_app.plugins_api.api import PluginError
 from detector_app.plugins_api.manager import get_manager
 from detector_app.storage.label_export import Scope, read_label_set, read_predictions
@@ -25,9 +32,12 @@ def export_labels(repo: Repository, format_name: str, out_dir: str | Path, scope
     exactly as it was."""
     fmt = find_format(format_name, "export")
     out_dir = Path(out_dir)
+    refuse_top_folder(out_dir)
     if fmt.legacy:
         return fmt.export_legacy(repo, out_dir, scope, copy_images)
     labels = read_label_set(repo, scope)
+    if not copy_images:
+        check_images_root(labels)
 
     def write(stage: Path) -> Path:
         try:
@@ -46,6 +56,35 @@ def export_labels(repo: Repository, format_name: str, out_dir: str | Path, scope
         # is the fallback): the plugin's failure, one line, the previous export intact.
         error = get_manager().record_failure(fmt.name, "exporting", exc)
         raise PluginError(f"{error}; nothing was written to {out_dir}") from exc
+
+
+def refuse_top_folder(out_dir: str | Path) -> None:
+    """An export never writes straight into the top of the file system or the home folder itself (one went to
+    ``/`` from the GUI): those are never the new, empty folder an export is meant to own."""
+    out = Path(os.path.realpath(Path(out_dir).expanduser()))
+    if out == Path(out.anchor):
+        raise ExportTargetError(f"{out} is the top of the file system; choose a new or empty folder for the export")
+    if out == Path(os.path.realpath(Path.home())):
+        raise ExportTargetError(f"{out} is your home folder itself; choose a new or empty folder inside it")
+
+
+def check_destination(out_dir: str | Path) -> PreviousExport | None:
+    """What exporting into ``out_dir`` would replace (None: nothing); raises ``ExportTargetError`` for a folder
+    an export refuses. Reads only: the GUI shows it before anything is written."""
+    refuse_top_folder(out_dir)
+    return check_target(out_dir)
+
+
+def check_images_root(labels: LabelSet) -> None:
+    """Without copied images, ``file_name``s are relative to the deepest folder holding every image
+    (``LabelSet.relative_to_common_folder``). When that is the top of the file system the names would be
+    root-relative (``work/...`` with ``images_dir "/"``): refused, the images are copied instead."""
+    root = labels.images_dir
+    if root is not None and root.is_absolute() and root == Path(root.anchor):
+        folders = sorted({str(i.path.parent) for i in labels.images if i.path is not None})
+        shown = " and ".join(folders[:2]) + (f" and {len(folders) - 2} more" if len(folders) > 2 else "")
+        raise ExportTargetError(f"the images lie in folders with nothing in common ({shown}); export with the "
+                                "images copied (--copy-images, or tick Copy images) so the export is self-contained")
 
 
 def export_coco(repo: Repository, out_dir: str | Path, scope: Scope = "reviewed", copy_images: bool = False) -> Path:

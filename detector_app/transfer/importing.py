@@ -31,3 +31,12 @@ def import_coco(repo: Repository, json_path: str | Path, images_dir: str | Path)
     """
     json_path = Path(json_path)
     return import_label_set(repo, read_coco(json_path, images_dir), json_path, CocoValidationError)
+
+
+def import_message(report: object) -> str:
+    """The one sentence the GUI shows after an import: the report's own summary, started with a capital
+    ("Imported 12 boxes on …", never "Imported imported …"); a plugin's free-form report gets a lead-in."""
+    text = str(report).strip()
+    if text.lower().startswith("imported"):
+        return text[:1].upper() + text[1:]
+    return f"Import finished: {text}" if text else "Import finished."

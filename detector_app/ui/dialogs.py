@@ -1,19 +1,22 @@
-"""Small dialogs: searchable class picker, keyboard shortcuts sheet, COCO export options."""
+"""Small dialogs: searchable class picker, keyboard shortcuts sheet, label import (export: export_dialog.py)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QSettings, Qt
 from PySide6.QtWidgets import (
-    QCheckBox,
     QComboBox,
     QDialog,
     QDialogButtonBox,
+    QFileDialog,
     QFormLayout,
+    QHBoxLayout,
     QLabel,
     QLineEdit,
     QListWidget,
+    QPushButton,
     QVBoxLayout,
     QWidget,
 )
@@ -115,29 +118,76 @@ class ShortcutsDialog(QDialog):
         layout.addWidget(buttons)
 
 
-class ExportDialog(QDialog):
-    """Scope and options for a COCO export."""
+class ImportDialog(QDialog):
+    """Format, labels file (or folder) and image folder of an import; remembers them (``remember``)."""
 
-    SCOPES = (("reviewed", "Reviewed labels only (accepted, corrected, drawn)"),
-              ("all", "Everything except rejected boxes"))
-
-    def __init__(self, formats: Sequence[str], parent: QWidget | None = None) -> None:
+    def __init__(self, formats: Sequence[str], settings: QSettings, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.setWindowTitle("Export labels")
+        self.settings = settings
+        self.setWindowTitle("Import labels")
+        self.setMinimumWidth(560)
         self.format = QComboBox()
         self.format.addItems(list(formats))
-        self.scope = QComboBox()
-        for key, text in self.SCOPES:
-            self.scope.addItem(text, key)
-        self.copy_images = QCheckBox("Copy images (video frames are written as files)")
+        index = self.format.findText(str(settings.value("import/format", "coco")))
+        self.format.setCurrentIndex(max(0, index))
+        self.path = QLineEdit(str(settings.value("import/path", "")))
+        self.path.setPlaceholderText("the labels: COCO instances JSON, or the format's file or folder")
+        self.images = QLineEdit(str(settings.value("import/images", "")))
+        self.images.setPlaceholderText("the folder the images' names are relative to (empty: the format's default)")
+        file_button, folder_button, images_button = QPushButton("File…"), QPushButton("Folder…"), QPushButton("Folder…")
+        file_button.clicked.connect(self.choose_file)
+        folder_button.clicked.connect(lambda: self._choose_folder(self.path, "Labels folder"))
+        images_button.clicked.connect(lambda: self._choose_folder(self.images, "Folder with the images"))
         form = QFormLayout(self)
         form.addRow("Format", self.format)
-        form.addRow("Scope", self.scope)
-        form.addRow("", self.copy_images)
+        form.addRow("Labels", self._row(self.path, file_button, folder_button))
+        form.addRow("Images", self._row(self.images, images_button))
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
+        self.import_button = buttons.button(QDialogButtonBox.StandardButton.Ok)
+        self.import_button.setText("Import")
         buttons.accepted.connect(self.accept)
         buttons.rejected.connect(self.reject)
         form.addRow(buttons)
+        self.path.textChanged.connect(self._update)
+        self._update()
 
-    def options(self) -> tuple[str, str, bool]:
-        return self.format.currentText(), self.scope.currentData(), self.copy_images.isChecked()
+    @staticmethod
+    def _row(edit: QLineEdit, *buttons: QPushButton) -> QWidget:
+        row = QWidget()
+        layout = QHBoxLayout(row)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(edit, 1)
+        for button in buttons:
+            layout.addWidget(button)
+        return row
+
+    def _start_folder(self, edit: QLineEdit) -> str:
+        text = edit.text().strip()
+        return str(Path(text).parent if text and not Path(text).is_dir() else text)
+
+    def choose_file(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Labels file", self._start_folder(self.path),
+                                              "Label files (*.json *.yaml *.yml *.txt *.xml *.csv);;All files (*)")
+        if path:
+            self.path.setText(path)
+            if not self.images.text().strip():
+                self.images.setText(str(Path(path).parent))
+
+    def _choose_folder(self, edit: QLineEdit, title: str) -> None:
+        folder = QFileDialog.getExistingDirectory(self, title, self._start_folder(edit) or self._start_folder(self.path))
+        if folder:
+            edit.setText(folder)
+
+    def _update(self) -> None:
+        self.import_button.setEnabled(bool(self.path.text().strip()))
+
+    def chosen(self) -> tuple[str, Path, Path | None]:
+        images = self.images.text().strip()
+        return (self.format.currentText(), Path(self.path.text().strip()).expanduser(),
+                Path(images).expanduser() if images else None)
+
+    def remember(self) -> None:
+        fmt, path, images = self.chosen()
+        self.settings.setValue("import/format", fmt)
+        self.settings.setValue("import/path", str(path))
+        self.settings.setValue("import/images", str(images) if images else "")

@@ -1,4 +1,7 @@
-"""The open project: opening and creating one, and labels in and out of it (COCO import, export)."""
+"""The open project: opening and creating one, and labels in and out of it (import, export).
+
+The import and export dialogs open window-modal without blocking (``open``): the work runs when one is
+accepted, so a test drives them like a person does."""
 
 from __future__ import annotations
 
@@ -9,13 +12,13 @@ from PySide6.QtGui import QKeySequence
 from PySide6.QtWidgets import QFileDialog, QMessageBox, QWidget
 
 from detector_app.errors import DetectorAppError
-from detector_app.formats.target import check_target
 from detector_app.storage.project import Project, default_project_path
-from detector_app.transfer.exporting import export_labels
+from detector_app.transfer.exporting import check_destination, export_labels
 from detector_app.transfer.formats import format_names
-from detector_app.transfer.importing import import_coco
+from detector_app.transfer.importing import import_labels, import_message
 from detector_app.ui.actions import make_action
-from detector_app.ui.dialogs import ExportDialog
+from detector_app.ui.dialogs import ImportDialog
+from detector_app.ui.export_dialog import ExportDialog, ExportDoneDialog
 from detector_app.ui.messages import Messages
 
 
@@ -30,10 +33,13 @@ class ProjectController(QObject):
         super().__init__(window)
         self.window, self.settings, self.messages = window, settings, messages
         self.project: Project | None = None
+        self.import_dialog: ImportDialog | None = None
+        self.export_dialog: ExportDialog | None = None
+        self.export_done: ExportDoneDialog | None = None
         self.act_new = make_action(window, "New project…", self.choose_new_project, QKeySequence.StandardKey.New,
                                    icon="new-project")
         self.act_open = make_action(window, "Open project…", self.choose_project, "Ctrl+Shift+P", icon="open-project")
-        self.act_import_coco = make_action(window, "Import COCO…", self.import_coco, icon="import")
+        self.act_import_coco = make_action(window, "Import labels…", self.import_coco, icon="import")
         self.act_export = make_action(window, "Export labels…", self.export_labels, "Ctrl+E", icon="export")
 
     def open_project(self, path: Path) -> None:
@@ -70,39 +76,49 @@ class ProjectController(QObject):
 
     # labels in and out ---------------------------------------------------------------------------------
     def import_coco(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self.window, "COCO annotations", "", "COCO JSON (*.json)")
-        if not path:
-            return
-        images = QFileDialog.getExistingDirectory(self.window, "Folder with the COCO images", str(Path(path).parent))
-        if not images:
-            return
+        """File › Import labels…: any format that can import (COCO and plugins), last choices remembered."""
+        self.import_dialog = ImportDialog(format_names("import"), self.settings, self.window)
+        self.import_dialog.accepted.connect(self._import_accepted)
+        self.import_dialog.open()
+
+    def _import_accepted(self) -> None:
+        dialog = self.import_dialog
+        dialog.remember()
+        fmt, path, images = dialog.chosen()
         try:
-            report = import_coco(self.project.repo, Path(path), Path(images))
+            report = import_labels(self.project.repo, fmt, path, images)
         except DetectorAppError as exc:
             self.messages.show_error(str(exc))
             return
         self.labels_imported.emit()
-        self.messages.show_info(f"Imported {report}", 8000)
+        self.messages.show_info(import_message(report), 8000)
 
     def export_labels(self) -> None:
-        dialog = ExportDialog(format_names("export"), self.window)
-        if not dialog.exec():
-            return
+        """File › Export labels…: the dialog shows and checks the destination; the export runs on Export."""
+        self.export_dialog = ExportDialog(format_names("export"), self.settings, self.window)
+        self.export_dialog.accepted.connect(self._export_accepted)
+        self.export_dialog.open()
+
+    def _export_accepted(self) -> None:
+        dialog = self.export_dialog
         fmt, scope, copy_images = dialog.options()
-        folder = QFileDialog.getExistingDirectory(self.window, f"Export {fmt} into folder")
-        if not folder or not self._may_export_into(Path(folder)):
+        folder = dialog.destination()
+        if not self._may_export_into(folder):
             return
+        dialog.remember()
         try:
-            out = export_labels(self.project.repo, fmt, Path(folder), scope=scope, copy_images=copy_images)
+            out = export_labels(self.project.repo, fmt, folder, scope=scope, copy_images=copy_images)
         except DetectorAppError as exc:
             self.messages.show_error(str(exc))
             return
-        self.messages.show_info(f"Exported {fmt} labels to {out}", 8000)
+        self.messages.show_info(f"Exported {fmt} labels to {folder}", 8000)
+        self.export_done = ExportDoneDialog(folder, out, fmt, self.window)
+        self.export_done.show()  # stays until closed; Open folder shows the files
 
     def _may_export_into(self, folder: Path) -> bool:
         """A folder the export would refuse is reported; replacing a previous export is asked first."""
         try:
-            previous = check_target(folder)
+            previous = check_destination(folder)
         except DetectorAppError as exc:
             self.messages.show_error(str(exc))
             return False
