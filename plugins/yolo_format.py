@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 from dataclasses import replace
 from pathlib import Path, PurePosixPath
 
@@ -107,7 +108,7 @@ def read_listed(dataset: YoloDataset, source: Path) -> LabelSet:
         shown = printable(listed.path.relative_to(dataset.root).as_posix())
         try:
             text = ""
-            if is_regular_file(listed.label):
+            if os.path.lexists(listed.label):  # a FIFO, a folder or a symlink out is refused, not skipped
                 shown = printable(listed.label.relative_to(dataset.root).as_posix())
                 text = read_label_text(listed.label, dataset.root)  # confined first: a symlink out is refused
             else:
