@@ -8,7 +8,8 @@ Layout written (CVAT's own "CVAT for images" export)::
 Boxes are ``<box label xtl ytl xbr ybr occluded z_order>`` in pixels; COCO's crowd flag is the box attribute
 ``is_crowd`` (the name CVAT's and Datumaro's COCO converters use), declared on every label. An image's split
 is its ``subset`` attribute, as CVAT writes it in project exports (``Train``, ``Validation``, ``Test``); a
-task's ``<subset>`` in ``<meta>`` is the split of images that name none.
+task's ``<subset>`` in ``<meta>`` is the split of images that name none (failing that, a file called
+``train.xml``, ``val.xml`` or ``test.xml``, as Datumaro's CVAT exporter names one file per subset).
 
 Import reads ``annotations.xml`` (or the XML file given) with ``defusedxml``: a DTD, and with it every entity
 (billion laughs, external files), is refused. Boxes are read as they are, polygons as their bounding boxes,
@@ -82,7 +83,8 @@ class CvatFormat(FormatPlugin):
         images = ImageIndex(images_dir)
         tally: Counter[str] = Counter()
         parsed, problems, seen = [], [], set()
-        default_split = _split(_meta_subset(root), tally)
+        # The task's subset; else the file's name as Datumaro writes a CVAT file per subset (train.xml, ...)
+        default_split = _split(_meta_subset(root), tally) or SPLIT_OF.get(xml_file.stem.lower())
         for element in root.findall("image"):
             name = element.get("name") or ""
             try:

@@ -6,6 +6,7 @@ Layout written::
     OUT/ImageSets/Main/<split>.txt   the ids (annotation file names without .xml) of the images in each split:
                                      train.txt, val.txt, test.txt, and default.txt for images without one
     OUT/labels.txt                   every class name, one a line (keeps classes that have no box yet)
+    OUT/labelmap.txt                 the same as Datumaro's VOC reader wants it ("name:::" a line)
     OUT/JPEGImages/...               the images, with --copy-images
 
 Coordinates follow the VOC devkit: 1-based pixels, ``xmin = x + 1`` and ``xmax = x + w`` for a COCO box
@@ -60,6 +61,9 @@ class VocFormat(FormatPlugin):
         for name, members in (ids or {"default": []}).items():
             (image_sets / f"{name}.txt").write_text("".join(i + "\n" for i in members), encoding="utf-8")
         (out_dir / "labels.txt").write_text("".join(n + "\n" for n in labels.category_names), encoding="utf-8")
+        # Datumaro's VOC reader takes the classes from labelmap.txt (else VOC's 20 and refuses any other name)
+        (out_dir / "labelmap.txt").write_text("# label:color_rgb:parts:actions\n" + "".join(
+            f"{n}:::\n" for n in labels.category_names), encoding="utf-8")
         return out_dir / "Annotations"
 
     def read(self, path: Path, images_dir: Path | None) -> LabelSet:
