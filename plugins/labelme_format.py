@@ -58,9 +58,13 @@ class LabelmeFormat(FormatPlugin):
     def write(self, labels: LabelSet, out_dir: Path, copy_images: bool) -> Path:
         if copy_images:
             labels = _copied_by_split(labels, out_dir)
+        taken: set[Path] = set()
         for image in labels.images:
             folder = out_dir / image.split.value if image.split else out_dir
             target = folder / PurePosixPath(image.file_name).with_suffix(".json")
+            if target in taken:  # a.png beside a.jpg: the second JSON keeps the image's suffix in its name
+                target = folder / f"{image.file_name}.json"
+            taken.add(target)
             image_path = PurePosixPath(image.file_name).name if copy_images else _image_path(image)
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_text(json.dumps(labelme_dict(image, image_path), indent=2, allow_nan=False),

@@ -167,3 +167,20 @@ def test_offered_for_import_and_export_on_the_cli(tmp_path: Path, capsys: pytest
     assert main(["import", "labelme", str(tmp_path / "out"), "--images", str(tmp_path / "images"),
                  "--project", str(tmp_path / "fresh")]) == 0
     assert "imported 2 boxes on 3 images (3 new)" in capsys.readouterr().out
+
+
+def test_images_with_the_same_stem_get_a_json_each(tmp_path: Path) -> None:
+    images = tmp_path / "images"
+    images.mkdir()
+    Image.fromarray(np.zeros((20, 30, 3), np.uint8)).save(images / "x.png")
+    Image.fromarray(np.zeros((40, 50, 3), np.uint8)).save(images / "x.jpg")
+    with Project.open(tmp_path / "project") as project:
+        for name, box in (("x.png", (1, 1, 5, 5)), ("x.jpg", (2, 2, 9, 9))):
+            project.repo.add_annotation(project.repo.add_image(images / name).id, "cat", box)
+        export_labels(project.repo, "labelme", tmp_path / "out", scope="all", copy_images=True)
+    out = tmp_path / "out"
+    assert sorted(p.name for p in out.glob("x*.json")) == ["x.jpg.json", "x.json"]
+    with Project.open(tmp_path / "again") as again:
+        assert import_labels(again.repo, "labelme", out).annotations_added == 2
+        jpg = again.repo.find_image(out / "x.jpg")
+        assert [tuple(b.bbox) for b in again.repo.annotations_for_image(jpg.id)] == [(2.0, 2.0, 9.0, 9.0)]
