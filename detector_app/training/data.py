@@ -15,7 +15,7 @@ from torchvision import tv_tensors
 from torchvision.transforms import v2
 
 from detector_app.core.images import UnusableImageError, check_image, decode_image
-from detector_app.core.labels import BACKGROUND, counts_as_label
+from detector_app.core.labels import BACKGROUND, Split, counts_as_label
 from detector_app.errors import TrainingError
 
 
@@ -29,6 +29,7 @@ class Sample:
     height: int
     boxes: np.ndarray
     labels: tuple[str, ...]
+    split: str | None = None  # the user's split (train, val, test), None when they chose none
 
 
 def target_boxes(annotations: Iterable[Any]) -> tuple[np.ndarray, tuple[str, ...]]:
@@ -47,7 +48,8 @@ def build_samples(images: Iterable[Any], annotations: Mapping[int, Sequence[Any]
     samples = []
     for image in images:
         boxes, labels = target_boxes(annotations.get(image.id, ()))
-        samples.append(Sample(image.id, Path(image.path), int(image.width), int(image.height), boxes, labels))
+        samples.append(Sample(image.id, Path(image.path), int(image.width), int(image.height), boxes, labels,
+                              image.split))
     return sorted(samples, key=lambda s: s.image_id)
 
 
@@ -61,6 +63,27 @@ def split_ids(image_ids: Sequence[int], val_share: float, seed: int) -> tuple[li
     val = sorted(ids[i] for i in order[:n_val])
     val_set = set(val)
     return [i for i in ids if i not in val_set], val
+
+
+def split_samples(samples: Sequence[Sample], val_share: float, seed: int) -> tuple[list[Sample], list[Sample]]:
+    """Train and validation samples, the user's split first: ``train`` images are trained on, ``val`` images
+    only validated on (never trained on), ``test`` images held out of both. Images without a split go to
+    train when the user named any validation image, else they are split as before (``split_ids``)."""
+    chosen = {s.split for s in samples}
+    free = [s for s in samples if s.split is None]
+    if Split.VAL in chosen:
+        free_train, free_val = free, []
+    else:
+        train_ids, val_ids = split_ids([s.image_id for s in free], val_share, seed)
+        free_train, free_val = _pick(free, train_ids), _pick(free, val_ids)
+    train = free_train + [s for s in samples if s.split == Split.TRAIN]
+    val = free_val + [s for s in samples if s.split == Split.VAL]
+    return sorted(train, key=lambda s: s.image_id), sorted(val, key=lambda s: s.image_id)
+
+
+def _pick(samples: Sequence[Sample], ids: Sequence[int]) -> list[Sample]:
+    wanted = set(ids)
+    return [s for s in samples if s.image_id in wanted]
 
 
 def class_counts(samples: Iterable[Sample]) -> Counter[str]:

@@ -21,7 +21,7 @@ from detector_app.detection.weights import load_model
 from detector_app.errors import DetectorAppError, TrainingError
 from detector_app.storage import Project
 from detector_app.training.checkpoint import load_checkpoint, load_model_state, settings_from_dict
-from detector_app.training.data import Sample, build_samples, check_files, resolve_classes, split_ids
+from detector_app.training.data import Sample, build_samples, check_files, resolve_classes, split_samples
 from detector_app.training.model_setup import adapt_classes
 from detector_app.training.settings import LIGHT_PRESET, TrainSettings
 from detector_app.training.versions import load_version
@@ -122,10 +122,10 @@ def resolve_defaults(settings: TrainSettings, parent: Parent) -> TrainSettings:
 
 
 def plan_run(project: Project, settings: TrainSettings) -> RunPlan:
-    """A new run: reviewed data, deterministic split, classes checked, parent loaded and adapted."""
+    """A new run: reviewed data, the user's split or a deterministic one, classes checked, parent loaded and
+    adapted."""
     samples = reviewed_samples(project)
-    train_ids, val_ids = split_ids([s.image_id for s in samples], settings.val_share, settings.seed)
-    train, val = _pick(samples, train_ids), _pick(samples, val_ids)
+    train, val = split_samples(samples, settings.val_share, settings.seed)
     parent = resolve_parent(project, settings)
     settings = resolve_defaults(settings, parent)
     classes = resolve_classes(train, settings.classes, parent.class_names)
