@@ -10,8 +10,23 @@ import torch
 from detector_app.errors import DetectorAppError
 
 
+def available_devices() -> list[str]:
+    """The devices this computer has, for a menu: ``cpu`` always, ``cuda`` and ``mps`` when torch can use them."""
+    found = ["cpu"]
+    if torch.cuda.is_available():
+        found.append("cuda")
+    if _mps_available():
+        found.append("mps")
+    return found
+
+
+def _mps_available() -> bool:
+    mps = getattr(torch.backends, "mps", None)
+    return bool(mps is not None and mps.is_available())
+
+
 def resolve_device(name: str) -> torch.device:
-    """``auto`` -> CUDA when present, else CPU; a named CUDA device must exist."""
+    """``auto`` -> CUDA when present, else CPU; a named CUDA or MPS device must exist."""
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     try:
@@ -19,7 +34,9 @@ def resolve_device(name: str) -> torch.device:
     except RuntimeError:
         raise DetectorAppError(f"unknown device {name!r}; use auto, cpu or cuda[:N]") from None
     if device.type == "cuda" and not torch.cuda.is_available():
-        raise DetectorAppError(f"device {name!r} requested but CUDA is not available; use --device cpu")
+        raise DetectorAppError(f"device {name!r} requested but CUDA is not available on this computer; use cpu")
+    if device.type == "mps" and not _mps_available():
+        raise DetectorAppError(f"device {name!r} requested but Apple MPS is not available on this computer; use cpu")
     return device
 
 

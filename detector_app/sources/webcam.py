@@ -16,6 +16,8 @@ from detector_app.sources.base import Frame, FrameSource
 log = logging.getLogger(__name__)
 
 OPEN_TIMEOUT_S = 5.0
+PROBE_TIMEOUT_S = 1.5  # per index, where cameras can only be found by opening them (not Linux)
+PROBE_INDICES = 4
 
 
 class WebcamSource(FrameSource):
@@ -58,6 +60,34 @@ class WebcamSource(FrameSource):
 
     def close(self) -> None:
         self._cap.release()
+
+
+def list_cameras(dev_dir: Path = Path("/dev"), sys_dir: Path = Path("/sys/class/video4linux")) -> list[int]:
+    """The camera indices present. On Linux the /dev/videoN nodes that capture (a camera also has metadata
+    nodes, whose sysfs ``index`` is not 0), found without opening anything; elsewhere a short open of the
+    first few indices. Slow on some systems: call it off the UI thread."""
+    if sys.platform.startswith("linux"):
+        found = []
+        for node in dev_dir.glob("video*"):
+            number = node.name[len("video"):]
+            if number.isdigit() and _is_capture_node(sys_dir / node.name):
+                found.append(int(number))
+        return sorted(found)
+    present = []
+    for index in range(PROBE_INDICES):
+        try:
+            _open_with_timeout(index, PROBE_TIMEOUT_S).release()
+        except SourceError:
+            continue
+        present.append(index)
+    return present
+
+
+def _is_capture_node(sys_node: Path) -> bool:
+    try:
+        return sys_node.joinpath("index").read_text().strip() in ("", "0")
+    except OSError:
+        return True  # no sysfs entry to tell: offer it (opening it says more)
 
 
 def _check_device_node(index: int) -> None:

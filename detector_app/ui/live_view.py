@@ -1,4 +1,8 @@
-"""Live mode: a webcam or video plays on the canvas; detection overlays come from a worker thread."""
+"""Live mode: a webcam or video plays on the canvas; detection overlays come from a worker thread.
+
+Stopping never waits for a source that is still opening (a stream URL can take its whole connect timeout):
+that player is left to finish on its own, cut off from the view, and ``shutdown`` joins it when the window
+closes."""
 
 from __future__ import annotations
 
@@ -14,12 +18,20 @@ from detector_app.detection.live import LatestSlot
 from detector_app.sources import Frame, FrameSource
 from detector_app.ui.box_item import BoxSpec
 from detector_app.ui.canvas import AnnotationCanvas
-from detector_app.ui.workers import DetectionWorker, FrameResult, PlayerWorker, start_in_thread
+from detector_app.ui.workers import DetectionWorker, FrameResult, PlayerWorker, join_thread, start_in_thread
 
 if TYPE_CHECKING:
     from detector_app.detection.detector import Detector
 
 log = logging.getLogger(__name__)
+
+
+def hidden_note(all_boxes: Detections, shown: int, threshold: float) -> str:
+    """Why the view is empty when the model did find boxes: they all score below the threshold."""
+    if shown or not len(all_boxes):
+        return ""
+    return (f"{len(all_boxes)} boxes below the threshold {threshold:.2f} "
+            f"(best score {float(max(all_boxes.scores)):.2f})")
 
 
 def detection_specs(detections: Detections) -> list[BoxSpec]:
@@ -34,6 +46,10 @@ class LiveController(QObject):
     position_changed = Signal(int, int)
     error = Signal(str)
     stopped = Signal()
+    first_frame = Signal()  # the source delivers: a "connecting…" note can go
+    ended = Signal()  # a video reached its end (the player waits there for a seek)
+    boxes_shown = Signal(object)  # list[BoxSpec] on the canvas: for the box table
+    note_changed = Signal(str)  # hidden_note() of the boxes on screen, "" when nothing is hidden
 
     def __init__(self, canvas: AnnotationCanvas, threshold: Callable[[], float],
                  class_filter: Callable[[], set[str] | None]) -> None:
@@ -44,6 +60,8 @@ class LiveController(QObject):
         self.player: PlayerWorker | None = None
         self.detector_worker: DetectionWorker | None = None
         self._threads: list[QThread] = []
+        self._abandoned: list[QThread] = []  # players stopped while their source was still opening
+        self.at_end = False
         self.frame: Frame | None = None
         self.result: FrameResult | None = None
         self.frames_shown = 0
@@ -56,12 +74,14 @@ class LiveController(QObject):
     def start(self, open_source: Callable[[], FrameSource], detector: Detector | None) -> None:
         self.stop()
         self._session += 1
-        self.frame, self.result = None, None
+        self.frame, self.result, self.at_end = None, None, False
+        self.redraw()
         slot = LatestSlot() if detector is not None else None
         self.player = PlayerWorker(open_source, slot)
         self.player.frame_ready.connect(self._on_frame)
-        self.player.position.connect(self.position_changed)
-        self.player.error.connect(self.error)
+        self.player.position.connect(self._on_position)
+        self.player.ended.connect(self._on_ended)
+        self.player.error.connect(self._on_player_error)
         self.player.finished.connect(self._on_player_finished)
         self._threads.append(start_in_thread(self.player, "player"))
         if detector is not None:
@@ -76,14 +96,26 @@ class LiveController(QObject):
             self.player.stop()
         if self.detector_worker is not None:
             self.detector_worker.stop()
+        self._abandoned = [t for t in self._abandoned if not t.isFinished()]
         for thread in self._threads:
             thread.quit()
+            worker = thread.worker
+            if isinstance(worker, PlayerWorker) and not worker.opened.is_set() and not thread.isFinished():
+                self._abandoned.append(thread)  # its signals are dropped: their sender is no longer self.player
+                continue
             thread.wait(30_000)
         self._threads.clear()
         was_running = self.player is not None
         self.player, self.detector_worker = None, None
         if was_running:
             self.stopped.emit()
+
+    def shutdown(self) -> None:
+        """Stop, and wait for players still opening a source (the window is closing)."""
+        self.stop()
+        for thread in self._abandoned:
+            join_thread(thread)
+        self._abandoned.clear()
 
     def set_paused(self, paused: bool) -> None:
         if self.player is not None:
@@ -97,7 +129,9 @@ class LiveController(QObject):
         frame = self.player.take_frame() if self.player is not None else None
         if frame is None:
             return
-        self.frame = frame
+        if self.frame is None:
+            self.first_frame.emit()
+        self.frame, self.at_end = frame, False
         self.frames_shown += 1
         self.canvas.set_image(frame.image)
         self.redraw()
@@ -119,7 +153,31 @@ class LiveController(QObject):
     def redraw(self) -> None:
         """Overlays from the newest finished result, filtered by the current threshold and classes."""
         shown = self.visible_detections()
-        self.canvas.set_boxes(detection_specs(shown) if shown is not None else [], editable=False)
+        specs = detection_specs(shown) if shown is not None else []
+        self.canvas.set_boxes(specs, editable=False)
+        self.boxes_shown.emit(specs)
+        note = ""
+        if self.result is not None:
+            found = self.result.detections.without_background().with_classes(sorted(self.class_filter() or []))
+            note = hidden_note(found, len(specs), self.threshold())
+        self.note_changed.emit(note)
+
+    def _from_player(self) -> bool:
+        """A queued signal of the current player, not of one stopped meanwhile."""
+        return self.player is not None and self.sender() is self.player
+
+    def _on_position(self, index: int, count: int) -> None:
+        if self._from_player():
+            self.position_changed.emit(index, count)
+
+    def _on_player_error(self, message: str) -> None:
+        if self._from_player():
+            self.error.emit(message)
+
+    def _on_ended(self) -> None:
+        if self._from_player():
+            self.at_end = True
+            self.ended.emit()
 
     def _on_player_finished(self) -> None:
         log.info("source ended")

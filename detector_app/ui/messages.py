@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 
 from detector_app.ui.banner import Banner
 
@@ -26,6 +27,10 @@ class Messages:
     def show_info(self, message: str, timeout_ms: int = 0) -> None:
         self.banner.show_message(message, "info", timeout_ms)
 
+    def show_note(self, message: str) -> None:
+        """A standing note (until dismissed or replaced); a read-only project's note stays above it."""
+        self.banner.show_message(f"{self._read_only_note()}\n{message}" if self._read_only else message, "info")
+
     def clear(self) -> None:
         """Hide the banner; for a read-only project it goes back to saying so."""
         if self._read_only:
@@ -43,3 +48,9 @@ class Messages:
     def _read_only_note(self) -> str:
         return (f"{READ_ONLY_NOTE} ({self._read_only_reason}): you can browse, detect and export labels, "
                 "but changes are not saved.")
+
+
+def readable_failure(message: str) -> str:
+    """A network failure reads as one (Python's "<urlopen error [Errno -3] ...>" means nothing to a user)."""
+    return re.sub(r"<urlopen error (?:\[Errno [^]]*\] )?(.*?)>", r"no connection to the download server: \1",
+                  message)

@@ -17,7 +17,7 @@ from detector_app.errors import DetectorAppError
 from detector_app.plugins_api import get_manager
 from detector_app.ui import model_loading
 from detector_app.ui.actions import make_action
-from detector_app.ui.messages import Messages
+from detector_app.ui.messages import Messages, readable_failure
 from detector_app.ui.project_controller import ProjectController
 from detector_app.ui.workers import BackgroundTasks, CallWorker, failure_message
 
@@ -25,7 +25,11 @@ if TYPE_CHECKING:
     from detector_app.detection.detector import Detector
 
 SIZES = (320, 512, 640, 800)
-DEVICES = ("auto", "cpu", "cuda")
+DEVICES = ("auto", "cpu", "cuda", "mps")  # cuda and mps are shown once torch says this computer has them
+ALWAYS_THERE = ("auto", "cpu")
+UNTRAINED_NOTE = ("Untrained weights (for trying the app): random weights do not find objects. Their boxes are "
+                  "noise with scores near 0.01; set the score threshold to 0 to see them, or load trained "
+                  "weights or a project model version (Model menu).")
 
 
 class ModelController(QObject):
@@ -47,6 +51,10 @@ class ModelController(QObject):
                                          checkable=True)
         self.act_untrained.setChecked(settings.value("model/weights", "default") == "none")
         self.device_group = self._choice_group(DEVICES, "model/device", "auto")
+        for act in self.device_group.actions():  # until torch is loaded (with the first model) only these
+            act.setVisible(act.data() in ALWAYS_THERE)
+        self._working_device = str(settings.value("model/device", "auto"))  # the last device that ran a model
+        self._loading: model_loading.ModelChoice | None = None
         self.size_group = self._choice_group(SIZES, "model/size", 512)
         self.act_fast = make_action(window, "Fast path (bf16 / channels-last)", self.apply_detector_config,
                                     checkable=True)
@@ -82,20 +90,51 @@ class ModelController(QObject):
     def detector_config(self) -> DetectorConfig:
         size = self.size_group.checkedAction()
         device = self.device_group.checkedAction()
-        return DetectorConfig(size=int(size.data()) if size else 512, score_threshold=0.05,
+        # Threshold 0: the score slider (down to 0) decides what is shown, and the view can say what it hides.
+        return DetectorConfig(size=int(size.data()) if size else 512, score_threshold=0.0,
                               device=str(device.data()) if device else "auto", fast=self.act_fast.isChecked(),
                               int8=self.act_int8.isChecked())
 
     def apply_detector_config(self) -> None:
+        """Apply the Model menu's choices to the running model. A device that fails shows why in the banner,
+        is not remembered, and the model goes on running where it ran before."""
+        config = self.detector_config()
+        if self.detector is None:
+            self._remember_config()
+            self.load_model()  # none runs (a failed load, e.g. on a missing device): try again with this choice
+            return
+        try:
+            self.detector.update_config(size=config.size, device=config.device, fast=config.fast, int8=config.int8)
+        except (DetectorAppError, RuntimeError) as exc:
+            self._check_device(self._working_device)
+            why = failure_message("moving the model failed", exc)
+            self.messages.show_error(f"Cannot run the model on {config.device}: {why}. "
+                                     f"It keeps running on {self.detector.device.type}.")
+            return
+        self._working_device = config.device
+        self._remember_config()
+        self.update_status()
+
+    def _remember_config(self) -> None:
         for key, group in (("model/size", self.size_group), ("model/device", self.device_group)):
             if group.checkedAction() is not None:
                 self.settings.setValue(key, group.checkedAction().data())
         self.settings.setValue("model/fast", self.act_fast.isChecked())
         self.settings.setValue("model/int8", self.act_int8.isChecked())
-        if self.detector is not None:
-            config = self.detector_config()
-            self.detector.update_config(size=config.size, device=config.device, fast=config.fast, int8=config.int8)
-            self.update_status()
+
+    def _check_device(self, device: str) -> None:
+        for act in self.device_group.actions():
+            act.setChecked(act.data() == device)
+
+    def show_available_devices(self) -> list[str]:
+        """Offer only the devices this computer has (called once torch is loaded: it asks torch)."""
+        # Imported here: it imports torch, which the window loads only with the first model.
+        from detector_app.detection.devices import available_devices
+
+        present = ["auto", *available_devices()]
+        for act in self.device_group.actions():
+            act.setVisible(act.data() in present)
+        return present
 
     def version_id(self) -> int | None:
         """The project model version that runs, if one was chosen: stored with its predictions."""
@@ -108,6 +147,7 @@ class ModelController(QObject):
         self.requested = True
         project = self.projects.project
         spec = model_loading.ModelChoice.from_settings(self.settings, project)
+        self._loading = spec
         for act in self.preset_group.actions():
             act.setChecked(act.data() == spec.preset)
         self.status_model.setText(f"model: loading {spec.label}…")
@@ -118,19 +158,39 @@ class ModelController(QObject):
 
     def _on_model_loaded(self, detector: Detector) -> None:
         self.messages.clear()
+        self.show_available_devices()
+        self._working_device = self.detector_config().device
+        self._remember_config()
+        untrained = self._loading is not None and self._loading.untrained
+        self.act_untrained.setChecked(untrained)  # ticked only while untrained weights are what runs
         self.set_detector(detector)
+        if untrained:
+            self.messages.show_note(UNTRAINED_NOTE)
 
     def set_detector(self, detector: Detector) -> None:
         """Switch the running model (a live source restarts with it)."""
         self.requested = True
         self.detector = detector
         self.update_status()
+        if self.train_dialog is not None:
+            self.train_dialog.set_current_model(detector.name)
         self.detector_changed.emit(detector)
 
     def _on_model_failed(self, exc: Exception) -> None:
         self.detector = None
         self.status_model.setText("model: none")
-        self.messages.show_error(f"{failure_message('loading the model failed', exc)}\nYou can still review and "
+        device = self.detector_config().device
+        if device not in self.show_available_devices():
+            # A device this computer lacks (remembered by an older version, or chosen while no model ran):
+            # forget it and load again on the one that works; auto is always there, so this happens once.
+            self._check_device(self._working_device if self._working_device != device else "auto")
+            self._remember_config()
+            self.messages.show_error(f"{failure_message('loading the model failed', exc)}. Loading the model on "
+                                     f"{self.detector_config().device} instead.")
+            self.load_model()
+            return
+        why = readable_failure(failure_message("loading the model failed", exc))
+        self.messages.show_error(f"{why}\nYou can still review and "
                                  "draw labels. Choose Model › Load weights file…, a project model version, or "
                                  "Model › Use untrained weights to try the app.")
 
@@ -161,8 +221,10 @@ class ModelController(QObject):
             self._choose_model("model/file", path)
 
     def use_untrained(self, on: bool) -> None:
+        """Untrained weights replace whatever runs (a file, a version); unticking goes back to the preset's
+        pretrained weights."""
         self.settings.setValue("model/weights", "none" if on else "default")
-        self.load_model()
+        self._choose_model()
 
     def fill_versions_menu(self, menu: QMenu) -> None:
         menu.clear()
@@ -198,7 +260,7 @@ class ModelController(QObject):
         from detector_app.ui.train_dialog import TrainDialog
 
         dialog = TrainDialog(self.projects.project.path, self.detector.name if self.detector else None,
-                             parent=self.window)
+                             parent=self.window, settings=self.settings)
         dialog.version_activated.connect(self.activate_version)
         dialog.show()
         self.train_dialog = dialog

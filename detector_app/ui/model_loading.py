@@ -31,17 +31,24 @@ class ModelChoice:
             return f"version {self.version_id}"
         return self.file.name if self.file else self.preset
 
+    @property
+    def untrained(self) -> bool:
+        """Random weights of a preset: what "Use untrained weights" stands for (they find no objects)."""
+        return self.weights == "none" and self.plugin is None and self.version_id is None and self.file is None
+
     @classmethod
     def from_settings(cls, settings: QSettings, project: Project | None) -> ModelChoice:
         preset = str(settings.value("model/preset", DEFAULT_PRESET))
         version = settings.value("model/version")
-        if project is not None and version in (None, ""):
+        weights = str(settings.value("model/weights", "default"))
+        # The project's active version runs unless another version or untrained weights were chosen.
+        if project is not None and version in (None, "") and weights != "none":
             active = project.repo.active_model_version()
             version = active.id if active is not None else None
         file = settings.value("model/file")
         return cls(plugin=settings.value("model/plugin") or None,
                    preset=preset if preset in PRESET_NAMES else DEFAULT_PRESET,
-                   weights=str(settings.value("model/weights", "default")),
+                   weights=weights,
                    file=Path(file) if file else None,
                    version_id=_version_id(version))
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtCore import QSettings, Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
@@ -18,8 +18,6 @@ from PySide6.QtWidgets import (
     QFormLayout,
     QHBoxLayout,
     QLabel,
-    QListWidget,
-    QListWidgetItem,
     QProgressBar,
     QPushButton,
     QSpinBox,
@@ -32,7 +30,7 @@ from PySide6.QtWidgets import (
 from detector_app.errors import DetectorAppError
 from detector_app.storage import Project
 from detector_app.training.background import TrainingRunner
-from detector_app.training.choices import StartChoice, start_choices, trainable_class_counts
+from detector_app.training.choices import StartChoice, class_examples, default_choice, start_choices
 from detector_app.training.events import (
     EpochDone,
     PhaseChanged,
@@ -44,20 +42,28 @@ from detector_app.training.events import (
     TrainResult,
 )
 from detector_app.training.settings import FREEZE_LEVELS, TrainSettings
+from detector_app.ui.messages import readable_failure
+from detector_app.ui.train_classes import ClassList
 from detector_app.ui.train_plot import TrainPlot
 
 POLL_MS = 100
+KEY = "train/"  # the form's choices in the app's settings: the next dialog (and the next session) starts there
 
 
 class TrainDialog(QDialog):
-    """``TrainDialog(project_path, current_model_name, parent)``; non-modal, owns at most one run."""
+    """``TrainDialog(project_path, current_model_name, parent, settings)``; non-modal, owns at most one run.
+
+    A field the user set (input size, what to train) is never changed behind their back: choosing another
+    start point keeps it and says what that start point would use; a field not set follows the start point
+    and the note says so."""
 
     version_activated = Signal(int)
     run_finished = Signal(object)  # TrainResult (finished or cancelled)
 
     def __init__(self, project_path: Path, current_model_name: str | None = None,
-                 parent: QWidget | None = None) -> None:
+                 parent: QWidget | None = None, settings: QSettings | None = None) -> None:
         super().__init__(parent)
+        self.app_settings = settings
         self.setWindowTitle("Train on reviewed labels")
         self.project_path = Path(project_path)
         self.current_model_name = current_model_name
@@ -66,7 +72,10 @@ class TrainDialog(QDialog):
         # Settings the form does not show (batch size, threads, learning rate...), by TrainSettings field.
         self.extra_settings: dict[str, object] = {}
         self._timer = QTimer(self, interval=POLL_MS, timeout=self._poll)
+        self.user_set: set[str] = set()  # "size", "freeze": fields the user chose (kept across start points)
+        self._quiet = False  # True while the dialog itself sets a field
         self._build()
+        self._restore()
         self.reload_project()
 
     # --- layout -----------------------------------------------------------------------------------
@@ -75,9 +84,9 @@ class TrainDialog(QDialog):
         self.current_label = QLabel(f"Current model: {self.current_model_name or 'none'}")
         self.start_from = QComboBox(objectName="startFrom")
         self.start_from.currentIndexChanged.connect(self._start_choice_changed)
-        self.classes = QListWidget(objectName="classes")
-        self.classes.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
-        self.classes.setMaximumHeight(110)
+        self.start_note = QLabel(objectName="startNote", wordWrap=True)
+        self.class_list = ClassList()
+        self.classes = self.class_list.list
         self.epochs = QSpinBox(objectName="epochs", minimum=1, maximum=500, value=10)
         self.size = QSpinBox(objectName="size", minimum=64, maximum=1344, singleStep=32, value=512, suffix=" px")
         self.freeze = QComboBox(objectName="freeze")
@@ -85,10 +94,14 @@ class TrainDialog(QDialog):
             self.freeze.addItem(f"{level}: {text}", level)
         self.val_share = QDoubleSpinBox(objectName="valShare", minimum=0.0, maximum=0.9, singleStep=0.05,
                                         value=0.2, decimals=2)
+        self.size.valueChanged.connect(lambda _v: self._mark_user_set("size"))
+        self.freeze.currentIndexChanged.connect(lambda _i: self._mark_user_set("freeze"))
+        self.val_share.editingFinished.connect(self._refresh_classes)  # the split decides what has examples
         form = QFormLayout()
         form.addRow(self.current_label)
         form.addRow("Start from", self.start_from)
-        form.addRow("Classes", self.classes)
+        form.addRow("", self.start_note)
+        form.addRow("Classes", self.class_list)
         form.addRow("Epochs", self.epochs)
         form.addRow("Input size", self.size)
         form.addRow("Train", self.freeze)
@@ -109,7 +122,7 @@ class TrainDialog(QDialog):
         self.table.setHorizontalHeaderLabels(["Metric", "Before", "After", "Change"])
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.verticalHeader().hide()
-        self.table.setMaximumHeight(170)
+        self.table.setMaximumHeight(150)
         self.activate_button = QPushButton("Activate", objectName="activate", clicked=self.activate, enabled=False)
         self.activate_button.setToolTip("Detect with the new model version from now on")
         close = QPushButton("Close", clicked=self.close)
@@ -125,52 +138,124 @@ class TrainDialog(QDialog):
         layout.addWidget(self.progress)
         layout.addWidget(self.status)
         layout.addWidget(self.plot, 1)
+        self.plot.setMinimumHeight(140)
         layout.addWidget(self.table)
         layout.addLayout(bottom)
-        self.resize(620, 760)
+        self.resize(640, 900)
 
     # --- project data -----------------------------------------------------------------------------
 
     def reload_project(self) -> None:
-        """Fill "start from" and the classes from the project (also after a run adds a version)."""
+        """Fill "start from" and the classes from the project (also after a run adds a version); the
+        start point and the classes the user chose stay chosen."""
         try:
             with Project.open(self.project_path, create=False) as project:
                 choices = start_choices(project)
-                counts = trainable_class_counts(project)
+                rows = class_examples(project, round(self.val_share.value(), 3))
         except DetectorAppError as exc:
             self.show_error(str(exc))
             self.start_button.setEnabled(False)
             return
-        previous: StartChoice | None = self.start_from.currentData()
+        previous = self.start_from.currentData()
+        wanted = previous.parent if previous is not None else self._remembered("start")
         self.start_from.blockSignals(True)
         self.start_from.clear()
         for choice in choices:
             self.start_from.addItem(choice.label, choice)
-        same = [i for i, c in enumerate(choices) if previous is not None and c.parent == previous.parent]
-        self.start_from.setCurrentIndex(same[0] if same else 0)
+        same = [i for i, c in enumerate(choices) if wanted is not None and str(c.parent) == str(wanted)]
+        self.start_from.setCurrentIndex(same[0] if same else default_choice(choices))
         self.start_from.blockSignals(False)
-        if not same:  # keep the user's freeze level and size while the choice stays
+        if previous is None or not same:
             self._start_choice_changed()
-        self.classes.clear()
-        for name, count in counts.items():
-            item = QListWidgetItem(f"{name}  ({count} boxes)")
-            item.setData(Qt.ItemDataRole.UserRole, name)
-            item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
-            item.setCheckState(Qt.CheckState.Checked)
-            self.classes.addItem(item)
-        if not counts:
+        unticked = self.class_list.unticked() if self.class_list.list.count() else self._remembered_unticked()
+        self.class_list.set_rows(rows, unticked)
+        if not any(r.train_boxes for r in rows):
             self.status.setText("No reviewed boxes yet: review some images (accept, correct or draw boxes) first.")
 
+    def _refresh_classes(self) -> None:
+        try:
+            with Project.open(self.project_path, create=False) as project:
+                rows = class_examples(project, round(self.val_share.value(), 3))
+        except DetectorAppError as exc:
+            self.show_error(str(exc))
+            return
+        self.class_list.set_rows(rows, self.class_list.unticked())
+
+    def _mark_user_set(self, field: str) -> None:
+        if not self._quiet:
+            self.user_set.add(field)
+
     def _start_choice_changed(self) -> None:
+        """Fields the user set stay; the others follow the start point; the note says which is which."""
         choice: StartChoice | None = self.start_from.currentData()
         if choice is None:
             return
-        self.freeze.setCurrentIndex(self.freeze.findData(choice.freeze))
-        self.size.setValue(choice.size)
+        notes = []
+        self._quiet = True
+        if "size" in self.user_set:
+            if self.size.value() != choice.size:
+                notes.append(f"Input size kept at your {self.size.value()} px (this start point uses "
+                             f"{choice.size} px).")
+        else:
+            self.size.setValue(choice.size)
+            notes.append(f"Input size {choice.size} px, the size of this start point.")
+        if "freeze" not in self.user_set:
+            self.freeze.setCurrentIndex(self.freeze.findData(choice.freeze))
+        elif self.freeze.currentData() != choice.freeze:
+            notes.append(f"Training kept at your choice ({self.freeze.currentData()}; this start point "
+                         f"suggests {choice.freeze}).")
+        self._quiet = False
+        if not choice.ready:
+            notes.append("Its COCO weights are not on this computer: the run downloads them first, which "
+                         "fails without a network connection.")
+        self.start_note.setText(" ".join(notes))
+
+    def set_current_model(self, name: str | None) -> None:
+        """The main window switched models (an activated version): the header names the one that runs."""
+        self.current_model_name = name
+        self.current_label.setText(f"Current model: {name or 'none'}")
 
     def checked_classes(self) -> tuple[str, ...]:
-        return tuple(self.classes.item(i).data(Qt.ItemDataRole.UserRole) for i in range(self.classes.count())
-                     if self.classes.item(i).checkState() == Qt.CheckState.Checked)
+        return self.class_list.checked()
+
+    # --- remembered choices -------------------------------------------------------------------------
+
+    def _remembered(self, name: str) -> object:
+        return self.app_settings.value(KEY + name) if self.app_settings is not None else None
+
+    def _remembered_unticked(self) -> tuple[str, ...]:
+        value = self._remembered("unticked")
+        return (value,) if isinstance(value, str) else tuple(value or ())
+
+    def _restore(self) -> None:
+        if self.app_settings is None:
+            return
+        s = self.app_settings
+        self._quiet = True
+        self.epochs.setValue(int(s.value(KEY + "epochs", self.epochs.value(), type=int)))
+        self.val_share.setValue(float(s.value(KEY + "val_share", self.val_share.value(), type=float)))
+        if s.value(KEY + "size") is not None:
+            self.size.setValue(int(s.value(KEY + "size", type=int)))
+            self.user_set.add("size")
+        if s.value(KEY + "freeze") is not None and self.freeze.findData(s.value(KEY + "freeze")) >= 0:
+            self.freeze.setCurrentIndex(self.freeze.findData(s.value(KEY + "freeze")))
+            self.user_set.add("freeze")
+        self._quiet = False
+
+    def remember(self) -> None:
+        """Store the form's choices (fields the user did not set are left to follow the start point)."""
+        if self.app_settings is None:
+            return
+        s = self.app_settings
+        choice = self.start_from.currentData()
+        if choice is not None:
+            s.setValue(KEY + "start", str(choice.parent))
+        s.setValue(KEY + "epochs", self.epochs.value())
+        s.setValue(KEY + "val_share", round(self.val_share.value(), 3))
+        for field, value in (("size", self.size.value()), ("freeze", self.freeze.currentData())):
+            if field in self.user_set:
+                s.setValue(KEY + field, value)
+        s.setValue(KEY + "unticked", list(self.class_list.unticked()))
 
     def settings(self) -> TrainSettings:
         choice: StartChoice = self.start_from.currentData()
@@ -188,6 +273,7 @@ class TrainDialog(QDialog):
         except DetectorAppError as exc:
             self.show_error(str(exc))
             return
+        self.remember()
         self.error.hide()
         self.result = None
         self.table.setRowCount(0)
@@ -209,7 +295,7 @@ class TrainDialog(QDialog):
     def _set_running(self, running: bool) -> None:
         self.start_button.setEnabled(not running)
         self.cancel_button.setEnabled(running)
-        for widget in (self.start_from, self.classes, self.epochs, self.size, self.freeze, self.val_share):
+        for widget in (self.start_from, self.class_list, self.epochs, self.size, self.freeze, self.val_share):
             widget.setEnabled(not running)
 
     def _poll(self) -> None:
@@ -239,7 +325,7 @@ class TrainDialog(QDialog):
             self._finished(event.result)
         elif isinstance(event, RunFailed):
             self._stopped()
-            self.show_error(event.message)
+            self.show_error(readable_failure(event.message))
             self.status.setText("Training stopped.")
 
     def _stopped(self) -> None:
@@ -292,6 +378,7 @@ class TrainDialog(QDialog):
         self.error.show()
 
     def closeEvent(self, event) -> None:
+        self.remember()
         if self.runner is not None and self.runner.running:
             self.runner.stop(grace_s=10.0)
         self._timer.stop()

@@ -196,6 +196,7 @@ class PlayerWorker(QObject):
 
     frame_ready = Signal()  # take the frame with take_frame(): only the newest is kept
     position = Signal(int, int)  # frame index, frame count (0 when unknown)
+    ended = Signal()  # a file reached its end: the player waits there for a seek (or stop)
     error = Signal(str)
     finished = Signal()
 
@@ -210,6 +211,7 @@ class PlayerWorker(QObject):
         self._latest: Frame | None = None
         self._ui_pending = False
         self.capture_fps = 0.0
+        self.opened = threading.Event()  # the source is open: until then a stream may block for many seconds
 
     def stop(self) -> None:
         self._stop.set()
@@ -229,7 +231,9 @@ class PlayerWorker(QObject):
     @Slot()
     def run(self) -> None:
         with report_errors(self.error, "playback stopped"):
-            with self._open_source() as source:
+            source = self._open_source()
+            self.opened.set()
+            with source:
                 self._play(source)
         self.finished.emit()
 
@@ -245,13 +249,22 @@ class PlayerWorker(QObject):
                 continue
             frame = source.read()
             if frame is None:
-                break
+                if source.is_live or not source.frame_count:
+                    break
+                self.ended.emit()  # a file: stay open at its end, so that a seek (or Play from the start) works
+                while not self._stop.is_set() and not self._seek_pending():
+                    self._stop.wait(0.02)
+                continue
             meter.tick()
             self.capture_fps = meter.rate
             self._publish(frame, source.frame_count or 0)
             if period:
                 next_due = max(next_due + period, time.monotonic() - period)
                 self._stop.wait(max(0.0, next_due - time.monotonic()))
+
+    def _seek_pending(self) -> bool:
+        with self._lock:
+            return self._seek_to is not None
 
     def _take_seek(self) -> int | None:
         with self._lock:
