@@ -162,6 +162,17 @@ class Repository(CategoryStore):
         with self._connect() as conn:
             return [_annotation_record(r) for r in conn.execute(query, {"image_id": image_id})]
 
+    def box_counts(self, image_ids: Sequence[int]) -> dict[int, int]:
+        """Boxes per image, rejected ones aside (images without any are absent): the image list's marks."""
+        counts: dict[int, int] = {}
+        with self.reading() as s:
+            for start in range(0, len(image_ids), CHUNK):
+                query = (select(Annotation.image_id, func.count(Annotation.id))
+                         .where(Annotation.image_id.in_(image_ids[start:start + CHUNK]),
+                                Annotation.status != Status.REJECTED).group_by(Annotation.image_id))
+                counts.update((int(i), int(n)) for i, n in s.execute(query))
+        return counts
+
     def count_annotations(self, status: str | None = None) -> int:
         query = select(func.count(Annotation.id))
         if status is not None:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from enum import Enum
 
 from PySide6.QtCore import QPointF, QRectF, Qt
-from PySide6.QtGui import QBrush, QColor, QFont, QFontMetricsF, QPainter, QPen
+from PySide6.QtGui import QBrush, QColor, QFont, QFontMetricsF, QPainter, QPainterPath, QPen
 from PySide6.QtWidgets import (
     QGraphicsItem,
     QGraphicsRectItem,
@@ -31,6 +31,7 @@ class BoxSpec:
     score: float | None
     status: str  # predicted | accepted | corrected | rejected | live
     color: tuple[int, int, int]
+    locked: bool = False  # view state: a locked box is selectable but cannot be moved or resized
 
     @property
     def tag(self) -> str:
@@ -75,8 +76,8 @@ class BoxItem(QGraphicsRectItem):
         self.setZValue(1)
         self.setAcceptHoverEvents(editable)
         if editable:
-            self.setFlags(QGraphicsItem.GraphicsItemFlag.ItemIsSelectable
-                          | QGraphicsItem.GraphicsItemFlag.ItemIsMovable
+            movable = QGraphicsItem.GraphicsItemFlag(0) if spec.locked else QGraphicsItem.GraphicsItemFlag.ItemIsMovable
+            self.setFlags(QGraphicsItem.GraphicsItemFlag.ItemIsSelectable | movable
                           | QGraphicsItem.GraphicsItemFlag.ItemSendsGeometryChanges)
 
     # geometry -------------------------------------------------------------------------------------------
@@ -104,17 +105,21 @@ class BoxItem(QGraphicsRectItem):
         return QRectF(center.x() - s / 2, center.y() - s / 2, s, s)
 
     def handle_at(self, pos: QPointF) -> Handle | None:
-        if not self.isSelected():
+        if not self.isSelected() or self.spec.locked:
             return None
         return next((h for h in Handle if self._handle_rect(h).contains(pos)), None)
 
     def boundingRect(self) -> QRectF:
+        """Everything ``paint`` touches: the box, its handles and the tag (which may be wider than the box and,
+        zoomed out, taller than any fixed margin). Painting outside it left stale tag fragments (issue 12 #6)."""
         pad = self._handle_size()
-        return self.rect().adjusted(-pad, -pad - 24.0, pad, pad)
+        return self.rect().adjusted(-pad, -pad, pad, pad).united(self._tag_geometry()[0].adjusted(-1, -1, 1, 1))
 
-    def shape(self):
-        from PySide6.QtGui import QPainterPath
+    def view_scale_changed(self) -> None:
+        """The view zoomed: handle and tag sizes (in scene units) change with it."""
+        self.prepareGeometryChange()
 
+    def shape(self) -> QPainterPath:
         path = QPainterPath()
         pad = self._handle_size() / 2
         path.addRect(self.rect().adjusted(-pad, -pad, pad, pad))
@@ -192,25 +197,33 @@ class BoxItem(QGraphicsRectItem):
             for handle in Handle:
                 painter.drawRect(self._handle_rect(handle))
 
-    def _paint_tag(self, painter: QPainter, color: QColor) -> None:
+    def _tag_geometry(self) -> tuple[QRectF, QFont, float]:
+        """The tag's rect in item coordinates, its font and the scale it is painted at (scene units per pixel,
+        or 1 when zoomed out: then the font itself is scaled)."""
         scale = self._handle_size() / HANDLE_PX  # scene units per screen pixel
         font = QFont()
         font.setPixelSize(max(1, int(round(13 * scale))) if scale >= 1 else 13)
-        painter.save()
-        if scale < 1:  # zoomed in: draw the tag at screen size
-            painter.translate(self.rect().topLeft())
-            painter.scale(scale, scale)
-            origin = QPointF(0, 0)
-        else:
-            origin = self.rect().topLeft()
-        painter.setFont(font)
         metrics = QFontMetricsF(font)
-        text = self.spec.tag
-        box = QRectF(origin.x(), origin.y() - metrics.height() - 2, metrics.horizontalAdvance(text) + 8,
-                     metrics.height() + 2)
+        width, height = metrics.horizontalAdvance(self.tag_text) + 8, metrics.height() + 2
+        painted = scale if scale < 1 else 1.0  # zoomed in: drawn at screen size, scaled down into the scene
+        top_left = self.rect().topLeft()
+        return QRectF(top_left.x(), top_left.y() - height * painted, width * painted, height * painted), font, painted
+
+    @property
+    def tag_text(self) -> str:
+        return ("\N{LOCK} " if self.spec.locked else "") + self.spec.tag
+
+    def _paint_tag(self, painter: QPainter, color: QColor) -> None:
+        rect, font, painted = self._tag_geometry()
+        painter.save()
+        painter.translate(rect.topLeft())
+        painter.scale(painted, painted)
+        box = QRectF(0, 0, rect.width() / painted, rect.height() / painted)
+        painter.setFont(font)
         painter.setPen(Qt.PenStyle.NoPen)
         painter.setBrush(QBrush(color))
         painter.drawRect(box)
         painter.setPen(QPen(QColor(0, 0, 0) if color.lightnessF() > 0.55 else QColor(255, 255, 255)))
-        painter.drawText(box.adjusted(4, 0, 0, 0), Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft, text)
+        painter.drawText(box.adjusted(4, 0, 0, 0), Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft,
+                         self.tag_text)
         painter.restore()

@@ -24,6 +24,7 @@ class AnnotationCanvas(QGraphicsView):
     box_edited = Signal(int, tuple, tuple)  # key, old bbox, new bbox
     box_drawn = Signal(tuple)  # bbox
     selection_changed = Signal(object)  # key or None
+    draw_mode_changed = Signal(bool)
 
     def __init__(self, parent=None) -> None:
         super().__init__(parent)
@@ -41,6 +42,9 @@ class AnnotationCanvas(QGraphicsView):
         self._draw_origin: QPointF | None = None
         self._rubber: QGraphicsRectItem | None = None
         self._pan_origin: QPointF | None = None
+        self._press_at: QPointF | None = None  # where the left button went down (viewport pixels)
+        self._last_click: QPointF | None = None  # where the last plain click was (viewport pixels)
+        self._cycle_pending = False  # a repeat click: its release selects the next stacked box
         self._image_size: tuple[int, int] = (0, 0)
         self.scene().selectionChanged.connect(self._emit_selection)
 
@@ -64,7 +68,9 @@ class AnnotationCanvas(QGraphicsView):
         self.set_boxes([], editable=False)
 
     def set_boxes(self, specs: Sequence[BoxSpec], editable: bool) -> None:
-        """Replace every box; keeps the selection when the same annotation is still shown."""
+        """Replace every box; keeps the selection when the same annotation is still shown.
+
+        Removing an item repaints its ``boundingRect``, which covers its tag (see BoxItem.boundingRect)."""
         selected = self.selected_key()
         self.scene().blockSignals(True)
         for items in self._items.values():
@@ -113,11 +119,40 @@ class AnnotationCanvas(QGraphicsView):
     def fit(self) -> None:
         if self._image_size != (0, 0):
             self.fitInView(self.image_rect, Qt.AspectRatioMode.KeepAspectRatio)
+            self._scale_changed()
 
     def zoom(self, factor: float) -> None:
         current = self.transform().m11()
         factor = min(max(factor, 0.05 / current), 40.0 / current)
         self.scale(factor, factor)
+        self._scale_changed()
+
+    def _scale_changed(self) -> None:
+        """Handles and tags keep their screen size, so every item's scene bounds change with the zoom."""
+        for item in self.box_items():
+            item.view_scale_changed()
+
+    # overlapping boxes ----------------------------------------------------------------------------------
+    def cycle_selection(self, step: int = 1, at: QPointF | None = None) -> int | None:
+        """Select the next (``step`` 1) or previous (-1) box among those under ``at`` (scene point) or, without
+        one, overlapping the selected box; smallest first, so a box inside a bigger one is reachable."""
+        selected = self.item_for(self.selected_key()) if self.selected_key() is not None else None
+        items = self.box_items()
+        if at is not None:
+            stack = [i for i in items if i.sceneBoundingRectOfBox().contains(at)]
+        elif selected is not None:
+            area = selected.sceneBoundingRectOfBox()
+            stack = [i for i in items if i.sceneBoundingRectOfBox().intersects(area)]
+        else:
+            stack = items
+        stack = [i for i in stack if i.spec.key is not None]
+        if not stack:
+            return None
+        stack.sort(key=lambda i: (i.rect().width() * i.rect().height(), i.spec.key))
+        index = stack.index(selected) + step if selected in stack else (0 if step > 0 else -1)
+        key = stack[index % len(stack)].spec.key
+        self.select(key)
+        return key
 
     def wheelEvent(self, event: QWheelEvent) -> None:
         steps = event.angleDelta().y() / 120.0
@@ -132,8 +167,11 @@ class AnnotationCanvas(QGraphicsView):
 
     # drawing a new box / panning ------------------------------------------------------------------------
     def set_draw_mode(self, on: bool) -> None:
+        changed = (on and self._editable) != self._draw_mode
         self._draw_mode = on and self._editable
         self.viewport().setCursor(Qt.CursorShape.CrossCursor if self._draw_mode else Qt.CursorShape.ArrowCursor)
+        if changed:
+            self.draw_mode_changed.emit(self._draw_mode)
 
     @property
     def draw_mode(self) -> bool:
@@ -153,6 +191,10 @@ class AnnotationCanvas(QGraphicsView):
             pen.setCosmetic(True)
             self._rubber = self.scene().addRect(QRectF(self._draw_origin, self._draw_origin), pen)
             return
+        self._press_at = event.position() if event.button() == Qt.MouseButton.LeftButton else None
+        if self._press_at is not None and self._is_repeat_click(self._press_at):
+            self._cycle_pending = True  # the boxes' own press would select the topmost one again
+            return
         super().mousePressEvent(event)
 
     def mouseMoveEvent(self, event: QMouseEvent) -> None:
@@ -161,6 +203,8 @@ class AnnotationCanvas(QGraphicsView):
             self._pan_origin = event.position()
             self.horizontalScrollBar().setValue(int(self.horizontalScrollBar().value() - delta.x()))
             self.verticalScrollBar().setValue(int(self.verticalScrollBar().value() - delta.y()))
+            return
+        if self._cycle_pending:
             return
         if self._rubber is not None and self._draw_origin is not None:
             p = self._clamp(self.mapToScene(event.position().toPoint()))
@@ -179,4 +223,25 @@ class AnnotationCanvas(QGraphicsView):
             if rect.width() >= MIN_SIZE and rect.height() >= MIN_SIZE:
                 self.box_drawn.emit((rect.x(), rect.y(), rect.width(), rect.height()))
             return
-        super().mouseReleaseEvent(event)
+        if not self._cycle_pending:
+            super().mouseReleaseEvent(event)
+        if event.button() == Qt.MouseButton.LeftButton and self._press_at is not None:
+            self._after_click(event.position())
+
+    def _is_repeat_click(self, at: QPointF) -> bool:
+        """A press where the last plain click was, over more than one box."""
+        if self._last_click is None or (at - self._last_click).manhattanLength() > 3:
+            return False
+        point = self.mapToScene(at.toPoint())
+        return sum(1 for i in self.box_items() if i.sceneBoundingRectOfBox().contains(point)) > 1
+
+    def _after_click(self, at: QPointF) -> None:
+        """A second plain click at the same spot selects the next of the boxes stacked there."""
+        press, self._press_at = self._press_at, None
+        cycle, self._cycle_pending = self._cycle_pending, False
+        if (at - press).manhattanLength() > 3:  # a drag, not a click
+            self._last_click = None
+            return
+        if cycle:
+            self.cycle_selection(1, self.mapToScene(at.toPoint()))
+        self._last_click = at

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import cv2
@@ -22,6 +22,8 @@ log = logging.getLogger(__name__)
 
 PAGE = 200
 THUMB = 64
+REVIEWED_MARK = "\N{CHECK MARK}"
+EMPTY_MARK = "empty"
 
 
 def make_thumbnail(path: Path, cache_dir: Path | None, key: str) -> np.ndarray | None:
@@ -69,10 +71,13 @@ class ImageListModel(QAbstractListModel):
 
     def __init__(self, fetch_ids: Callable[[], Sequence[int]],
                  fetch_records: Callable[[Sequence[int]], Sequence[ImageRecord]],
-                 cache_dir: Path | None = None, parent: QObject | None = None) -> None:
+                 cache_dir: Path | None = None, parent: QObject | None = None,
+                 fetch_box_counts: Callable[[Sequence[int]], Mapping[int, int]] | None = None) -> None:
         super().__init__(parent)
         self._fetch_ids = fetch_ids
         self._fetch_records = fetch_records
+        self._fetch_box_counts = fetch_box_counts
+        self._box_counts: dict[int, int] = {}
         self._cache_dir = cache_dir
         self._ids: list[int] = []
         self._rows: dict[int, int] = {}
@@ -92,6 +97,7 @@ class ImageListModel(QAbstractListModel):
         self._ids = list(self._fetch_ids())
         self._rows = {image_id: row for row, image_id in enumerate(self._ids)}
         self._records.clear()
+        self._box_counts.clear()
         self.endResetModel()
 
     def rowCount(self, parent: QModelIndex = QModelIndex()) -> int:  # noqa: B008
@@ -109,9 +115,31 @@ class ImageListModel(QAbstractListModel):
             return None
         if image_id not in self._records:
             start = (row // PAGE) * PAGE
-            for rec in self._fetch_records(self._ids[start:start + PAGE]):
+            page = self._ids[start:start + PAGE]
+            for rec in self._fetch_records(page):
                 self._records[rec.id] = rec
+            if self._fetch_box_counts is not None:
+                self._box_counts.update(self._fetch_box_counts(page))
         return self._records.get(image_id)
+
+    def row_text(self, row: int) -> str | None:
+        """The file name with its marks: "✓" once reviewed, "empty" when it has no box (rejected ones aside)."""
+        rec = self.record(row)
+        if rec is None:
+            return None
+        text = f"{REVIEWED_MARK} {rec.path.name}" if rec.reviewed else rec.path.name
+        if self._fetch_box_counts is not None and not self._box_counts.get(rec.id, 0):
+            text += f"  · {EMPTY_MARK}"
+        return text
+
+    def refresh_marks(self, image_id: int) -> None:
+        """Read one image's review state and box count again (after an edit on it)."""
+        self._records.pop(image_id, None)
+        self._box_counts.pop(image_id, None)
+        row = self.row_of(image_id)
+        if row is not None:
+            index = self.index(row)
+            self.dataChanged.emit(index, index, [Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.ToolTipRole])
 
     def data(self, index: QModelIndex, role: int = Qt.ItemDataRole.DisplayRole):
         if not index.isValid():
@@ -119,11 +147,10 @@ class ImageListModel(QAbstractListModel):
         if role == self.ImageIdRole:
             return self._ids[index.row()]
         if role == Qt.ItemDataRole.DisplayRole:
-            rec = self.record(index.row())
-            return rec.path.name if rec else None
+            return self.row_text(index.row())
         if role == Qt.ItemDataRole.ToolTipRole:
             rec = self.record(index.row())
-            return str(rec.path) if rec else None
+            return f"{rec.path}\n{'reviewed' if rec.reviewed else 'to review'}" if rec else None
         if role == Qt.ItemDataRole.DecorationRole:
             return self._thumbnail(index.row())
         if role == Qt.ItemDataRole.SizeHintRole:

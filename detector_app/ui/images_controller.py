@@ -7,13 +7,15 @@ from functools import partial
 
 from PySide6.QtCore import QModelIndex, QObject
 from PySide6.QtGui import QKeySequence, QUndoStack
-from PySide6.QtWidgets import QComboBox, QLabel, QListView, QStackedWidget, QWidget
+from PySide6.QtWidgets import QComboBox, QLabel, QListView, QMainWindow, QStackedWidget, QWidget
 
 from detector_app.core.labels import Status
-from detector_app.core.palette import class_color
+from detector_app.core.palette import class_color, use_stored_colors
 from detector_app.storage.project import Project
 from detector_app.ui.actions import make_action
 from detector_app.ui.canvas import AnnotationCanvas
+from detector_app.ui.class_manager import ClassManagerDialog
+from detector_app.ui.classes_controller import ClassesController
 from detector_app.ui.dialogs import ClassPicker
 from detector_app.ui.filters import Filters
 from detector_app.ui.image_list import ImageListModel
@@ -38,8 +40,17 @@ class ImagesController(QObject):
         self.messages = messages
         self.project: Project | None = None
         self.review: ReviewController | None = None
+        self.classes: ClassesController | None = None
+        self.class_dialog: ClassManagerDialog | None = None
         self.image_model: ImageListModel | None = None
         self.undo_stack = QUndoStack(self)
+        self.settings = getattr(window, "settings", None)
+        self.mode_label = QLabel()  # says when drawing mode is on, and with which class
+        self.progress_label = QLabel()  # "x of N reviewed"
+        if isinstance(window, QMainWindow):
+            window.statusBar().addWidget(self.mode_label)
+            window.statusBar().addWidget(self.progress_label)
+        canvas.draw_mode_changed.connect(self._on_draw_mode)
         for key, text in QUEUES:
             queue_combo.addItem(text, key)
         queue_combo.currentIndexChanged.connect(lambda _i: self.refresh_image_list())
@@ -71,6 +82,17 @@ class ImagesController(QObject):
         w.addActions([self.act_undo, self.act_redo])
         for digit in range(1, 10):
             make_action(w, f"Class {digit}", partial(self.review_class_key, digit), str(digit))
+        self.act_manage_classes = make_action(w, "Manage classes…", self.open_class_manager, "Ctrl+Shift+C")
+        self.act_advance = make_action(w, "Advance after accept/reject", self._set_advance, checkable=True,
+                                       tip="Accept/Reject moves to the next box to review, then the next image")
+        advance = self.settings.value("review/advance", True, type=bool) if self.settings is not None else True
+        self.act_advance.setChecked(advance)
+        self.act_cycle = make_action(w, "Next overlapping box", partial(self.cycle_box, 1), "Tab")
+        self.act_cycle_back = make_action(w, "Previous overlapping box", partial(self.cycle_box, -1), "Shift+Tab")
+        self.act_hide = make_action(w, "Hide box", self.review_hide, "H", tip="Hide the selected box (view only)")
+        self.act_show_hidden = make_action(w, "Show hidden boxes", self.review_show_hidden, "Shift+H")
+        self.act_lock = make_action(w, "Lock / unlock box", self.review_lock, "Ctrl+L",
+                                    tip="A locked box cannot be moved or resized (view only)")
         # Disabled for a read-only project.
         self.edit_actions = (self.act_draw, self.act_accept, self.act_accept_enter, self.act_accept_all,
                              self.act_reject, self.act_delete, self.act_relabel)
@@ -85,14 +107,25 @@ class ImagesController(QObject):
                                        self.filters.class_filter)
         self.review.changed.connect(self._on_review_changed)
         self.review.error.connect(self.messages.show_error)
+        self.review.image_done.connect(self._on_image_done)
+        self.review.advance = self.act_advance.isChecked()
+        self.classes = ClassesController(project.repo, self.undo_stack, self.window)
+        self.classes.changed.connect(self._on_classes_changed)
+        self.classes.error.connect(self.messages.show_error)
+        self.review.ask_class = self._ask_first_class
+        if self.class_dialog is not None:
+            self.class_dialog.close()
+            self.class_dialog = None
         # A read-only project has no thumbnail cache on disk (its folder may not be writable).
         self.image_model = ImageListModel(self._image_ids, project.repo.get_images,
-                                          None if project.read_only else project.path / ".thumbnails", self)
+                                          None if project.read_only else project.path / ".thumbnails", self,
+                                          fetch_box_counts=project.repo.box_counts)
         self.image_view.setModel(self.image_model)
         self._show_images_or_hint()
         self.refresh_classes()
-        for act in self.edit_actions:
+        for act in (*self.edit_actions, self.act_manage_classes):
             act.setEnabled(not project.read_only)
+        self._show_progress()
 
     def _image_ids(self) -> list[int]:
         return self.project.repo.image_ids(state=self.queue_combo.currentData() or "all",
@@ -114,13 +147,20 @@ class ImagesController(QObject):
         repo = self.project.repo
         counts = {name: sum(n for status, n in by_status.items() if status != Status.REJECTED)
                   for name, by_status in repo.class_counts().items()}
-        names = [c.name for c in repo.categories()]
+        categories = repo.categories()
+        use_stored_colors({c.name: c.color for c in categories})  # a recoloured class is drawn so everywhere
+        names = [c.name for c in categories]
         self.class_table.set_classes(names, counts, {n: class_color(n) for n in names})
 
     def refresh(self) -> None:
         """After images or labels were added from elsewhere (a capture, a batch, an import)."""
         self.refresh_image_list()
         self.refresh_classes()
+        self._show_progress()
+
+    def _show_progress(self) -> None:
+        repo = self.project.repo
+        self.progress_label.setText(f"{repo.count_images('reviewed')} of {repo.count_images('all')} reviewed")
 
     def _on_filters_changed(self) -> None:
         if self.review.image_id is not None:
@@ -156,16 +196,76 @@ class ImagesController(QObject):
 
     # review actions ---------------------------------------------------------------------------------------
     def _on_review_changed(self) -> None:
-        specs = [annotation_spec(a) for a in self.review.annotations]
+        specs = [annotation_spec(a) for a in self.review.class_annotations()]  # the class filter applies here too
         self.box_table.set_boxes(specs, self.canvas.selected_key())
         self.refresh_classes()
+        if self.review.image_id is not None:
+            self.image_model.refresh_marks(self.review.image_id)
+        self._show_progress()
+
+    def _on_classes_changed(self) -> None:
+        self.refresh_classes()
+        if self.review.image_id is not None and not self.live.running:
+            self.review.refresh()
+
+    def _on_image_done(self) -> None:
+        """Every box on the image is decided: on to the next image of the queue (the setting allows it)."""
+        row = self.image_model.row_of(self.review.image_id)
+        if row is not None and row + 1 < self.image_model.rowCount():
+            self.step_image(1)
+        else:
+            self.messages.show_info("Last image of this list: every image here is done", timeout_ms=5000)
+
+    def _set_advance(self, on: bool) -> None:
+        if self.review is not None:
+            self.review.advance = on
+        if self.settings is not None:
+            self.settings.setValue("review/advance", bool(on))
 
     def _reviewing(self) -> bool:
         return self.review.image_id is not None and not self.live.running
 
     def toggle_draw(self, on: bool) -> None:
         self.canvas.set_draw_mode(on and self._reviewing())
-        self.act_draw.setChecked(self.canvas.draw_mode)
+        self._on_draw_mode(self.canvas.draw_mode)
+
+    def _on_draw_mode(self, on: bool) -> None:
+        """Drawing mode shows itself three ways: the checked action, the cross cursor and this status text."""
+        self.act_draw.setChecked(on)
+        names = self._class_names() if self.project is not None else []
+        current = self.review.draw_class if self.review and self.review.draw_class in names else None
+        what = current or (names[0] if names else "a new class (you will be asked its name)")
+        self.mode_label.setText(f"Drawing boxes of {what}: drag on the image, D to stop" if on else "")
+
+    def _ask_first_class(self) -> str | None:
+        """Drawing before any class exists: the user names the first class (an undoable edit)."""
+        created = self.classes.add()
+        return created.name if created is not None else None
+
+    def open_class_manager(self) -> ClassManagerDialog | None:
+        if self.classes is None:
+            return None
+        if self.class_dialog is None:
+            self.class_dialog = ClassManagerDialog(self.classes, self.window)
+        self.class_dialog.show()
+        self.class_dialog.raise_()
+        return self.class_dialog
+
+    def cycle_box(self, step: int) -> None:
+        if self._reviewing():
+            self.canvas.cycle_selection(step)
+
+    def review_hide(self) -> None:
+        if self._reviewing():
+            self.review.toggle_hidden()
+
+    def review_show_hidden(self) -> None:
+        if self._reviewing():
+            self.review.show_hidden()
+
+    def review_lock(self) -> None:
+        if self._reviewing():
+            self.review.toggle_locked()
 
     def review_accept(self) -> None:
         if self._reviewing():
@@ -190,6 +290,7 @@ class ImagesController(QObject):
         names = self._class_names()
         if self._reviewing() and digit <= len(names):
             self.review.relabel_selected(names[digit - 1])
+            self._on_draw_mode(self.canvas.draw_mode)
 
     def review_pick_class(self) -> None:
         if not self._reviewing():

@@ -44,7 +44,7 @@ from detector_app.ui.live_view import LiveController
 from detector_app.ui.menus import build_menus, build_toolbars, set_action_icons
 from detector_app.ui.messages import Messages
 from detector_app.ui.model_controller import ModelController
-from detector_app.ui.panels import BoxTable, ClassTable
+from detector_app.ui.panels import BoxTable, ClassHeader, ClassTable
 from detector_app.ui.plugins_dialog import PluginsDialog
 from detector_app.ui.project_controller import ProjectController
 from detector_app.ui.review_view import ReviewController
@@ -91,6 +91,7 @@ class MainWindow(QMainWindow):
         self.sources = SourceController(self, settings, self.live, self.canvas, self.stack, self.webcam_combo,
                                         self.seek_slider, self.status_rates, self.filters, self.projects,
                                         self.model, self.images, self.messages, self.tasks)
+        self.class_header.manage.clicked.connect(self.images.open_class_manager)
         self.projects.opened.connect(self._on_project_opened)
         self.projects.labels_imported.connect(self.images.refresh)
 
@@ -162,9 +163,10 @@ class MainWindow(QMainWindow):
         self.threshold_label = QLabel()
         self.box_table = BoxTable()
         self.class_table = ClassTable()
+        self.class_header = ClassHeader(self.class_table)  # "Show all" clears the filter; "Manage…" classes
         self._add_dock("Boxes and classes", Qt.DockWidgetArea.RightDockWidgetArea,
                        [(self.threshold_label, 0), (self.threshold_slider, 0), (QLabel("Boxes on this image"), 0),
-                        (self.box_table, 2), (QLabel("Classes (click to filter)"), 0), (self.class_table, 1)])
+                        (self.box_table, 2), (self.class_header, 0), (self.class_table, 1)])
 
         self.webcam_combo = QComboBox()
         self.webcam_combo.addItems([f"Camera {i}" for i in range(4)])

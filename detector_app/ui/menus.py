@@ -59,6 +59,9 @@ def build_menus(window: QMainWindow, settings: QSettings, projects: ProjectContr
     edit_menu.addSeparator()
     edit_menu.addActions([images.act_draw, images.act_accept, images.act_accept_all, images.act_reject,
                           images.act_delete, images.act_relabel])
+    edit_menu.addSeparator()
+    edit_menu.addActions([images.act_manage_classes, images.act_advance, images.act_cycle, images.act_cycle_back,
+                          images.act_hide, images.act_show_hidden, images.act_lock])
 
     view_menu = bar.addMenu("&View")
     view_menu.addActions([images.act_fit, images.act_next, images.act_prev])

@@ -5,8 +5,17 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QBrush, QColor
-from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTableWidget, QTableWidgetItem
+from PySide6.QtGui import QBrush, QColor, QMouseEvent
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QPushButton,
+    QTableWidget,
+    QTableWidgetItem,
+    QWidget,
+)
 
 from detector_app.core.labels import Status
 from detector_app.ui.box_item import BoxSpec
@@ -79,7 +88,8 @@ class BoxTable(QTableWidget):
 
 
 class ClassTable(QTableWidget):
-    """Classes with their box counts; a click filters the review queue to that class."""
+    """Classes with their box counts; a click filters the review queue to that class, a click on the chosen
+    class (or the header's "Show all") clears the filter."""
 
     class_chosen = Signal(object)  # class name or None
 
@@ -90,14 +100,52 @@ class ClassTable(QTableWidget):
 
     def set_classes(self, names: Sequence[str], counts: Mapping[str, int],
                     colors: Mapping[str, tuple[int, int, int]]) -> None:
+        rows = self.selectionModel().selectedRows()
+        chosen = self.item(rows[0].row(), 1).text() if rows else None  # the filter follows the name, not the row
         self.blockSignals(True)
         self.setRowCount(len(names))
         for row, name in enumerate(names):
             self.setItem(row, 0, _item(str(row + 1) if row < 9 else ""))
             self.setItem(row, 1, _item(name, None, colors.get(name)))
             self.setItem(row, 2, _item(str(counts.get(name, 0))))
+        self.clearSelection()
+        if chosen in names:
+            self.selectRow(names.index(chosen))
         self.blockSignals(False)
+        if chosen is not None and chosen not in names:  # the filtered class was renamed, merged or deleted
+            self.class_chosen.emit(None)
 
     def _emit(self) -> None:
         rows = self.selectionModel().selectedRows()
         self.class_chosen.emit(self.item(rows[0].row(), 1).text() if rows else None)
+
+    def mousePressEvent(self, event: QMouseEvent) -> None:
+        index = self.indexAt(event.position().toPoint())
+        if index.isValid() and self.selectionModel().isRowSelected(index.row()):
+            self.clearSelection()  # a second click on the filtered class shows every class again
+            return
+        super().mousePressEvent(event)
+
+
+class ClassHeader(QWidget):
+    """The title above the class table with "Show all" (clears the class filter) and "Manage…"."""
+
+    def __init__(self, table: ClassTable, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.title = QLabel("Classes (click to filter)")
+        self.show_all = QPushButton("Show all")
+        self.show_all.setToolTip("Clear the class filter: show the boxes of every class")
+        self.show_all.setEnabled(False)
+        self.show_all.clicked.connect(table.clearSelection)
+        self.manage = QPushButton("Manage…")
+        self.manage.setToolTip("Add, rename, merge, delete, reorder and recolour classes")
+        table.class_chosen.connect(lambda name: self._on_filter(name))
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.title, 1)
+        layout.addWidget(self.show_all)
+        layout.addWidget(self.manage)
+
+    def _on_filter(self, name: str | None) -> None:
+        self.show_all.setEnabled(name is not None)
+        self.title.setText("Classes (click to filter)" if name is None else f"Only {name} shown")

@@ -9,8 +9,8 @@ import cv2
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QUndoCommand, QUndoStack
 
-from detector_app.core.draw import class_color
 from detector_app.core.labels import Status
+from detector_app.core.palette import class_color
 from detector_app.errors import DetectorAppError
 from detector_app.review import Edit, Reviewer
 from detector_app.storage.records import AnnotationRecord
@@ -21,8 +21,9 @@ from detector_app.ui.canvas import AnnotationCanvas
 log = logging.getLogger(__name__)
 
 
-def annotation_spec(ann: AnnotationRecord) -> BoxSpec:
-    return BoxSpec(ann.id, tuple(ann.bbox), ann.category_name, ann.score, ann.status, class_color(ann.category_name))
+def annotation_spec(ann: AnnotationRecord, locked: bool = False) -> BoxSpec:
+    return BoxSpec(ann.id, tuple(ann.bbox), ann.category_name, ann.score, ann.status, class_color(ann.category_name),
+                   locked)
 
 
 class EditCommand(QUndoCommand):
@@ -45,11 +46,16 @@ class EditCommand(QUndoCommand):
 
 
 class ReviewController(QObject):
-    """Connects the canvas to the repository. ``changed`` fires after every stored change."""
+    """Connects the canvas to the repository. ``changed`` fires after every stored change.
+
+    Hidden and locked boxes are view state of this window only (never stored): hiding declutters a crowded
+    image and locking protects a finished box from a stray drag; both end with the project.
+    """
 
     changed = Signal()
     image_shown = Signal(int)
     error = Signal(str)
+    image_done = Signal()  # accept/reject left no box to review on this image
 
     def __init__(self, canvas: AnnotationCanvas, repo: Repository, undo_stack: QUndoStack,
                  threshold: Callable[[], float], class_filter: Callable[[], set[str] | None]) -> None:
@@ -61,7 +67,11 @@ class ReviewController(QObject):
         self.threshold = threshold
         self.class_filter = class_filter
         self.image_id: int | None = None
-        self.draw_class: str | None = None
+        self.draw_class: str | None = None  # the class last used: new boxes take it
+        self.ask_class: Callable[[], str | None] = lambda: None  # names a first class when there is none
+        self.advance = True  # accept/reject selects the next box to review, then reports image_done
+        self.hidden: set[int] = set()
+        self.locked: set[int] = set()
         self.annotations: list[AnnotationRecord] = []
         canvas.box_edited.connect(self._on_box_edited)
         canvas.box_drawn.connect(self._on_box_drawn)
@@ -85,16 +95,20 @@ class ReviewController(QObject):
         if self.image_id is None:
             return
         self.annotations = self.repo.annotations_for_image(self.image_id)
-        self.canvas.set_boxes([annotation_spec(a) for a in self.visible_annotations()], editable=True)
+        self.canvas.set_boxes([annotation_spec(a, a.id in self.locked) for a in self.visible_annotations()],
+                              editable=True)
         self.changed.emit()
 
     def visible_annotations(self) -> list[AnnotationRecord]:
-        """Rejected boxes and predictions below the threshold are hidden; human labels always show."""
+        """Rejected, hidden and filtered-out boxes and predictions below the threshold are not drawn."""
+        return [a for a in self.class_annotations()
+                if a.status != Status.REJECTED and a.id not in self.hidden
+                and (a.status != Status.PREDICTED or a.score is None or a.score >= self.threshold())]
+
+    def class_annotations(self) -> list[AnnotationRecord]:
+        """This image's boxes of the classes the filter lets through (what the box table lists)."""
         wanted = self.class_filter()
-        return [a for a in self.annotations
-                if a.status != Status.REJECTED
-                and (a.status != Status.PREDICTED or a.score is None or a.score >= self.threshold())
-                and (not wanted or a.category_name in wanted)]
+        return [a for a in self.annotations if not wanted or a.category_name in wanted]
 
     def leave(self) -> None:
         self.image_id = None
@@ -118,28 +132,55 @@ class ReviewController(QObject):
     def _on_box_drawn(self, bbox: tuple) -> None:
         if self.image_id is None:
             return
-        category = self.draw_class or self._default_class()
+        names = [c.name for c in self.repo.categories()]
+        category = self.draw_class if self.draw_class in names else (names[0] if names else self.ask_class())
+        if not category:  # no class yet and none named: the box is not kept
+            return
+        self.draw_class = category
         image_id = self.image_id
         edit = self._do(lambda: self.reviewer.draw(image_id, category, bbox))
         if edit is not None and edit.after[0] is not None:
             self.canvas.select(edit.after[0].id)
-
-    def _default_class(self) -> str:
-        names = [c.name for c in self.repo.categories()]
-        return names[0] if names else "object"
 
     def selected(self) -> int | None:
         return self.canvas.selected_key()
 
     def accept_selected(self) -> None:
         key = self.selected()
-        if key is not None:
-            self._do(lambda: self.reviewer.accept(key))
+        if key is not None and self._do(lambda: self.reviewer.accept(key)) is not None:
+            self._next_box(key)
 
     def reject_selected(self) -> None:
         key = self.selected()
+        if key is not None and self._do(lambda: self.reviewer.reject(key)) is not None:
+            self._next_box(key)
+
+    def _next_box(self, done: int) -> None:
+        """Select the next box still to review on screen (after ``done``, wrapping); none left: image_done."""
+        if not self.advance:
+            return
+        pending = [a.id for a in self.visible_annotations() if a.status == Status.PREDICTED]
+        if pending:
+            self.canvas.select(next((k for k in pending if k > done), pending[0]))
+        else:
+            self.image_done.emit()
+
+    def toggle_hidden(self) -> None:
+        key = self.selected()
         if key is not None:
-            self._do(lambda: self.reviewer.reject(key))
+            self.hidden.add(key)
+            self.refresh()
+
+    def show_hidden(self) -> None:
+        self.hidden.clear()
+        self.refresh()
+
+    def toggle_locked(self) -> None:
+        key = self.selected()
+        if key is not None:
+            self.locked.symmetric_difference_update({key})
+            self.refresh()
+            self.canvas.select(key)
 
     def delete_selected(self) -> None:
         key = self.selected()
@@ -151,6 +192,7 @@ class ReviewController(QObject):
         if key is None:
             self.draw_class = category  # no box selected: the class for the next drawn box
             return
+        self.draw_class = category
         self._do(lambda: self.reviewer.relabel(key, category))
         self.canvas.select(key)
 
