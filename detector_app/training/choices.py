@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from detector_app.detection.presets import PRESETS
 from detector_app.detection.weights import pretrained_file
 from detector_app.storage import Project
-from detector_app.training.data import class_counts, split_ids
+from detector_app.training.data import class_counts, split_samples
 from detector_app.training.plan import reviewed_samples
 from detector_app.training.settings import LIGHT_PRESET, TrainSettings
 
@@ -60,12 +60,11 @@ def default_choice(choices: list[StartChoice]) -> int:
 def class_examples(project: Project, val_share: float = TrainSettings.val_share,
                    seed: int = TrainSettings.seed) -> list[ClassExamples]:
     """Every class of the project with its boxes, those in the training split first (most first), then the
-    classes a run could not train (no box in the training split), as the run itself splits the images."""
+    classes a run could not train (no box in the training split), split as the run itself splits them."""
     samples = reviewed_samples(project)
-    train_ids, _val = split_ids([s.image_id for s in samples], val_share, seed)
-    chosen = set(train_ids)
+    train_samples, _val = split_samples(samples, val_share, seed)
     total = class_counts(samples)
-    train = class_counts(s for s in samples if s.image_id in chosen)
+    train = class_counts(train_samples)
     names = [c.name for c in project.repo.categories()]
     rows = [ClassExamples(n, total[n], train[n]) for n in dict.fromkeys([*names, *total])]
     return sorted(rows, key=lambda r: (-r.train_boxes, -r.boxes, r.name))
