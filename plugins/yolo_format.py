@@ -108,7 +108,8 @@ def read_listed(dataset: YoloDataset, source: Path) -> LabelSet:
         shown = printable(listed.path.relative_to(dataset.root).as_posix())
         try:
             text = ""
-            if os.path.lexists(listed.label):  # a FIFO, a folder or a symlink out is refused, not skipped
+            label = confine(dataset.root, listed.label.relative_to(dataset.root).as_posix())  # labels/ linked out
+            if os.path.lexists(label):  # a FIFO, a folder or a symlink out is refused, not skipped
                 shown = printable(listed.label.relative_to(dataset.root).as_posix())
                 text = read_label_text(listed.label, dataset.root)  # confined first: a symlink out is refused
             else:

@@ -5,6 +5,7 @@ the CLI; the project database and the user's files stay byte-identical, and noth
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 
@@ -65,6 +66,11 @@ def _symlinked_label(target: str) -> Callable[[Path, Path], None]:
     return build
 
 
+def _labels_linked_out(ds: Path, secret: Path) -> None:
+    shutil.rmtree(ds / "labels")
+    os.symlink(secret, ds / "labels")
+
+
 def _fifo_list(ds: Path, secret: Path) -> None:
     os.mkfifo(ds / "train.txt")
     (ds / "data.yaml").write_text(GOOD_YAML.replace("train: images/train", "train: train.txt"))
@@ -96,6 +102,7 @@ CASES = [
     ("label not UTF-8", _label("0 0.5 0.5 0.1 0.1 \udcff\n"), ["b.txt", "not UTF-8"]),
     ("label symlink out", _symlinked_label("private.txt"), ["labels/val/b.txt", "leads outside"]),
     ("label symlink to a FIFO", _symlinked_label("pipe.png"), ["labels/val/b.txt"]),
+    ("labels folder linked out", _labels_linked_out, ["images/train/a.png", "leads outside"]),
 ]
 
 

@@ -116,6 +116,8 @@ def test_symlinks_leading_out_of_a_dataset_are_refused(datasets: dict[str, Path]
         _swap_for_link(dataset / "labels", outside)
     else:
         (outside / "names.txt").write_text("secret-class\n")
+        if name == "classes.txt":  # read only without a dataset yaml (which names the classes itself)
+            (dataset / "data.yaml").unlink()
         if name == "data.yaml":
             (dataset / "classes.txt").unlink()
             (outside / "names.txt").write_text("names: [secret-class]\n")
