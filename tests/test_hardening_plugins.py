@@ -327,7 +327,7 @@ def test_an_exporter_plugin_works_beside_hostile_ones(cli: dict[str, Any]) -> No
     root = cli["root"]
     assert code == 0, err
     assert out.strip() == f"wrote {root / 'yolo' / 'data.yaml'}"
-    assert (root / "yolo" / "labels" / "img.txt").is_file()
+    assert (root / "yolo" / "labels" / "train" / "img.txt").is_file()
     assert sorted(_report_lines(err)) == _hostile_reports()
     assert len(_markers(cli["marker"]["yolo"])) == 1  # probed (listed as a format), never imported
 
