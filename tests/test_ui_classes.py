@@ -88,10 +88,13 @@ def test_label_set_up_front_first_box_asks_and_new_boxes_take_the_last_class(
     db = project_dir / "project.db"
     states = [dump_database(db)]
 
-    # no class yet: drawing a box asks for one (no "object" class appears)
-    answers.texts = ["person"]
+    # no class yet: drawing a box asks for one (no "object" class appears); cancelling keeps nothing
     key(win, Qt.Key.Key_D)
     assert "a new class" in win.images.mode_label.text()
+    drag(win, win.canvas, (20, 20), (120, 140))
+    assert answers.asked == ["Name of the new class:"]
+    assert classes(win) == [] and boxes(win) == [] and dump_database(db) == states[0]
+    answers.texts = ["person"]
     drag(win, win.canvas, (20, 20), (120, 140))
     assert classes(win) == [("person", 1)] and boxes(win) == ["person"]
     states += [None, dump_database(db)]  # two edits: the class, then the box

@@ -49,7 +49,7 @@ class ImagesController(QObject):
         self.progress_label = QLabel()  # "x of N reviewed"
         if isinstance(window, QMainWindow):
             window.statusBar().addWidget(self.mode_label)
-            window.statusBar().addWidget(self.progress_label)
+            window.statusBar().addPermanentWidget(self.progress_label)
         canvas.draw_mode_changed.connect(self._on_draw_mode)
         for key, text in QUEUES:
             queue_combo.addItem(text, key)
@@ -213,8 +213,11 @@ class ImagesController(QObject):
         row = self.image_model.row_of(self.review.image_id)
         if row is not None and row + 1 < self.image_model.rowCount():
             self.step_image(1)
+        elif row is None and self.image_model.rowCount():  # shown from elsewhere: the list's first image
+            self.show_image(self.image_model.image_id(0))
         else:
-            self.messages.show_info("Last image of this list: every image here is done", timeout_ms=5000)
+            self.messages.show_info("Every box here is decided: this was the last image of the list",
+                                    timeout_ms=5000)
 
     def _set_advance(self, on: bool) -> None:
         if self.review is not None:
