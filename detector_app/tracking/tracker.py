@@ -1,20 +1,24 @@
-"""Track ids for the app's ``Detections``: supervision's ByteTrack behind a thin adapter, and back.
+"""Track ids for the app's ``Detections``: ByteTrack behind a thin adapter, and back.
 
 ByteTrack (Zhang et al. 2022) associates high-score boxes to Kalman-predicted tracks by IoU, then gives
-the tracks left over a second chance with the low-score boxes. We use supervision's implementation,
-pinned at 0.30.9: its last release with ``ByteTrack`` (0.31 moved it to the ``trackers`` package, which
-requires the non-headless opencv-python that clashes with PySide6).
+the tracks left over a second chance with the low-score boxes. Two implementations: ``"bytetrack"``
+(ours, :mod:`detector_app.tracking.bytetrack`, the default: as good on the generated sequences and about
+20x faster, see benchmarks/bench_tracking.py) and ``"supervision"`` (supervision's, pinned at 0.30.9, its
+last release with ``ByteTrack``; 0.31 moved it to the ``trackers`` package, which requires the
+non-headless opencv-python that clashes with PySide6), kept as the reference ours is measured against.
 """
 
 from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 import supervision as sv
 
 from detector_app.core.detections import Detections
+from detector_app.tracking.bytetrack import ByteTracker
 
 NO_TRACK = -1  # a detection that no confirmed track holds (yet)
 
@@ -32,6 +36,7 @@ class TrackerConfig:
     activation_score: float = 0.25  # boxes below it only extend existing tracks (ByteTrack's second pass)
     match_threshold: float = 0.8  # largest 1 - IoU * score accepted in the first pass
     min_frames: int = 1  # updates a track must be matched in before it gets an id
+    backend: Literal["bytetrack", "supervision"] = "bytetrack"
 
     @property
     def lost_updates(self) -> int:
@@ -65,6 +70,12 @@ class Tracker:
     def reset(self) -> None:
         """Forget every track (a new video); ids start again at 1."""
         c = self.config
+        if c.backend == "bytetrack":
+            self._own = ByteTracker(c.activation_score, c.match_threshold, c.lost_updates, c.min_frames)
+            return
+        if c.backend != "supervision":
+            raise ValueError(f"unknown tracker backend {c.backend!r}; use bytetrack or supervision")
+        self._own = None
         with warnings.catch_warnings():  # the deprecation notice is about 0.31, which we do not install
             warnings.simplefilter("ignore", FutureWarning)
             # frame_rate=30 makes supervision's lost-track buffer count updates exactly (it scales by rate/30).
@@ -74,6 +85,8 @@ class Tracker:
 
     def update(self, detections: Detections) -> Tracked:
         """One frame's detections, in the order given, each with its track id."""
+        if self._own is not None:
+            return Tracked(detections, self._own.update(detections.boxes, detections.scores).astype(np.int64))
         ids = np.full(len(detections), NO_TRACK, dtype=np.int64)
         if len(detections):
             sv_dets = sv.Detections(xyxy=detections.boxes.astype(np.float32), confidence=detections.scores,
