@@ -69,6 +69,17 @@ def test_import_of_a_coco8_like_dataset_keeps_splits_and_reads_names_as_a_mappin
     }
 
 
+def test_the_issue_case_coco8_yaml_inside_the_dataset_with_ultralytics_path_key(tmp_path: Path, capsys) -> None:
+    """c8/coco8.yaml as Ultralytics ships it (``path: coco8``, meant for its datasets folder) inside the folder
+    holding images/ and labels/: the relative path is no folder there, so the yaml's folder is the root."""
+    coco8_like(tmp_path)
+    c8 = tmp_path / "coco8"
+    (c8 / "coco8.yaml").write_text((tmp_path / "coco8.yaml").read_text())
+    code, out, err = run_cli(capsys, "import", "yolo", str(c8 / "coco8.yaml"), "--project", str(tmp_path / "p"))
+    assert code == 0, err
+    assert "on 4 images (4 new)" in out
+
+
 def test_import_reads_list_files_lists_of_entries_and_an_absolute_path_inside(tmp_path: Path) -> None:
     ds = tmp_path / "ds"
     for name in ("a", "b", "c", "d"):

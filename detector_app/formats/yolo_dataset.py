@@ -7,7 +7,7 @@ Read the way Ultralytics reads them (``check_det_dataset``, ``img2label_paths``)
 - ``names`` is a list or a mapping ``{0: name, 1: ...}``; without it ``nc`` gives ``class_0``... as in
   Ultralytics;
 - the dataset root is ``path:`` taken relative to the yaml's folder (absolute only when it lies inside that
-  folder), else the yaml's folder; the caller may name it instead (``--images``), for a yaml whose ``path``
+  folder; a relative one that is no folder there falls back), else the yaml's folder; the caller may name it instead (``--images``), for a yaml whose ``path``
   points elsewhere (Ultralytics resolves a relative ``path`` against its own datasets folder);
 - ``train``/``val``/``test`` are each a folder (its images, recursively), a list file (one image a line;
   ``./x`` relative to the list file, other relative lines relative to the root) or a list of those. Every
@@ -144,7 +144,9 @@ def read_dataset(yaml_file: Path, data: dict[str, Any], root: Path | None) -> Yo
 
 
 def dataset_root(yaml_file: Path, path: object) -> Path:
-    """``path:`` relative to the yaml's folder (confined to it), else that folder."""
+    """``path:`` relative to the yaml's folder (confined to it), else that folder. A relative ``path:`` that is
+    no folder there (Ultralytics' own yamls say ``path: coco8``, meaning its datasets folder) falls back to the
+    yaml's folder: a dataset downloaded next to its yaml is the common case."""
     folder = yaml_file.parent
     if path is None or path == "":
         return folder
@@ -153,9 +155,11 @@ def dataset_root(yaml_file: Path, path: object) -> Path:
     except (OSError, ValueError) as exc:
         raise ImportValidationError(f"{printable(yaml_file)}: path: {problem_text(exc)}; name the dataset root "
                                     "with --images DIR") from None
-    if not root.is_dir():
-        raise ImportValidationError(f"{printable(yaml_file)}: path: {printable(path)} is not a folder")
-    return root
+    if root.is_dir():
+        return root
+    if isinstance(path, str) and not os.path.isabs(path):
+        return folder
+    raise ImportValidationError(f"{printable(yaml_file)}: path: {printable(path)} is not a folder")
 
 
 def listed_images(root: Path, entry: object) -> Iterator[Path]:
