@@ -34,4 +34,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--every", type=int, default=1, metavar="N", help="process every Nth frame (default 1)")
     p.add_argument("--max-frames", type=int, metavar="N", help="stop after N processed frames")
     p.add_argument("--workers", type=int, help="frames inferred in parallel on a CPU (default: auto)")
+    p.add_argument("--track", action="store_true",
+                   help="videos and webcams: give each detection a track_id that follows its object across frames "
+                        "(ByteTrack)")
     p.set_defaults(run="detector_app.cli.detect_run:run")

@@ -13,7 +13,7 @@ import queue
 import sys
 import time
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from itertools import islice
 from pathlib import Path
 
@@ -51,6 +51,8 @@ def run(args: argparse.Namespace) -> int:
             detector = Detector(load_model(args.model, weights=args.weights, seed=args.seed), config)
         fps = (source.fps or 10.0) / args.every
         sink = _Sink(detector, args.out, VideoWriter(args.save_video, fps) if args.save_video else None)
+        if args.track:
+            sink.track(source, fps)
         if args.int8:
             problem = getattr(detector, "int8_problem", "int8 works with the built-in RetinaNet presets only")
             if problem:
@@ -142,12 +144,23 @@ class _Sink:
         self.detector, self.out, self.video = detector, out, video
         self.writer = ResultsWriter(detector.class_names)
         self.per_class: Counter[str] = Counter()
+        self.track_ids: Callable[[Detections], list[int | None]] | None = None
         self.frames = 0
         self.boxes = 0
         self.started = time.monotonic()
 
+    def track(self, source: FrameSource, rate: float) -> None:
+        """Give detections track ids (``--track``), the tracker updated at ``rate`` frames a second."""
+        if source.kind == "image":
+            raise DetectorAppError("--track needs a video or a webcam: images of a folder are not a sequence")
+        # Imported here: supervision and scipy.optimize add about 2 s to every run, and only --track needs them.
+        from detector_app.tracking import NO_TRACK, Tracker, TrackerConfig
+
+        tracker = Tracker(TrackerConfig(rate=rate))
+        self.track_ids = lambda d: [None if t == NO_TRACK else int(t) for t in tracker.update(d).track_ids]
+
     def add(self, frame: Frame, detections: Detections) -> None:
-        self.writer.add(frame, detections)
+        self.writer.add(frame, detections, self.track_ids(detections) if self.track_ids is not None else None)
         if self.video is not None:
             self.video.write(draw_detections(frame.image, detections))
         self.per_class.update(detections.names)

@@ -1,7 +1,8 @@
 """COCO results-style JSON for a detection run, plus the image list it refers to.
 
 ``results.json`` is a list of ``{"image_id", "category_id", "bbox": [x, y, w, h], "score"}`` (what
-pycocotools' ``loadRes`` reads). ``results.images.json`` beside it maps each image id to its file or video
+pycocotools' ``loadRes`` reads), plus ``"track_id"`` (an int, or null for a box no track holds yet) when
+the run tracks objects. ``results.images.json`` beside it maps each image id to its file or video
 frame, in COCO's ``images``/``categories`` layout, so ``COCO(results.images.json).loadRes(results.json)`` works.
 """
 
@@ -28,8 +29,8 @@ class ResultsWriter:
         self.images: list[dict[str, object]] = []
         self.results: list[dict[str, object]] = []
 
-    def add(self, frame: Frame, detections: Detections) -> int:
-        """Record one frame and its detections; returns the image id (1, 2, ...)."""
+    def add(self, frame: Frame, detections: Detections, track_ids: Sequence[int | None] | None = None) -> int:
+        """Record one frame and its detections (and their track ids); returns the image id (1, 2, ...)."""
         image_id = len(self.images) + 1
         self.images.append({
             "id": image_id,
@@ -40,13 +41,17 @@ class ResultsWriter:
             "width": frame.width,
             "height": frame.height,
         })
-        for (x, y, w, h), score, label in zip(detections.xywh, detections.scores, detections.labels, strict=True):
-            self.results.append({
+        for i, ((x, y, w, h), score, label) in enumerate(zip(detections.xywh, detections.scores, detections.labels,
+                                                               strict=True)):
+            result: dict[str, object] = {
                 "image_id": image_id,
                 "category_id": int(label),
                 "bbox": [round(float(v), 2) for v in (x, y, w, h)],
                 "score": round(float(score), 5),
-            })
+            }
+            if track_ids is not None:
+                result["track_id"] = track_ids[i]
+            self.results.append(result)
         return image_id
 
     def write(self, path: Path) -> tuple[Path, Path]:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-_LK = dict(winSize=(11, 11), maxLevel=2, criteria=(cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 10, 0.05))
+_LK = dict(winSize=(11, 11), criteria=(cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 10, 0.05))
 _GRID = 4  # points per side of each box's grid
 _INNER = 0.2  # the grid spans the box less this share of its side on each edge
 _MAX_FB_ERROR = 1.0  # pixels a point may miss its start by after the round trip
@@ -28,8 +28,10 @@ def box_grids(boxes: np.ndarray) -> np.ndarray:
     return np.stack([x1 + fx * (x2 - x1), y1 + fy * (y2 - y1)], axis=2)
 
 
-def flow_boxes(prev: np.ndarray, curr: np.ndarray, boxes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def flow_boxes(prev: np.ndarray, curr: np.ndarray, boxes: np.ndarray, levels: int = 2) -> tuple[np.ndarray, np.ndarray]:
     """Move ``boxes`` (N, 4 xyxy, in these frames' pixels) from grey frame ``prev`` to ``curr``.
+
+    ``levels``: pyramid levels above the frame; each doubles the motion LK can follow (2: about 20 pixels).
 
     Returns the moved boxes and a mask of those that flow could follow; the others come back unchanged.
     """
@@ -39,8 +41,8 @@ def flow_boxes(prev: np.ndarray, curr: np.ndarray, boxes: np.ndarray) -> tuple[n
     p0 = box_grids(boxes)
     n, k = p0.shape[:2]
     flat = np.ascontiguousarray(p0.reshape(-1, 1, 2))
-    p1, st1, _ = cv2.calcOpticalFlowPyrLK(prev, curr, flat, None, **_LK)
-    back, st2, _ = cv2.calcOpticalFlowPyrLK(curr, prev, p1, None, **_LK)
+    p1, st1, _ = cv2.calcOpticalFlowPyrLK(prev, curr, flat, None, maxLevel=levels, **_LK)
+    back, st2, _ = cv2.calcOpticalFlowPyrLK(curr, prev, p1, None, maxLevel=levels, **_LK)
     error = np.linalg.norm((back - flat).reshape(n, k, 2), axis=2)
     good = (st1.reshape(n, k) == 1) & (st2.reshape(n, k) == 1) & (error < _MAX_FB_ERROR)
     p1 = p1.reshape(n, k, 2)

@@ -5,7 +5,8 @@ the tracks left over a second chance with the low-score boxes. Two implementatio
 (ours, :mod:`detector_app.tracking.bytetrack`, the default: as good on the generated sequences and about
 20x faster, see benchmarks/bench_tracking.py) and ``"supervision"`` (supervision's, pinned at 0.30.9, its
 last release with ``ByteTrack``; 0.31 moved it to the ``trackers`` package, which requires the
-non-headless opencv-python that clashes with PySide6), kept as the reference ours is measured against.
+non-headless opencv-python that clashes with PySide6), kept as the reference ours is measured against
+(a dev dependency: the app itself does not need it).
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
-import supervision as sv
 
 from detector_app.core.detections import Detections
 from detector_app.tracking.bytetrack import ByteTracker
@@ -76,6 +76,10 @@ class Tracker:
         if c.backend != "supervision":
             raise ValueError(f"unknown tracker backend {c.backend!r}; use bytetrack or supervision")
         self._own = None
+        # Imported here: the reference backend only (a dev dependency), and it takes about 2 s to import.
+        import supervision as sv
+
+        self._sv = sv
         with warnings.catch_warnings():  # the deprecation notice is about 0.31, which we do not install
             warnings.simplefilter("ignore", FutureWarning)
             # frame_rate=30 makes supervision's lost-track buffer count updates exactly (it scales by rate/30).
@@ -89,11 +93,11 @@ class Tracker:
             return Tracked(detections, self._own.update(detections.boxes, detections.scores).astype(np.int64))
         ids = np.full(len(detections), NO_TRACK, dtype=np.int64)
         if len(detections):
-            sv_dets = sv.Detections(xyxy=detections.boxes.astype(np.float32), confidence=detections.scores,
-                                    class_id=detections.labels.astype(int),
-                                    data={"index": np.arange(len(detections))})
+            sv_dets = self._sv.Detections(xyxy=detections.boxes.astype(np.float32), confidence=detections.scores,
+                                          class_id=detections.labels.astype(int),
+                                          data={"index": np.arange(len(detections))})
         else:
-            sv_dets = sv.Detections.empty()
+            sv_dets = self._sv.Detections.empty()
             sv_dets.confidence = np.zeros(0, dtype=np.float32)
         out = self._byte.update_with_detections(sv_dets)
         if len(out):
