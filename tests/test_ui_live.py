@@ -74,10 +74,15 @@ def test_video_plays_with_overlays_and_capture_stores_the_frame(window: MainWind
     assert win.recent_sources()[0].endswith("clip.avi")  # remembered for File › Recent sources
 
 
-def test_missing_webcam_shows_a_message_and_the_app_keeps_working(window: MainWindow, qtbot) -> None:
+def test_missing_webcam_shows_a_message_and_the_app_keeps_working(window: MainWindow, qtbot,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    from PySide6.QtWidgets import QInputDialog
+
     win = window
-    win.webcam_combo.setCurrentIndex(3)
+    win.webcam_combo.setCurrentIndex(win.webcam_combo.findData("other"))  # "Other camera index…"
+    monkeypatch.setattr(QInputDialog, "getInt", lambda *a, **k: (3, True))
     win.start_webcam()
+    assert win.source_spec == "webcam:3"
     qtbot.waitUntil(lambda: win.banner.isVisible() and "webcam" in win.banner.text.lower(), timeout=30_000)
     qtbot.waitUntil(lambda: not win.live.running or win.live.player is not None, timeout=5000)
     win.live.stop()

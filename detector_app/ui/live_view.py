@@ -79,9 +79,9 @@ class LiveController(QObject):
         slot = LatestSlot() if detector is not None else None
         self.player = PlayerWorker(open_source, slot)
         self.player.frame_ready.connect(self._on_frame)
-        self.player.position.connect(self._on_position)
+        self.player.position.connect(self.position_changed)
         self.player.ended.connect(self._on_ended)
-        self.player.error.connect(self._on_player_error)
+        self.player.error.connect(self.error)
         self.player.finished.connect(self._on_player_finished)
         self._threads.append(start_in_thread(self.player, "player"))
         if detector is not None:
@@ -101,7 +101,8 @@ class LiveController(QObject):
             thread.quit()
             worker = thread.worker
             if isinstance(worker, PlayerWorker) and not worker.opened.is_set() and not thread.isFinished():
-                self._abandoned.append(thread)  # its signals are dropped: their sender is no longer self.player
+                worker.muted.set()  # its failure to open (after the user stopped it) is nobody's business
+                self._abandoned.append(thread)
                 continue
             thread.wait(30_000)
         self._threads.clear()
@@ -162,22 +163,9 @@ class LiveController(QObject):
             note = hidden_note(found, len(specs), self.threshold())
         self.note_changed.emit(note)
 
-    def _from_player(self) -> bool:
-        """A queued signal of the current player, not of one stopped meanwhile."""
-        return self.player is not None and self.sender() is self.player
-
-    def _on_position(self, index: int, count: int) -> None:
-        if self._from_player():
-            self.position_changed.emit(index, count)
-
-    def _on_player_error(self, message: str) -> None:
-        if self._from_player():
-            self.error.emit(message)
-
     def _on_ended(self) -> None:
-        if self._from_player():
-            self.at_end = True
-            self.ended.emit()
+        self.at_end = True
+        self.ended.emit()
 
     def _on_player_finished(self) -> None:
         log.info("source ended")

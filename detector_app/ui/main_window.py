@@ -24,7 +24,6 @@ from PySide6.QtWidgets import (
     QListView,
     QMainWindow,
     QMessageBox,
-    QSlider,
     QStackedWidget,
     QVBoxLayout,
     QWidget,
@@ -35,7 +34,6 @@ from detector_app.storage.project import Project, default_project_path
 from detector_app.ui.banner import Banner
 from detector_app.ui.batch import BatchRun
 from detector_app.ui.canvas import AnnotationCanvas
-from detector_app.ui.dialogs import ShortcutsDialog
 from detector_app.ui.filters import Filters
 from detector_app.ui.icons import app_icon
 from detector_app.ui.image_list import THUMB, ImageListModel
@@ -48,6 +46,8 @@ from detector_app.ui.panels import BoxTable, ClassHeader, ClassTable
 from detector_app.ui.plugins_dialog import PluginsDialog
 from detector_app.ui.project_controller import ProjectController
 from detector_app.ui.review_view import ReviewController
+from detector_app.ui.shortcuts import ShortcutsSheet
+from detector_app.ui.sliders import KeySlider
 from detector_app.ui.source_controller import SourceController
 from detector_app.ui.theme import apply_saved_theme
 from detector_app.ui.workers import BackgroundTasks
@@ -76,7 +76,6 @@ class MainWindow(QMainWindow):
         self.plugins_dialog: PluginsDialog | None = None
         self._build_widgets()
         self.threshold_slider.setValue(int(settings.value("view/threshold", 50, type=int)))
-        self.webcam_combo.setCurrentIndex(int(settings.value("source/webcam", 0, type=int)))
 
         self.tasks = BackgroundTasks()  # superqt workers of every controller, joined on close
         self.messages = Messages(self.banner)
@@ -97,7 +96,7 @@ class MainWindow(QMainWindow):
 
         set_action_icons(self.images, self.sources)
         self.theme_group = build_menus(self, settings, self.projects, self.sources, self.images, self.model,
-                                       self.open_plugins_dialog, lambda: ShortcutsDialog(self).exec(),
+                                       self.open_plugins_dialog, lambda: ShortcutsSheet(self).exec(),
                                        self.show_about)
         build_toolbars(self, self.sources, self.images, self.webcam_combo, self.seek_slider)
         self._restore_layout()
@@ -157,8 +156,8 @@ class MainWindow(QMainWindow):
         self._add_dock("Project images", Qt.DockWidgetArea.LeftDockWidgetArea,
                        [(self.queue_combo, 0), (self.images_stack, 0)])
 
-        self.threshold_slider = QSlider(Qt.Orientation.Horizontal)
-        self.threshold_slider.setRange(5, 95)
+        self.threshold_slider = KeySlider()
+        self.threshold_slider.setRange(0, 95)  # 0: every box the model found (untrained weights score ~0.01)
         self.threshold_slider.setValue(50)
         self.threshold_label = QLabel()
         self.box_table = BoxTable()
@@ -169,9 +168,8 @@ class MainWindow(QMainWindow):
                         (self.box_table, 2), (self.class_header, 0), (self.class_table, 1)])
 
         self.webcam_combo = QComboBox()
-        self.webcam_combo.addItems([f"Camera {i}" for i in range(4)])
         self.webcam_combo.setToolTip("Webcam device")
-        self.seek_slider = QSlider(Qt.Orientation.Horizontal)
+        self.seek_slider = KeySlider()
         self.seek_slider.setMaximumWidth(240)
         self.seek_slider.setEnabled(False)
 
@@ -212,7 +210,6 @@ class MainWindow(QMainWindow):
         s.setValue("window/geometry", self.saveGeometry())
         s.setValue("window/state", self.saveState())
         s.setValue("view/threshold", self.threshold_slider.value())
-        s.setValue("source/webcam", self.webcam_combo.currentIndex())
         s.setValue("model/fast", self.model.act_fast.isChecked())
         s.setValue("model/int8", self.model.act_int8.isChecked())
 

@@ -110,6 +110,7 @@ def build_toolbars(window: QMainWindow, sources: SourceController, images: Image
     bar.addActions([sources.act_webcam, sources.act_video, sources.act_folder, sources.act_stop])
     bar.addSeparator()
     bar.addActions([sources.act_play, sources.act_capture, sources.act_batch])
+    sources.steady_play_button(bar)
     bar.addWidget(seek_slider)
     review = QToolBar("Review")
     review.setObjectName("review")

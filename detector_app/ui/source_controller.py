@@ -1,5 +1,6 @@
 """The sources: open one and play it live with detection, pause and seek, capture frames into the project,
-run detection over all of one, and the recent sources."""
+run detection over all of one, and the recent sources. An image folder is not played: its images join the
+project and are stepped through one by one for labelling."""
 
 from __future__ import annotations
 
@@ -7,10 +8,12 @@ import logging
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
-from PySide6.QtCore import QObject, QSettings
+from PySide6.QtCore import QObject, QSettings, QTimer
 from PySide6.QtGui import QKeySequence
 from PySide6.QtWidgets import (
+    QAbstractSlider,
     QComboBox,
     QFileDialog,
     QInputDialog,
@@ -18,15 +21,18 @@ from PySide6.QtWidgets import (
     QMenu,
     QSlider,
     QStackedWidget,
+    QToolBar,
     QWidget,
 )
 
 from detector_app.core.detections import Detections
+from detector_app.errors import DetectorAppError
 from detector_app.plugins_api.sources import open_any_source
 from detector_app.sources import Frame
 from detector_app.storage.project import Project
 from detector_app.ui.actions import make_action
 from detector_app.ui.batch import BatchRun
+from detector_app.ui.cameras import CameraChoice
 from detector_app.ui.canvas import AnnotationCanvas
 from detector_app.ui.filters import Filters
 from detector_app.ui.icons import set_icon
@@ -35,7 +41,7 @@ from detector_app.ui.live_view import LiveController
 from detector_app.ui.messages import Messages
 from detector_app.ui.model_controller import ModelController
 from detector_app.ui.project_controller import ProjectController
-from detector_app.ui.workers import BackgroundTasks
+from detector_app.ui.workers import BackgroundTasks, CallWorker
 
 if TYPE_CHECKING:
     from detector_app.detection.detector import Detector
@@ -43,6 +49,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 RECENT_SOURCES = 8
+END_OF_VIDEO = "End of video: press Play to watch it again from the start, or drag the seek bar."
 
 
 class SourceController(QObject):
@@ -63,7 +70,17 @@ class SourceController(QObject):
         live.stats_changed.connect(self._on_live_stats)
         live.position_changed.connect(self._on_position)
         live.stopped.connect(lambda: status_rates.setText(""))
+        live.first_frame.connect(self._on_first_frame)
+        live.ended.connect(self._on_ended)
+        live.boxes_shown.connect(lambda specs: images.box_table.set_boxes(specs, None))
+        self.status_note = QLabel(objectName="liveNote")  # why the view is empty: boxes below the threshold
+        window.statusBar().addPermanentWidget(self.status_note)
+        live.note_changed.connect(self.status_note.setText)
+        live.stopped.connect(lambda: self.status_note.setText(""))
+        self.cameras = CameraChoice(window, webcam_combo, settings, tasks)
+        self._connecting: str | None = None  # the note shown while a stream connects
         seek_slider.sliderReleased.connect(lambda: live.seek(seek_slider.value()))
+        seek_slider.actionTriggered.connect(self._on_seek_action)  # keys and clicks on the groove
         filters.changed.connect(self._on_filters_changed)
         model.detector_changed.connect(self._on_detector_changed)
         projects.closing.connect(live.stop)
@@ -88,7 +105,9 @@ class SourceController(QObject):
 
     # opening and playing ----------------------------------------------------------------------------------
     def start_webcam(self) -> None:
-        self.start_source(f"webcam:{self.webcam_combo.currentIndex()}")
+        index = self.cameras.chosen()
+        if index is not None:
+            self.start_source(f"webcam:{index}")
 
     def choose_video(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self.window, "Open video", self.settings.value("source/dir", ""),
@@ -112,15 +131,64 @@ class SourceController(QObject):
             self.start_source(url.strip())
 
     def start_source(self, spec: str) -> None:
-        """Play ``spec`` (webcam, video, folder) with live detection when a model is loaded."""
+        """Play ``spec`` (webcam, video, stream) with live detection when a model is loaded; an image folder
+        becomes a labelling queue instead."""
+        self.messages.clear()  # what the banner said about the previous source (no webcam, say) is stale now
+        if Path(spec).is_dir():
+            self.open_folder_queue(Path(spec))
+            return
         self.images.leave()
         self.source_spec = spec
         self._remember_source(spec)
         self.stack.setCurrentWidget(self.canvas)
-        self.act_play.setChecked(False)
+        self.toggle_pause(False)
         self.live.start(partial(open_any_source, spec), self.model.detector)
-        if self.model.detector is None:
+        self._connecting = None
+        if "://" in spec:  # a stream can take many seconds to answer, or never
+            self._connecting = f"Connecting to {_without_password(spec)}… (Stop or Esc cancels)"
+            self.messages.show_info(self._connecting)
+        elif self.model.detector is None:
             self.messages.show_info("Playing without detection: no model is loaded.", 6000)
+
+    def _on_first_frame(self) -> None:
+        if self._connecting is not None and self.messages.banner.text == self._connecting:
+            self.messages.clear()
+        self._connecting = None
+
+    def _on_ended(self) -> None:
+        """A video at its end: the button offers Play (from the start), seeking still works."""
+        self.act_play.setChecked(True)
+        self.toggle_pause(True)
+        self.messages.show_info(END_OF_VIDEO)
+
+    def open_folder_queue(self, folder: Path) -> None:
+        """Add the folder's images to the project (off the UI thread: each file is read and hashed) and show
+        the first; N / P step through them. Detect all… runs the model over the folder."""
+        project = self.projects.project
+        if project.read_only:
+            self.messages.show_error("This project is read-only: an image folder cannot be added to it.")
+            return
+        self.live.stop()
+        self.source_spec = str(folder)
+        self._remember_source(str(folder))
+        self.messages.show_info(f"Adding the images of {folder}…")
+        worker = CallWorker(partial(project.repo.add_images_from_folder, folder))
+        worker.returned.connect(partial(self._on_folder_added, folder))
+        worker.errored.connect(lambda exc: self.messages.show_error(
+            str(exc) if isinstance(exc, DetectorAppError) else f"cannot add {folder}: {exc}"))
+        self.tasks.start(worker)
+
+    def _on_folder_added(self, folder: Path, records: list) -> None:
+        if not records:
+            self.messages.show_error(f"No images in {folder} (looked for .jpg, .png, .bmp, .tif and .webp).")
+            return
+        self.images.refresh()
+        if self.images.image_model.row_of(records[0].id) is None:  # e.g. already reviewed: not "to review"
+            self.images.queue_combo.setCurrentIndex(self.images.queue_combo.findData("all"))
+        self.images.show_image(records[0].id)
+        self.messages.show_info(f"{len(records)} images of {folder.name} are in the project: step through them "
+                                "with N / P (or → / ←), draw or accept boxes; Detect all… runs the model over "
+                                "them.", 10_000)
 
     def _on_detector_changed(self, _detector: Detector) -> None:
         """A live source restarts with the new model."""
@@ -147,11 +215,37 @@ class SourceController(QObject):
 
     def stop_source(self) -> None:
         self.live.stop()
+        if self._connecting is not None:
+            self.messages.show_info("Stopped connecting.", 4000)
+            self._connecting = None
 
     def toggle_pause(self, paused: bool) -> None:
+        """The button shows what it will do (Play while paused); Play at the end of a video starts it again."""
+        if not paused and self.live.at_end:
+            self.live.seek(0)
+            if self.messages.banner.text == END_OF_VIDEO:
+                self.messages.clear()
         self.live.set_paused(paused)
+        self.act_play.setChecked(paused)
         self.act_play.setText("Play" if paused else "Pause")
         set_icon(self.act_play, "play" if paused else "pause")
+
+    def steady_play_button(self, bar: QToolBar) -> None:
+        """The Play/Pause button keeps the width of its longer label, so the toolbar does not shift."""
+        button = bar.widgetForAction(self.act_play)
+        if button is None:
+            return
+        text = self.act_play.text()
+        widths = []
+        for label in ("Play", "Pause"):
+            self.act_play.setText(label)
+            widths.append(button.sizeHint().width())
+        self.act_play.setText(text)
+        button.setFixedWidth(max(widths))
+
+    def _on_seek_action(self, action: int) -> None:
+        if action != QAbstractSlider.SliderAction.SliderMove.value:  # a drag seeks when released
+            QTimer.singleShot(0, self, lambda: self.live.seek(self.seek_slider.value()))  # the value moves after
 
     def _on_filters_changed(self) -> None:
         if self.live.running:
@@ -218,6 +312,13 @@ class SourceController(QObject):
 
     def close(self) -> None:
         """Stop the live source and cancel a batch; the window joins the batch's worker after this."""
-        self.live.stop()
+        self.live.shutdown()
         if self.batch is not None:
             self.batch.cancel()
+
+
+def _without_password(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    return parts._replace(netloc=f"{parts.username}:***@{parts.hostname}{f':{parts.port}' if parts.port else ''}").geturl()

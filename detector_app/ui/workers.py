@@ -212,6 +212,7 @@ class PlayerWorker(QObject):
         self._ui_pending = False
         self.capture_fps = 0.0
         self.opened = threading.Event()  # the source is open: until then a stream may block for many seconds
+        self.muted = threading.Event()  # stopped while opening: its failure is not reported
 
     def stop(self) -> None:
         self._stop.set()
@@ -230,11 +231,14 @@ class PlayerWorker(QObject):
 
     @Slot()
     def run(self) -> None:
-        with report_errors(self.error, "playback stopped"):
+        try:
             source = self._open_source()
             self.opened.set()
             with source:
                 self._play(source)
+        except Exception as exc:  # a worker must never take the app down: one message for the banner
+            if not self.muted.is_set():
+                self.error.emit(failure_message("playback stopped", exc))
         self.finished.emit()
 
     def _play(self, source: FrameSource) -> None:
