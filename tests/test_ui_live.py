@@ -97,6 +97,9 @@ def test_batch_cancel_stops_within_one_inference_and_keeps_what_was_stored(
     win.source_spec = str(video)
     t0 = time.monotonic()
     win.run_batch()
+    dialog = win.sources.detect_all.dialog  # Detect all… asks first (tests/test_ui_detect_all.py)
+    dialog.only_detections.setChecked(False)  # every frame is stored: this test counts them
+    dialog.start_button.click()
     batch = win.batch
     qtbot.waitUntil(lambda: batch.worker.processed >= 3, timeout=60_000)
     per_frame = (time.monotonic() - t0) / batch.worker.processed  # an upper bound on one inference

@@ -1,15 +1,21 @@
-"""Batch detection over a folder or a whole video, with a progress dialog that can cancel."""
+"""Storing frames into the project (capture and Detect all alike) and a batch run with its progress dialog,
+which turns into the run's summary and stays until the person closes it."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtWidgets import QProgressDialog, QWidget
 
 from detector_app.core.detections import Detections
+from detector_app.core.images import UnusableImageError, decode_image
+from detector_app.detection.storing import boxes_to_store
 from detector_app.sources import Frame, FrameSource
+from detector_app.storage.repository import Repository
 from detector_app.ui.workers import BackgroundTasks, BatchProgress, BatchWorker, failure_message
 
 if TYPE_CHECKING:
@@ -23,19 +29,99 @@ def format_eta(seconds: float | None) -> str:
     return f"{seconds // 60}:{seconds % 60:02d}"
 
 
+@dataclass(frozen=True)
+class Stored:
+    """What storing one frame did: predictions ``added`` to image ``image_id``, or the ``kept`` boxes of an
+    image that was already labelled or reviewed (then nothing is added)."""
+
+    image_id: int
+    added: int
+    kept: int = 0
+    already_reviewed: bool = False
+
+    @property
+    def left_alone(self) -> bool:
+        return self.kept > 0 or self.already_reviewed
+
+
+def store_frame(repo: Repository, frame: Frame, detections: Detections, version_id: int | None) -> Stored:
+    """Put ``frame`` into the project with ``detections`` as predictions to review.
+
+    An image (or video frame) the project already holds with boxes, or already reviewed, keeps its boxes and
+    its review state: new predictions would put it back "to review", and a reviewed export would drop it."""
+    if frame.kind == "image":
+        image = repo.add_image(Path(frame.origin))
+    else:
+        image = repo.add_frame(frame.image, origin=frame.kind, video_path=frame.video_path, frame_index=frame.index)
+    existing = repo.annotations_for_image(image.id)
+    if existing or image.reviewed:
+        return Stored(image.id, 0, len(existing), image.reviewed)
+    added = repo.add_predictions(image.id, detections, model_version_id=version_id) if len(detections) else []
+    return Stored(image.id, len(added))
+
+
+class ImageListSource(FrameSource):
+    """Given image files in order (the project's images waiting for a model); unusable files are skipped."""
+
+    kind = "image"
+
+    def __init__(self, paths: Sequence[Path]) -> None:
+        super().__init__()
+        self.files = list(paths)
+        self._next = 0
+
+    @property
+    def frame_count(self) -> int:
+        return len(self.files)
+
+    @property
+    def description(self) -> str:
+        return f"{len(self.files)} project images"
+
+    def read(self) -> Frame | None:
+        while self._next < len(self.files):
+            index, path = self._next, self.files[self._next]
+            self._next += 1
+            try:
+                return Frame(decode_image(path), index, 0.0, str(path), "image")
+            except UnusableImageError as exc:
+                self.skipped.append((str(path), exc.reason))
+        return None
+
+    def seek(self, index: int) -> None:
+        self._check_seek(index)
+        self._next = index
+
+
+@dataclass
+class Tally:
+    """Counts of a run, written by the worker thread only and read by the UI once it has finished."""
+
+    stored: int = 0
+    boxes: int = 0
+    empty: int = 0  # frames without a box, not stored
+    kept: int = 0  # images already labelled or reviewed, left as they were
+
+
 class BatchRun(QObject):
-    """A running batch: the worker plus its non-modal progress dialog."""
+    """A running Detect all: the worker, its non-modal progress dialog and then its summary."""
 
     finished = Signal(bool, int)  # completed, frames stored
     error = Signal(str)
 
     def __init__(self, parent: QWidget, tasks: BackgroundTasks, open_source: Callable[[], FrameSource],
-                 detector: Detector, store: Callable[[Frame, Detections], None], every: int = 1) -> None:
+                 detector: Detector, repo: Repository, version_id: int | None, threshold: float,
+                 only_with_detections: bool, what: str = "the source", every: int = 1) -> None:
         super().__init__(parent)
-        self.worker = BatchWorker(open_source, detector, store, every)
+        self.tally = Tally()
+        self.what = what
+        self.rate = 0.0  # frames per second, measured
+        self._store_args = (repo, version_id, threshold, only_with_detections)
+        self.worker = BatchWorker(open_source, detector, self._store, every)
         self._completed = False
+        self._error: str | None = None
         self.dialog = QProgressDialog("Starting…", "Cancel", 0, 0, parent)
-        self.dialog.setWindowTitle("Batch detection")
+        self.dialog.setWindowTitle("Detect all")
         self.dialog.setWindowModality(Qt.WindowModality.NonModal)
         self.dialog.setMinimumDuration(0)
         self.dialog.setAutoClose(False)
@@ -48,6 +134,19 @@ class BatchRun(QObject):
         tasks.start(self.worker)
         self.dialog.show()
 
+    def _store(self, frame: Frame, detections: Detections) -> None:
+        repo, version_id, threshold, only_with_detections = self._store_args
+        boxes = boxes_to_store(detections, threshold, only_with_detections)
+        if boxes is None:
+            self.tally.empty += 1
+            return
+        stored = store_frame(repo, frame, boxes, version_id)
+        if stored.left_alone:
+            self.tally.kept += 1
+        else:
+            self.tally.stored += 1
+            self.tally.boxes += stored.added
+
     def cancel(self) -> None:
         self.worker.quit()
         self.dialog.setLabelText("Cancelling after the current frame…")
@@ -55,22 +154,43 @@ class BatchRun(QObject):
     def wait(self, msecs: int = 60_000) -> bool:
         return self.worker.join(msecs / 1000)
 
+    def summary(self) -> str:
+        t = self.tally
+        verb = "Finished" if self._completed else "Stopped"
+        parts = [f"{verb} {self.what}: {self.worker.processed} frames looked at",
+                 f"{t.stored} stored with {t.boxes} boxes to review"]
+        if t.empty:
+            parts.append(f"{t.empty} without detections not stored")
+        if t.kept:
+            parts.append(f"{t.kept} already labelled or reviewed, kept as they were")
+        text = ", ".join(parts) + "."
+        return f"{text}\n{self._error}" if self._error else text
+
     def _on_progress(self, p: BatchProgress | None) -> None:
         if p is None:  # the cancel point after an inference
             return
+        self.rate = p.rate
         if p.total:
             self.dialog.setMaximum(int(p.total))
             self.dialog.setValue(int(min(p.done, p.total)))
         total = f" of {p.total}" if p.total else ""
-        self.dialog.setLabelText(f"{p.done}{total} frames · {p.rate:.1f}/s · ETA {format_eta(p.eta_s)}")
+        self.dialog.setLabelText(f"{p.done}{total} frames · {p.rate:.1f}/s · ETA {format_eta(p.eta_s)}\n"
+                                 f"{self.tally.stored} stored, {self.tally.empty} without detections")
 
     def _on_returned(self, completed: object) -> None:
         self._completed = bool(completed)
 
     def _on_errored(self, exc: Exception) -> None:
-        self.error.emit(failure_message("batch detection stopped", exc))
+        self._error = failure_message("batch detection stopped", exc)
+        self.error.emit(self._error)
 
     def _on_finished(self) -> None:
-        self.dialog.hide()
-        self.dialog.deleteLater()
-        self.finished.emit(self._completed, self.worker.processed)
+        """The progress dialog becomes the summary, with Close instead of Cancel: it stays until dismissed."""
+        self.dialog.canceled.disconnect(self.cancel)
+        self.dialog.canceled.connect(self.dialog.hide)
+        self.dialog.setMaximum(max(1, self.dialog.maximum()))
+        self.dialog.setValue(self.dialog.maximum() if self._completed else self.dialog.value())
+        self.dialog.setCancelButtonText("Close")
+        self.dialog.setLabelText(self.summary())
+        self.dialog.show()
+        self.finished.emit(self._completed, self.tally.stored)

@@ -28,12 +28,12 @@ from PySide6.QtWidgets import (
 from detector_app.core.detections import Detections
 from detector_app.errors import DetectorAppError
 from detector_app.plugins_api.sources import open_any_source
-from detector_app.sources import Frame
 from detector_app.storage.project import Project
 from detector_app.ui.actions import make_action
-from detector_app.ui.batch import BatchRun
+from detector_app.ui.batch import BatchRun, store_frame
 from detector_app.ui.cameras import CameraChoice
 from detector_app.ui.canvas import AnnotationCanvas
+from detector_app.ui.detect_all_dialog import DetectAll
 from detector_app.ui.filters import Filters
 from detector_app.ui.icons import set_icon
 from detector_app.ui.images_controller import ImagesController
@@ -66,6 +66,9 @@ class SourceController(QObject):
         self.messages, self.tasks = messages, tasks
         self.source_spec: str | None = None
         self.batch: BatchRun | None = None
+        self.detect_all = DetectAll(window, settings, projects, model, live, filters, messages, tasks)
+        self.detect_all.started.connect(lambda run: setattr(self, "batch", run))
+        self.detect_all.finished.connect(self._on_batch_finished)
         live.error.connect(messages.show_error)
         live.stats_changed.connect(self._on_live_stats)
         live.position_changed.connect(self._on_position)
@@ -270,45 +273,23 @@ class SourceController(QObject):
         if frame is None:
             return
         shown = self.live.visible_detections() if result is not None else None
-        image_id, n = self.store_frame(frame, shown or Detections.empty())
+        stored = store_frame(self.projects.project.repo, frame, shown or Detections.empty(), self.model.version_id())
         self.images.refresh()
-        self.messages.show_info(f"Captured frame {frame.index} into the project with {n} boxes to review.", 4000)
-        log.info("captured image %s", image_id)
-
-    def store_frame(self, frame: Frame, detections: Detections) -> tuple[int, int]:
-        repo = self.projects.project.repo
-        if frame.kind == "image":
-            image = repo.add_image(Path(frame.origin))
+        if stored.left_alone:  # ui/batch.py: a labelled or reviewed image keeps its boxes and review state
+            self.messages.show_info(f"Frame {frame.index} is already in the project with {stored.kept} boxes"
+                                    f"{' (reviewed)' if stored.already_reviewed else ''}; kept as it is.", 6000)
         else:
-            image = repo.add_frame(frame.image, origin=frame.kind, video_path=frame.video_path,
-                                   frame_index=frame.index)
-        version = self.model.version_id()
-        added = repo.add_predictions(image.id, detections, model_version_id=version) if len(detections) else []
-        return image.id, len(added)
+            self.messages.show_info(f"Captured frame {frame.index} into the project with {stored.added} boxes to "
+                                    "review.", 4000)
+        log.info("captured image %s", stored.image_id)
 
     def run_batch(self) -> None:
-        detector = self.model.detector
-        if detector is None:
-            self.messages.show_error("Load a model first (Model menu) to run detection.")
-            return
-        if self.source_spec is None or self.source_spec.startswith("webcam"):
-            self.messages.show_error("Open a video or an image folder first; batch detection runs over all of it.")
-            return
-        self.live.stop()
-        threshold = self.filters.threshold()
+        """Detect all…: asks what to run on first (ui/detect_all_dialog.py), then runs with a progress dialog."""
+        self.detect_all.ask(self.source_spec)
 
-        def store(frame: Frame, detections: Detections) -> None:
-            self.store_frame(frame, detections.with_min_score(threshold))
-
-        self.batch = BatchRun(self.window, self.tasks, partial(open_any_source, self.source_spec), detector, store)
-        self.batch.error.connect(self.messages.show_error)
-        self.batch.finished.connect(self._on_batch_finished)
-
-    def _on_batch_finished(self, completed: bool, stored: int) -> None:
-        self.batch = None
+    def _on_batch_finished(self, _completed: bool, _stored: int) -> None:
+        self.batch = None  # the summary stays in the run's dialog and the banner (DetectAll)
         self.images.refresh()
-        verb = "Finished" if completed else "Stopped"
-        self.messages.show_info(f"{verb}: {stored} frames stored with their predictions for review.", 8000)
 
     def close(self) -> None:
         """Stop the live source and cancel a batch; the window joins the batch's worker after this."""
