@@ -153,7 +153,7 @@ class _Sink:
         """Give detections track ids (``--track``), the tracker updated at ``rate`` frames a second."""
         if source.kind == "image":
             raise DetectorAppError("--track needs a video or a webcam: images of a folder are not a sequence")
-        # Imported here: supervision and scipy.optimize add about 2 s to every run, and only --track needs them.
+        # Imported here: scipy.optimize adds about a second to every run, and only --track needs it.
         from detector_app.tracking import NO_TRACK, Tracker, TrackerConfig
 
         tracker = Tracker(TrackerConfig(rate=rate))
