@@ -9,9 +9,10 @@ import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor
 from PySide6.QtTest import QTest
-from PySide6.QtWidgets import QColorDialog, QInputDialog, QMessageBox
+from PySide6.QtWidgets import QColorDialog, QDialogButtonBox, QInputDialog, QMessageBox
 
 from detector_app.storage import Project
+from detector_app.ui.dialogs import ClassPicker
 from detector_app.ui.main_window import MainWindow
 
 from .helpers_storage import dump_database as full_dump
@@ -52,6 +53,17 @@ class Answers:
 def dump_database(db: Path) -> list[str]:
     """Every class and box row as stored (the images' review times follow the review rule, not undo)."""
     return [line for line in full_dump(db) if line.startswith(('INSERT INTO "categories"', 'INSERT INTO "annotations"'))]
+
+
+def type_into_picker(text: str):
+    """The picker's exec() as a person uses it: type a name, click OK (the real dialog's own checks run)."""
+    def run(picker: ClassPicker) -> int:
+        picker.show()
+        QTest.keyClicks(picker.search, text)
+        ok = picker.findChild(QDialogButtonBox).button(QDialogButtonBox.StandardButton.Ok)
+        QTest.mouseClick(ok, Qt.MouseButton.LeftButton)
+        return picker.result()
+    return run
 
 
 def open_window(qtbot, tmp_path: Path, project_dir: Path, image_id: int) -> MainWindow:
@@ -123,6 +135,12 @@ def test_label_set_up_front_first_box_asks_and_new_boxes_take_the_last_class(
     key(win, Qt.Key.Key_D)
     assert win.images.mode_label.text() == ""
 
+    # L, then a new name typed into the class picker: the class is added (its own undo step), the box relabelled
+    monkeypatch.setattr(ClassPicker, "exec", type_into_picker("horse"))
+    key(win, Qt.Key.Key_L)
+    assert classes(win)[-1] == ("horse", 4) and sorted(boxes(win)) == ["bike", "horse", "person"]
+    states += [None, dump_database(db)]
+
     # undo everything back to the empty project, checking the database at each step
     for k in range(len(states) - 1, 0, -1):
         key(win, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
@@ -145,6 +163,18 @@ def test_rename_colour_reorder_merge_delete_in_the_manager_then_undo_and_redo(
     def press(button: str) -> None:
         qtbot.mouseClick(dialog.buttons[button], Qt.MouseButton.LeftButton)
         states.append(dump_database(db))
+
+    # the manager's own keys: F2 renames, Ctrl+Z undoes in the manager too
+    dialog.activateWindow()
+    qtbot.waitUntil(dialog.isActiveWindow)
+    dialog.select("bird")
+    answers.texts = ["robin"]
+    QTest.keyClick(dialog, Qt.Key.Key_F2)
+    assert classes(win) == [("cat", 1), ("dog", 2), ("robin", 3)]
+    QTest.keyClick(dialog, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    assert classes(win) == [("cat", 1), ("dog", 2), ("bird", 3)] and dump_database(db) == states[0]
+    win.activateWindow()
+    qtbot.waitUntil(win.isActiveWindow)
 
     dialog.select("bird")
     answers.texts = ["parrot"]

@@ -73,6 +73,7 @@ class BoxItem(QGraphicsRectItem):
         self.on_edited = on_edited
         self._handle: Handle | None = None
         self._press_bbox: tuple[float, float, float, float] | None = None
+        self._tag_size: tuple[float, QFont, float, float] | None = None  # scale, font, width, height
         self.setZValue(1)
         self.setAcceptHoverEvents(editable)
         if editable:
@@ -201,10 +202,12 @@ class BoxItem(QGraphicsRectItem):
         """The tag's rect in item coordinates, its font and the scale it is painted at (scene units per pixel,
         or 1 when zoomed out: then the font itself is scaled)."""
         scale = self._handle_size() / HANDLE_PX  # scene units per screen pixel
-        font = QFont()
-        font.setPixelSize(max(1, int(round(13 * scale))) if scale >= 1 else 13)
-        metrics = QFontMetricsF(font)
-        width, height = metrics.horizontalAdvance(self.tag_text) + 8, metrics.height() + 2
+        if self._tag_size is None or self._tag_size[0] != scale:  # boundingRect is asked often: measure once
+            font = QFont()
+            font.setPixelSize(max(1, int(round(13 * scale))) if scale >= 1 else 13)
+            metrics = QFontMetricsF(font)
+            self._tag_size = (scale, font, metrics.horizontalAdvance(self.tag_text) + 8, metrics.height() + 2)
+        _, font, width, height = self._tag_size
         painted = scale if scale < 1 else 1.0  # zoomed in: drawn at screen size, scaled down into the scene
         top_left = self.rect().topLeft()
         return QRectF(top_left.x(), top_left.y() - height * painted, width * painted, height * painted), font, painted

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from PySide6.QtCore import Qt
-from PySide6.QtGui import QColor, QIcon, QPixmap
+from PySide6.QtGui import QColor, QIcon, QKeySequence, QPixmap, QShortcut
 from PySide6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
@@ -64,6 +64,15 @@ class ClassManagerDialog(QDialog):
         layout.addWidget(self.hint)
         layout.addLayout(grid)
         layout.addWidget(close)
+        for keys, button in (("Ctrl+N", "add"), ("F2", "rename"), ("Delete", "delete"), ("Ctrl+Up", "up"),
+                             ("Ctrl+Down", "down")):
+            QShortcut(QKeySequence(keys), self, activated=self.buttons[button].click)
+            self.buttons[button].setToolTip(keys)
+        undo = controller.undo_stack.createUndoAction(self, "Undo")
+        undo.setShortcut(QKeySequence("Ctrl+Z"))  # this window has its own keys: undo works here too
+        redo = controller.undo_stack.createRedoAction(self, "Redo")
+        redo.setShortcuts([QKeySequence("Ctrl+Shift+Z"), QKeySequence("Ctrl+Y")])
+        self.addActions([undo, redo])
         controller.changed.connect(self.refresh)
         self.list.currentRowChanged.connect(lambda _row: self._enable())
         self.resize(460, 420)

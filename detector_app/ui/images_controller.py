@@ -300,4 +300,7 @@ class ImagesController(QObject):
             return
         picker = ClassPicker(self._class_names(), parent=self.window)
         if picker.exec() and picker.chosen():
-            self.review.relabel_selected(picker.chosen())
+            chosen = picker.chosen()
+            if chosen not in self._class_names() and self.classes.add(chosen) is None:
+                return  # a typed new class is an undoable class edit of its own; refused: nothing changes
+            self.review.relabel_selected(chosen)
