@@ -153,3 +153,22 @@ def test_detect_all_on_the_projects_waiting_images(window: MainWindow, qtbot: An
     dialog = ask(win)  # now none is waiting
     assert not dialog.radios["project"].isEnabled() and not dialog.start_button.isEnabled()
     dialog.reject()
+
+
+def test_detect_all_on_the_open_image_folder(window: MainWindow, qtbot: Any, tmp_path: Path) -> None:
+    win, repo = window, window.project.repo
+    folder = tmp_path / "queue"
+    for i in range(3):
+        write_image(folder / f"{i}.png", 320, 240, seed=i)
+    win.start_source(str(folder))  # an image folder joins the project as a labelling queue
+    qtbot.waitUntil(lambda: repo.count_images() == 3, timeout=30_000)
+    win.threshold_slider.setValue(5)
+
+    dialog = ask(win)
+    choice = dialog.radios["folder"]
+    assert choice.isChecked() and f"Image folder {folder} (3 images)" in choice.text()
+    assert "(3 images)" in dialog.radios["project"].text()  # the same images, waiting for a model
+    assert not dialog.only_detections.isChecked()  # every image of a folder is kept by default
+    run = finish(win, qtbot, dialog)
+    assert repo.count_images() == 3 and all(repo.annotations_for_image(i) for i in repo.image_ids())
+    assert "3 stored" in run.dialog.labelText()

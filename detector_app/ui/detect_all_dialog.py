@@ -47,12 +47,13 @@ class Target:
     title: str
     count: int | None
     spec: str | None = None  # the source to open (folder or video)
-    paths: tuple[Path, ...] = ()  # the project's images (kind project)
+    image_ids: tuple[int, ...] = ()  # the project's images (kind project)
+    repo: Repository | None = None
     problem: str | None = None  # why it cannot be chosen
 
     def open(self) -> FrameSource:
-        if self.kind == "project":
-            return ImageListSource(self.paths)
+        if self.kind == "project":  # on the run's worker thread: paths are read there, not in the dialog
+            return ImageListSource([image.path for image in self.repo.get_images(list(self.image_ids))])
         return open_any_source(self.spec)
 
 
@@ -74,11 +75,15 @@ def source_target(spec: str | None) -> Target | None:
 
 
 def project_target(repo: Repository) -> Target:
-    """The project's images not reviewed yet and without any box: those waiting for a model."""
-    waiting = [image.path for image in repo.get_images(repo.image_ids(state="unreviewed"))
-               if not repo.annotations_for_image(image.id)]
-    return Target("project", "Project images not yet reviewed and without boxes", len(waiting), paths=tuple(waiting),
-                  problem=None if waiting else "none waiting")
+    """The project's images not reviewed yet and without any box: those waiting for a model. One query per
+    class, not one per image (5000 images: 9 s the other way). An image with only rejected boxes counts as
+    waiting here; storing then leaves it alone (``store_frame``)."""
+    with_boxes: set[int] = set()
+    for category in repo.categories():
+        with_boxes.update(repo.image_ids(state="unreviewed", category=category.id))
+    waiting_ids = [i for i in repo.image_ids(state="unreviewed") if i not in with_boxes]
+    return Target("project", "Project images not yet reviewed and without boxes", len(waiting_ids),
+                  image_ids=tuple(waiting_ids), repo=repo, problem=None if waiting_ids else "none waiting")
 
 
 def estimate(count: int | None, fps: float | None) -> str:
