@@ -133,11 +133,13 @@ class ImageListModel(QAbstractListModel):
         return text
 
     def refresh_marks(self, image_id: int) -> None:
-        """Read one image's review state and box count again (after an edit on it)."""
-        self._records.pop(image_id, None)
-        self._box_counts.pop(image_id, None)
+        """Read one image's review state and box count again (after an edit on it): that row only."""
         row = self.row_of(image_id)
         if row is not None:
+            for rec in self._fetch_records([image_id]):
+                self._records[rec.id] = rec
+            if self._fetch_box_counts is not None:
+                self._box_counts[image_id] = self._fetch_box_counts([image_id]).get(image_id, 0)
             index = self.index(row)
             self.dataChanged.emit(index, index, [Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.ToolTipRole])
 

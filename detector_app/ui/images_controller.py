@@ -213,8 +213,10 @@ class ImagesController(QObject):
         row = self.image_model.row_of(self.review.image_id)
         if row is not None and row + 1 < self.image_model.rowCount():
             self.step_image(1)
+            self.review.select_pending()  # A / R work at once on the new image's first box
         elif row is None and self.image_model.rowCount():  # shown from elsewhere: the list's first image
             self.show_image(self.image_model.image_id(0))
+            self.review.select_pending()
         else:
             self.messages.show_info("Every box here is decided: this was the last image of the list",
                                     timeout_ms=5000)

@@ -157,13 +157,17 @@ class ReviewController(QObject):
 
     def _next_box(self, done: int) -> None:
         """Select the next box still to review on screen (after ``done``, wrapping); none left: image_done."""
-        if not self.advance:
-            return
-        pending = [a.id for a in self.visible_annotations() if a.status == Status.PREDICTED]
-        if pending:
-            self.canvas.select(next((k for k in pending if k > done), pending[0]))
-        else:
+        if self.advance and self.select_pending(after=done) is None:
             self.image_done.emit()
+
+    def select_pending(self, after: int = 0) -> int | None:
+        """Select the first box to review on screen after id ``after`` (wrapping); None when there is none."""
+        pending = [a.id for a in self.visible_annotations() if a.status == Status.PREDICTED]
+        if not pending:
+            return None
+        key = next((k for k in pending if k > after), pending[0])
+        self.canvas.select(key)
+        return key
 
     def toggle_hidden(self) -> None:
         key = self.selected()
