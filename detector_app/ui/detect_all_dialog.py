@@ -190,6 +190,8 @@ class DetectAll(QObject):
             self.messages.show_error("Detect all is already running; cancel it first.")
             return
         targets = [t for t in (source_target(source_spec), project_target(self.projects.project.repo)) if t]
+        if self.dialog is not None:
+            self.dialog.deleteLater()  # the previous question's dialog, long answered
         self.dialog = DetectAllDialog(targets, self.measured_fps(), self.filters.threshold(), self.window)
         self.dialog.accepted.connect(partial(self._start, self.dialog))
         self.dialog.open()  # window-modal, without blocking: tests and scripts drive it like a person
@@ -199,6 +201,11 @@ class DetectAll(QObject):
         if target is None:
             return
         self.live.stop()
+        if self.last_run is not None:  # the previous run's summary goes when a new run starts
+            self.last_run.dialog.hide()
+            self.last_run.dialog.deleteLater()
+            self.last_run.deleteLater()
+            self.last_run = None
         project = self.projects.project
         self.batch = BatchRun(self.window, self.tasks, target.open, self.model.detector, project.repo,
                               self.model.version_id(), self.filters.threshold(),

@@ -77,6 +77,7 @@ class ProjectController(QObject):
     # labels in and out ---------------------------------------------------------------------------------
     def import_coco(self) -> None:
         """File › Import labels…: any format that can import (COCO and plugins), last choices remembered."""
+        _discard(self.import_dialog)
         self.import_dialog = ImportDialog(format_names("import"), self.settings, self.window)
         self.import_dialog.accepted.connect(self._import_accepted)
         self.import_dialog.open()
@@ -95,6 +96,7 @@ class ProjectController(QObject):
 
     def export_labels(self) -> None:
         """File › Export labels…: the dialog shows and checks the destination; the export runs on Export."""
+        _discard(self.export_dialog)
         self.export_dialog = ExportDialog(format_names("export"), self.settings, self.window)
         self.export_dialog.accepted.connect(self._export_accepted)
         self.export_dialog.open()
@@ -112,6 +114,7 @@ class ProjectController(QObject):
             self.messages.show_error(str(exc))
             return
         self.messages.show_info(f"Exported {fmt} labels to {folder}", 8000)
+        _discard(self.export_done)
         self.export_done = ExportDoneDialog(folder, out, fmt, self.window)
         self.export_done.show()  # stays until closed; Open folder shows the files
 
@@ -130,3 +133,10 @@ class ProjectController(QObject):
             "Replace it? Only the files that export wrote are replaced; files you added are kept.",
             QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel, QMessageBox.StandardButton.Cancel)
         return answer == QMessageBox.StandardButton.Yes
+
+
+def _discard(dialog: QWidget | None) -> None:
+    """The previous dialog of a kind goes when a new one opens (each is a child of the window until then)."""
+    if dialog is not None:
+        dialog.hide()
+        dialog.deleteLater()
