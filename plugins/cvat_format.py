@@ -11,7 +11,7 @@ is its ``subset`` attribute, as CVAT writes it in project exports (``Train``, ``
 task's ``<subset>`` in ``<meta>`` is the split of images that name none (failing that, a file called
 ``train.xml``, ``val.xml`` or ``test.xml``, as Datumaro's CVAT exporter names one file per subset).
 
-Import reads ``annotations.xml`` (or the XML file given) with ``defusedxml``: a DTD, and with it every entity
+Import reads ``annotations.xml`` (or the XML file given) with ``formats.files.parse_xml`` (defusedxml): a DTD, and with it every entity
 (billion laughs, external files), is refused. Boxes are read as they are, polygons as their bounding boxes,
 other shapes (polylines, points, ellipses, cuboids, masks, skeletons, tags) are skipped; both are counted in
 the import report. Classes: the ``<labels>`` of the meta in their order, then any other label used. Image
@@ -29,15 +29,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from xml.etree.ElementTree import Element
 
-import defusedxml
-import defusedxml.ElementTree as SafeET
-
 from detector_app.core.images import check_image
 from detector_app.core.labels import Box, LabelledImage, LabelSet, Split, categories_in_order
 from detector_app.core.names import printable
 from detector_app.core.paths import is_regular_file
 from detector_app.errors import ImportValidationError
-from detector_app.formats.files import ImageIndex, problem_text, raise_problems, read_label_file
+from detector_app.formats.files import ImageIndex, parse_xml, problem_text, raise_problems, read_label_file
 from detector_app.formats.images import copy_images as copy_images_into
 from detector_app.plugins_api import API_VERSION, FormatPlugin
 
@@ -75,7 +72,7 @@ class CvatFormat(FormatPlugin):
             images_dir = root_dir / IMAGES_DIR if (root_dir / IMAGES_DIR).is_dir() else root_dir
         try:
             data = read_label_file(xml_file, None if single else root_dir)
-            root = parse_xml(data)
+            root = parse_annotations(data)
         except ET.ParseError as exc:
             raise ImportValidationError(f"{printable(xml_file)}: not XML: {printable(exc)}") from None
         except (OSError, ValueError) as exc:
@@ -169,12 +166,9 @@ def _number(value: float) -> str:
     return f"{value:.3f}".rstrip("0").rstrip(".")  # CVAT writes two decimals; three keep a round trip exact
 
 
-def parse_xml(data: bytes) -> Element:
+def parse_annotations(data: bytes) -> Element:
     """The root ``<annotations>``; a DTD (so any entity) is refused. Raises ``ValueError`` or ``ParseError``."""
-    try:
-        root = SafeET.fromstring(data, forbid_dtd=True, forbid_entities=True, forbid_external=True)
-    except defusedxml.DefusedXmlException as exc:  # a ValueError: the message names the DTD or entity
-        raise ValueError(f"refused: {type(exc).__name__} (DTDs and entities are not read)") from None
+    root = parse_xml(data)
     if root.tag != "annotations":
         raise ValueError(f"the root element is <{printable(root.tag)[:40]}>, not <annotations> (CVAT for images)")
     if root.find("track") is not None:

@@ -31,6 +31,7 @@ from detector_app.errors import ImportValidationError
 from detector_app.formats.files import (
     ImageIndex,
     label_files,
+    parse_xml,
     problem_text,
     raise_problems,
     read_label_file,
@@ -136,7 +137,7 @@ def parse_voc_file(xml_file: Path, images: ImageIndex, folder: Path | None = Non
     """The image named by ``<filename>`` (else the XML file's name) and its boxes. With ``folder`` the XML
     file must lie inside it. The image is looked up only in ``images`` (its folder, confined): a ``<folder>``
     or ``<filename>`` with ``..`` or an absolute path raises ``UnsafePathError`` (a ``ValueError``)."""
-    root = ET.fromstring(read_label_file(xml_file, folder))
+    root = parse_xml(read_label_file(xml_file, folder))
     if root.tag != "annotation":
         raise ValueError(f"the root element is <{printable(root.tag)[:40]}>, not <annotation>")
     image_folder = (root.findtext("folder") or "").strip()

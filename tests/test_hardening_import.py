@@ -220,6 +220,21 @@ def test_hostile_voc(world: dict[str, Path], folder: str, filename: str, name: s
     assert expected in str(info.value) and "\n" not in str(info.value)
 
 
+@pytest.mark.parametrize("prolog", [
+    '<!DOCTYPE annotation [<!ENTITY a "aaaaaaaaaa">' + "".join(
+        f'<!ENTITY {chr(98 + i)} "{("&" + chr(97 + i) + ";") * 10}">' for i in range(9)) + "]>",
+    '<!DOCTYPE annotation [<!ENTITY leak SYSTEM "file:///etc/passwd">]>',
+], ids=["billion laughs", "external entity"])
+def test_voc_xml_with_a_dtd_is_refused(world: dict[str, Path], prolog: str) -> None:
+    """VOC files are parsed like CVAT's: no DTD, so no entity expansion and no file read through one."""
+    dataset = voc_dataset(world["root"] / "data" / "voc", "", "img_0.png", "&j;" if "laughs" in prolog else "&leak;")
+    xml_file = dataset / "Annotations" / "img_0.xml"
+    xml_file.write_text(prolog + xml_file.read_text())
+    with unchanged(world), Project.open(world["project"]) as p, pytest.raises(ImportValidationError) as info:
+        import_labels(p.repo, "voc", dataset)
+    assert "refused: DTDForbidden" in str(info.value) and "\n" not in str(info.value)
+
+
 def test_symlinks_out_of_the_folders_are_refused(world: dict[str, Path]) -> None:
     """An image symlink leading outside is not indexed (so never opened); a label file symlinked to a FIFO or
     to a file outside is refused (never read)."""

@@ -155,17 +155,19 @@ def test_wheel_installs_and_runs_outside_the_source_tree(tmp_path: Path) -> None
         [python, script, tmp_path / "settings.ini", tmp_path / "gui-project"],
     ], work, env)
     plugins = {p["name"]: p for p in json.loads(listed)}
-    for name in ("yolo", "voc"):
+    for name in ("yolo", "voc", "labelme", "cvat"):
         assert plugins[name]["state"] == "loaded", plugins[name]
     assert "imported 6 boxes on 3 images" in imported
     assert "gui ok" in gui
 
-    expected = {"coco": "instances.json", "yolo": "data.yaml", "voc": "Annotations"}
+    expected = {"coco": "instances.json", "yolo": "data.yaml", "voc": "Annotations", "labelme": "labels.txt",
+                "cvat": "annotations.xml"}
     _run_all([[app, "export", fmt, tmp_path / "out" / fmt, "--project", project] for fmt in expected], work, env)
     for fmt, main_file in expected.items():
         assert (tmp_path / "out" / fmt / main_file).exists(), sorted((tmp_path / "out" / fmt).iterdir())
     assert len(list((tmp_path / "out" / "voc" / "Annotations").glob("*.xml"))) == 3
     assert len(list((tmp_path / "out" / "yolo" / "labels").rglob("*.txt"))) == 3
+    assert len(list((tmp_path / "out" / "labelme").rglob("*.json"))) == 3
 
 
 def test_editable_install_finds_resources_and_plugins(tmp_path: Path) -> None:
@@ -184,4 +186,4 @@ def test_editable_install_finds_resources_and_plugins(tmp_path: Path) -> None:
     """)
     root, plugins, loaded = _run([python, "-c", probe], work, _env(tmp_path)).splitlines()
     assert (root, plugins) == (str(src / "resources"), str(src / "plugins"))
-    assert {"yolo", "voc"} <= set(loaded.split())
+    assert {"yolo", "voc", "labelme", "cvat"} <= set(loaded.split())

@@ -10,6 +10,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import NoReturn
+from xml.etree.ElementTree import Element
+
+import defusedxml
+import defusedxml.ElementTree as SafeET
 
 from detector_app.core.images import check_image
 from detector_app.core.labels import IMAGE_SUFFIXES, Box, LabelledImage
@@ -123,6 +127,15 @@ def read_label_text(path: Path, folder: Path | None = None) -> str:
     """:func:`read_label_file` decoded as UTF-8 (a byte-order mark is dropped); ``UnicodeDecodeError`` is a
     ``ValueError``."""
     return read_label_file(path, folder).decode("utf-8-sig")
+
+
+def parse_xml(data: bytes) -> Element:
+    """The root element of an XML label file. A DTD, and with it every entity (billion laughs, external
+    files), is refused: label files never need one. Raises ``ValueError`` or ``xml.etree.ElementTree.ParseError``."""
+    try:
+        return SafeET.fromstring(data, forbid_dtd=True, forbid_entities=True, forbid_external=True)
+    except defusedxml.DefusedXmlException as exc:  # a ValueError: the message names the DTD or entity
+        raise ValueError(f"refused: {type(exc).__name__} (DTDs and entities are not read)") from None
 
 
 def problem_text(exc: BaseException) -> str:
