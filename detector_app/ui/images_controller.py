@@ -47,6 +47,7 @@ class ImagesController(QObject):
         self.settings = getattr(window, "settings", None)
         self.mode_label = QLabel()  # says when drawing mode is on, and with which class
         self.progress_label = QLabel()  # "x of N reviewed"
+        self.progress_label.setContentsMargins(12, 0, 4, 0)
         if isinstance(window, QMainWindow):
             window.statusBar().addWidget(self.mode_label)
             window.statusBar().addPermanentWidget(self.progress_label)
