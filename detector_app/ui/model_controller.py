@@ -90,8 +90,10 @@ class ModelController(QObject):
     def detector_config(self) -> DetectorConfig:
         size = self.size_group.checkedAction()
         device = self.device_group.checkedAction()
-        # Threshold 0: the score slider (down to 0) decides what is shown, and the view can say what it hides.
-        return DetectorConfig(size=int(size.data()) if size else 512, score_threshold=0.0,
+        # The score slider (down to 0) decides what is shown, and the view says what it hides. 0.001, not 0:
+        # untrained weights score ~0.01, while a trained head scores most of its ~10^6 anchor-class pairs far
+        # below 0.001, and keeping them all would send every one through top-k.
+        return DetectorConfig(size=int(size.data()) if size else 512, score_threshold=0.001,
                               device=str(device.data()) if device else "auto", fast=self.act_fast.isChecked(),
                               int8=self.act_int8.isChecked())
 
