@@ -32,7 +32,9 @@ def set_action_icons(images: ImagesController, sources: SourceController) -> Non
         (images.act_reject, "reject"), (images.act_delete, "delete"), (images.act_relabel, "change-class"),
         (images.act_prev, "previous-image"), (images.act_prev2, "previous-image"), (images.act_next, "next-image"),
         (images.act_next2, "next-image"), (images.act_undo, "undo"), (images.act_redo, "redo"),
-        (images.act_fit, "zoom-fit"),
+        (images.act_fit, "zoom-fit"), (images.act_manage_classes, "classes"), (images.act_cycle, "cycle-boxes"),
+        (images.act_cycle_back, "cycle-boxes-back"), (images.act_hide, "hide"), (images.act_show_hidden, "show"),
+        (images.act_lock, "lock"),
     ):
         set_icon(action, name)
 
