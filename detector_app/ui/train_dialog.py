@@ -141,7 +141,7 @@ class TrainDialog(QDialog):
         self.plot.setMinimumHeight(140)
         layout.addWidget(self.table)
         layout.addLayout(bottom)
-        self.resize(640, 900)
+        self.resize(640, 800)
 
     # --- project data -----------------------------------------------------------------------------
 
