@@ -27,6 +27,8 @@ COMMAND_MODULES: tuple[str, ...] = (
     "detector_app.cli.stats_cmd",
     "detector_app.cli.plugins_cmd",
     "detector_app.cli.train_cmd",
+    "detector_app.cli.holdout_cmd",
+    "detector_app.cli.activate_cmd",
 )
 
 log = logging.getLogger(__name__)

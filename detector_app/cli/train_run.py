@@ -14,12 +14,14 @@ from typing import Any
 
 from tqdm import tqdm
 
+from detector_app.cli.activate_run import describe
 from detector_app.cli.project_arg import open_project
 from detector_app.core.names import printable
 from detector_app.training import evaluate_version, resume, train
 from detector_app.training.events import EpochDone, PhaseChanged, RunStarted, StepDone
 from detector_app.training.report import comparison_rows, format_result, format_table
 from detector_app.training.settings import TrainSettings
+from detector_app.training.version_scores import activate_checked
 
 
 def settings_from_args(args: argparse.Namespace) -> TrainSettings:
@@ -49,11 +51,14 @@ def run_train(args: argparse.Namespace) -> int:
                 print(f"cancelled after {result.epochs_done} epoch(s); checkpoint: {result.checkpoint}; "
                       f"continue with: detector-app train --resume {result.run_id}")
                 return 1
-            if args.activate and result.version_id is not None:
-                project.repo.activate_model_version(result.version_id)
+            check = None
+            if args.activate and result.version_id is not None:  # flagged, not activated, when below the active
+                check = activate_checked(project, result.version_id, device=args.device)
             version = project.repo.get_model_version(result.version_id)
             print(f"model version {printable(version.name)} (id {version.id}) saved to {printable(version.weights_path)}"
-                  f"{' and activated' if args.activate else ''}")
+                  f"{' and activated' if version.is_active else ''}")
+            if check is not None:
+                print(printable(describe(project, check, version.id, forced=False)))
             print(printable(format_table(comparison_rows(result.before, result.after, version.class_names)),
                             multiline=True))
         return 0

@@ -22,6 +22,7 @@ from detector_app.errors import DetectorAppError, TrainingError
 from detector_app.storage import Project
 from detector_app.training.checkpoint import load_checkpoint, load_model_state, settings_from_dict
 from detector_app.training.data import Sample, build_samples, check_files, resolve_classes, split_samples
+from detector_app.training.holdout import is_holdout
 from detector_app.training.model_setup import adapt_classes
 from detector_app.training.settings import LIGHT_PRESET, TrainSettings
 from detector_app.training.versions import load_version
@@ -57,6 +58,8 @@ class RunPlan:
     run_id: int | None = None  # set when resuming
     resume_state: dict[str, Any] | None = None
     history: list[dict[str, Any]] = field(default_factory=list)
+    # The project's frozen holdout (reviewed test images): never trained on, the before/after scores use it.
+    holdout: list[Sample] = field(default_factory=list)
 
     @property
     def start_epoch(self) -> int:
@@ -129,10 +132,11 @@ def plan_run(project: Project, settings: TrainSettings) -> RunPlan:
     parent = resolve_parent(project, settings)
     settings = resolve_defaults(settings, parent)
     classes = resolve_classes(train, settings.classes, parent.class_names)
-    check_files(train + val)
+    holdout = holdout_samples(samples)
+    check_files(train + val + holdout)
     class_names = (BACKGROUND, *classes)
     model = _start_model(parent, class_names, settings.seed)
-    return RunPlan(replace(settings, classes=classes), parent, class_names, model, train, val)
+    return RunPlan(replace(settings, classes=classes), parent, class_names, model, train, val, holdout=holdout)
 
 
 def plan_resume(project: Project, run_id: int, epochs: int | None = None) -> RunPlan:
@@ -157,11 +161,20 @@ def plan_resume(project: Project, run_id: int, epochs: int | None = None) -> Run
     model = build_model(preset, len(class_names))
     load_model_state(model, state["model"], f"the checkpoint of run {run_id}")
     by_id = {s.image_id: s for s in reviewed_samples(project)}
-    train, val = _pick(by_id.values(), state["split"]["train"]), _pick(by_id.values(), state["split"]["val"])
+    holdout = holdout_samples(by_id.values())
+    held = {s.image_id for s in holdout}  # grown since the run began: no longer trained on
+    train = [s for s in _pick(by_id.values(), state["split"]["train"]) if s.image_id not in held]
+    val = [s for s in _pick(by_id.values(), state["split"]["val"]) if s.image_id not in held]
     resolve_classes(train, class_names[1:])
-    check_files(train + val)
+    check_files(train + val + holdout)
     parent = Parent(None, (), preset, f"run {run_id} (resumed)", state.get("parent_version_id"))
-    return RunPlan(settings, parent, class_names, model, train, val, run_id, state, list(state.get("history", [])))
+    return RunPlan(settings, parent, class_names, model, train, val, run_id, state, list(state.get("history", [])),
+                   holdout)
+
+
+def holdout_samples(samples: Any) -> list[Sample]:
+    """The reviewed images of the frozen holdout (``holdout.is_holdout``), by id."""
+    return sorted((s for s in samples if is_holdout(s.split)), key=lambda s: s.image_id)
 
 
 def _pick(samples: Sequence[Sample] | Any, ids: Sequence[int]) -> list[Sample]:

@@ -82,7 +82,7 @@ def _execute(project: Project, plan: RunPlan, progress: Emit | None, cancel: Any
         project.repo.update_training_run(plan.run_id, status="failed", append_log=f"{why}\n", finished=True)
         raise
     result = (_cancelled(project, plan, outcome, folder, before) if outcome.cancelled
-              else _finish(project, plan, outcome, folder, before))
+              else _finish(project, plan, outcome, folder, before, _evaluate_after(plan, outcome, emit)))
     emit(RunFinished(result))
     return result
 
@@ -99,17 +99,38 @@ def _fit_job(plan: RunPlan, checkpoint: Path) -> FitJob:
 
 
 def _evaluate_parent(plan: RunPlan, emit: Emit, cancel: Any) -> EvalResult | None:
-    """The parent's scores on the validation split: the "before" column (None from scratch)."""
-    if plan.parent.model is None or not plan.val:
+    """The parent's scores on the holdout (else, when the project has none, on the validation split): the
+    "before" column (None from scratch)."""
+    samples, where = _scored_on(plan)
+    if plan.parent.model is None or not samples:
         return None
-    emit(PhaseChanged("evaluate", f"Evaluating the parent model on {len(plan.val)} validation images"))
+    emit(PhaseChanged("evaluate", f"Evaluating the parent model on {len(samples)} {where} images"))
     device = pick_device(plan.settings.device)
     model = plan.parent.model.to(device)
     try:
-        return evaluate_model(model, plan.parent.class_names, plan.val, plan.class_names[1:], plan.settings.size,
+        return evaluate_model(model, plan.parent.class_names, samples, plan.class_names[1:], plan.settings.size,
                               device, should_stop=cancel.is_set)
     finally:
         plan.parent.model.cpu()
+
+
+def _scored_on(plan: RunPlan) -> tuple[list[Any], str]:
+    """Before and after are scored on the frozen holdout when the project has one; else (as before the holdout
+    existed) on the run's validation images."""
+    return (plan.holdout, "holdout") if plan.holdout else (plan.val, "validation")
+
+
+def _evaluate_after(plan: RunPlan, outcome: FitOutcome, emit: Emit) -> EvalResult | None:
+    """The new model on the holdout; without one, the last epoch's validation scores."""
+    if not plan.holdout:
+        return outcome.last_eval
+    emit(PhaseChanged("evaluate", f"Evaluating the new model on {len(plan.holdout)} holdout images"))
+    device = pick_device(plan.settings.device)
+    try:
+        return evaluate_model(plan.model.to(device), plan.class_names, plan.holdout, plan.class_names[1:],
+                              plan.settings.size, device)
+    finally:
+        plan.model.cpu()
 
 
 def _cancelled(project: Project, plan: RunPlan, outcome: FitOutcome, folder: Path,
@@ -123,9 +144,10 @@ def _cancelled(project: Project, plan: RunPlan, outcome: FitOutcome, folder: Pat
 
 
 def _finish(project: Project, plan: RunPlan, outcome: FitOutcome, folder: Path,
-            before: EvalResult | None) -> TrainResult:
+            before: EvalResult | None, after: EvalResult | None) -> TrainResult:
     assert plan.run_id is not None
-    metrics = _metrics(before, outcome.last_eval, outcome.history)
+    metrics = {**_metrics(before, after, outcome.history), "scored_on": _scored_on(plan)[1],
+               "holdout_ids": [s.image_id for s in plan.holdout]}
     version = register_version(
         project, plan.model.cpu(), preset=plan.parent.preset, class_names=plan.class_names,
         parent_id=plan.parent.version_id, settings={**plan.settings.to_dict(), "run_id": plan.run_id},
@@ -133,7 +155,7 @@ def _finish(project: Project, plan: RunPlan, outcome: FitOutcome, folder: Path,
     project.repo.update_training_run(plan.run_id, status="finished", metrics=metrics, model_version_id=version.id,
                                      finished=True, append_log=f"registered model version {version.name}\n")
     return TrainResult("finished", plan.run_id, folder, outcome.checkpoint, outcome.epochs_done, version.id,
-                       Path(version.weights_path) if version.weights_path else None, before, outcome.last_eval,
+                       Path(version.weights_path) if version.weights_path else None, before, after,
                        outcome.history)
 
 
