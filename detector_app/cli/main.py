@@ -29,6 +29,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "detector_app.cli.train_cmd",
     "detector_app.cli.holdout_cmd",
     "detector_app.cli.activate_cmd",
+    "detector_app.cli.queue_cmd",
 )
 
 log = logging.getLogger(__name__)
