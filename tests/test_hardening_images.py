@@ -191,6 +191,57 @@ def test_one_reason_everywhere(bad_dir: Path, name: str, project_dir: Path) -> N
     assert str(imported.value).endswith(reason) and str(path) in str(imported.value)
 
 
+def _png_chunks(data: bytes) -> list[tuple[bytes, bytes]]:
+    chunks, pos = [], 8
+    while pos < len(data):
+        (length,) = struct.unpack(">I", data[pos:pos + 4])
+        chunks.append((data[pos + 4:pos + 8], data[pos + 8:pos + 8 + length]))
+        pos += 12 + length
+    return chunks
+
+
+@pytest.mark.parametrize("damage", ["truncated in the pixels", "no IEND", "one byte flipped in the pixels"])
+def test_a_damaged_png_is_refused_without_decoding(tmp_path: Path, damage: str) -> None:
+    """Without ``decode`` a PNG is checked by its structure (every chunk's CRC through IEND); accidental damage
+    is refused there with the reason a decode gives, and by the decode itself."""
+    good = write_png(tmp_path / "good.png", 64, 48, value=77).read_bytes()
+    idat = good.index(b"IDAT")
+    data = {"truncated in the pixels": good[:idat + 20],
+            "no IEND": good[:-12],
+            "one byte flipped in the pixels": good[:idat + 10] + bytes([good[idat + 10] ^ 0x10]) + good[idat + 11:],
+            }[damage]
+    path = tmp_path / "bad.png"
+    path.write_bytes(data)
+    # Pillow's decoder stops at the last pixel: a file cut just before IEND only fails the structure check.
+    for decode in (False,) if damage == "no IEND" else (False, True):
+        with pytest.raises(UnusableImageError) as caught:
+            check_image(path, decode=decode)
+        assert caught.value.damaged and "\n" not in caught.value.reason, caught.value.reason
+        assert any(w in caught.value.reason.lower() for w in ("truncated", "broken", "checksum")), caught.value.reason
+
+
+def test_the_crc_check_covers_every_chunk_and_a_bad_stream_fails_where_pixels_are_decoded(tmp_path: Path) -> None:
+    """A PNG forged with valid CRCs around a deflate stream that does not inflate passes the import check (it is
+    structurally sound) and is refused, with one line, wherever its pixels are decoded (detection, training)."""
+    good = write_png(tmp_path / "good.png", 64, 48).read_bytes()
+    chunks = [(tag, b"\x78\x01" + bytes(len(body) - 2) if tag == b"IDAT" else body) for tag, body in _png_chunks(good)]
+    path = tmp_path / "forged.png"
+    path.write_bytes(good[:8] + b"".join(_chunk(tag, body) for tag, body in chunks))
+    assert check_image(path).width == 64
+    with pytest.raises(UnusableImageError) as caught:
+        decode_image(path)
+    assert caught.value.damaged and "\n" not in caught.value.reason
+
+
+def test_the_hash_comes_from_the_same_read(tmp_path: Path) -> None:
+    import hashlib
+
+    path = write_png(tmp_path / "a.png", 40, 30)
+    checked = check_image(path, digest=True)
+    assert checked.sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
+    assert (checked.width, checked.height, check_image(path).sha256) == (40, 30, None)
+
+
 # --- detect -----------------------------------------------------------------------------------------------
 
 

@@ -154,13 +154,16 @@ class LabelSet:
 
     def relative_to_common_folder(self) -> LabelSet:
         """Each image named relative to the deepest folder holding them all (that folder is ``images_dir``)."""
-        paths = [i.path for i in self.images if i.path is not None]
+        paths = [str(i.path) for i in self.images if i.path is not None]
         if not paths:
             return replace(self, images_dir=Path("."))
-        root = Path(os.path.commonpath([str(p.parent) for p in paths]))
-        images = tuple(replace(i, file_name=i.path.relative_to(root).as_posix()) if i.path is not None else i
-                       for i in self.images)
-        return replace(self, images=images, images_dir=root)
+        # Strings, not Path.relative_to, and records kept when their name is already right: an export names
+        # every image of a project through here.
+        root = os.path.commonpath([os.path.dirname(p) or "." for p in paths])
+        start = 0 if root == "." else len(os.path.join(root, ""))
+        images = tuple(i if i.path is None or (name := str(i.path)[start:].replace(os.sep, "/")) == i.file_name
+                       else replace(i, file_name=name) for i in self.images)
+        return replace(self, images=images, images_dir=Path(root))
 
     def numbered(self) -> LabelSet:
         """Every category a box uses listed, and images, boxes and categories without an id given the next free
@@ -203,7 +206,9 @@ def label_set_problems(labels: LabelSet) -> list[str]:
         if problem := split_problem(image.split):
             problems.append(f"image {printable(image.file_name)!r}: {problem}")
         for box in image.boxes:
-            if not (all(math.isfinite(v) for v in box.bbox) and box.bbox[2] > 0 and box.bbox[3] > 0):
+            x, y, w, h = box.bbox  # unpacked, not a generator per box: imports check 100k boxes here
+            if not (math.isfinite(x) and math.isfinite(y) and math.isfinite(w) and math.isfinite(h) and w > 0
+                    and h > 0):
                 problems.append(f"image {printable(image.file_name)!r}: box {box.bbox} is not finite with a "
                                 "positive width and height")
     return problems

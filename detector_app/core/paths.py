@@ -39,11 +39,11 @@ def confine(root: str | os.PathLike[str], relative: object) -> Path:
     root = Path(root)
     candidate = root / pure
     try:
-        real_root = root.resolve()
-        real = candidate.resolve()
+        real_root = os.path.realpath(root)  # strings for the root and the comparison: imports confine 10,000s
+        real = str(candidate.resolve())
     except (OSError, RuntimeError, ValueError) as exc:  # symlink loop, permission, ...
         raise UnsafePathError(f"{_show(relative)} cannot be resolved: {_reason(exc)}") from None
-    if real != real_root and real_root not in real.parents:
+    if real != real_root and not real.startswith(os.path.join(real_root, "")):
         raise UnsafePathError(f"{_show(relative)} leads outside {printable(root)} (through a symlink)")
     return candidate
 
@@ -54,7 +54,9 @@ def check_relative(relative: object) -> PurePosixPath:
         raise UnsafePathError(f"a file name must be text, not {type(relative).__name__}")
     if not relative.strip():
         raise UnsafePathError("a file name must not be empty")
-    bad = next((c for c in relative if is_unsafe_char(c)), None)
+    # Printable ASCII holds no unsafe character: the per-character test only for other text.
+    bad = None if relative.isascii() and relative.isprintable() else next(
+        (c for c in relative if is_unsafe_char(c)), None)
     if bad is not None:
         raise UnsafePathError(f"{_show(relative)} contains the control character {printable(bad)}")
     text = relative.replace("\\", "/")

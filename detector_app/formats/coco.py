@@ -19,7 +19,6 @@ from typing import Any
 from detector_app import __version__
 from detector_app.core.labels import SPLITS, Box, Category, LabelledImage, LabelSet, Origin, Split, Status
 from detector_app.core.names import printable
-from detector_app.core.paths import confine
 from detector_app.errors import ImportValidationError
 from detector_app.formats.coco_validate import CocoValidationError, load_coco_json, validate_coco
 from detector_app.formats.images import copy_images as copy_images_into
@@ -50,12 +49,14 @@ def _is_dir(path: Path) -> bool:
 
 
 def label_set_from_coco(data: dict[str, Any], images_dir: Path) -> LabelSet:
-    """A label set from a COCO dict that :func:`validate_coco` accepted."""
+    """A label set from a COCO dict that :func:`validate_coco` accepted with the same ``images_dir`` (every
+    file name confined to it there)."""
     names = {c["id"]: c["name"].strip() for c in data["categories"]}
     categories = tuple(Category(names[c["id"]], c["id"], c.get("supercategory") or "") for c in data["categories"])
     boxes: dict[int, list[Box]] = {}
     for a in data["annotations"]:
-        bbox = tuple(float(v) for v in a["bbox"])
+        x, y, w, h = a["bbox"]  # validate_coco checked four numbers
+        bbox = (float(x), float(y), float(w), float(h))
         boxes.setdefault(a["image_id"], []).append(
             Box(names[a["category_id"]], bbox, int(a.get("iscrowd", 0)), None, Status.ACCEPTED, Origin.HUMAN,
                 a["id"]))
@@ -64,7 +65,7 @@ def label_set_from_coco(data: dict[str, Any], images_dir: Path) -> LabelSet:
         file_name = entry["file_name"].replace("\\", "/")
         split = entry.get("split")
         images.append(LabelledImage(file_name, entry["width"], entry["height"], tuple(boxes.get(entry["id"], ())),
-                                    confine(images_dir, file_name), entry["id"],
+                                    images_dir / file_name, entry["id"],  # validate_coco confined it
                                     split=Split(split) if isinstance(split, str) and split in SPLITS else split))
     return LabelSet(categories, tuple(images), images_dir)
 

@@ -3,21 +3,20 @@ captured frames safely."""
 
 from __future__ import annotations
 
-import hashlib
 import os
 import uuid
 import zlib
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import numpy as np
-
-from detector_app.core.images import UnusableImageError, check_image
 from detector_app.errors import StorageError
 
-__all__ = ["ImageInfo", "UnusableImageError", "check_image", "encode_frame", "file_sha256", "frame_name",
-           "read_image_info", "write_file_durably"]
+if TYPE_CHECKING:
+    import numpy as np
+
+__all__ = ["ImageInfo", "encode_frame", "frame_name", "read_image_info", "write_file_durably"]
 
 
 @dataclass(frozen=True)
@@ -35,24 +34,18 @@ def read_image_info(path: Path) -> ImageInfo:
 
     Raises UnusableImageError (a StorageError) with a one-line reason for any other file.
     """
-    info = check_image(path)
-    try:
-        digest = file_sha256(path)
-    except OSError as exc:
-        raise UnusableImageError(path, f"cannot read it: {exc.strerror or exc}", damaged=True) from None
-    return ImageInfo(info.width, info.height, digest, info.rotated)
+    # The image rule needs Pillow and numpy (0.3 s to import): only commands that add image files load them,
+    # stats and export start without.
+    from detector_app.core.images import check_image
 
-
-def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+    info = check_image(path, digest=True)  # one read of the file for the check and the hash
+    assert info.sha256 is not None
+    return ImageInfo(info.width, info.height, info.sha256, info.rotated)
 
 
 def encode_frame(image_bgr: np.ndarray, ext: str) -> bytes:
-    import cv2  # imported here: most storage users never write frames
+    import cv2  # imported here, numpy too: most storage users never write frames
+    import numpy as np
 
     if not isinstance(image_bgr, np.ndarray) or image_bgr.dtype != np.uint8 or image_bgr.ndim not in (2, 3) \
             or image_bgr.size == 0:

@@ -21,11 +21,14 @@ from __future__ import annotations
 
 import math
 import os
+import re
+import sqlite3
 from collections.abc import Iterable, Sequence
+from math import isfinite
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
 from detector_app.core.labels import (
@@ -52,6 +55,8 @@ _INF = math.inf
 # Per box on export: a dict lookup instead of an Enum(...) call (100k boxes).
 _STATUS = {s.value: s for s in Status}
 _ORIGIN = {o.value: o for o in Origin}
+_SPLIT = {s.value: s for s in Split}
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 def read_label_set(repo: Repository, scope: Scope = "reviewed") -> LabelSet:
@@ -64,13 +69,20 @@ def read_label_set(repo: Repository, scope: Scope = "reviewed") -> LabelSet:
                            for c in s.scalars(select(CategoryRow).order_by(CategoryRow.coco_id)))
         names = {c.id: c.name for c in s.scalars(select(CategoryRow))}
         boxes = _boxes(s, scope, {r.id for r in rows}, annotation_ids, names)
+    # Named relative to the deepest folder holding them all (as LabelSet.relative_to_common_folder does), with
+    # string operations: the stored paths are normalised (checked above), and Path objects per image cost more
+    # than the rest of the export. os.path.join gives an absolute stored path as it is, like absolute_path().
+    root = str(repo.root)
+    full = [os.path.join(root, r.path) for r in rows]
+    folder = os.path.commonpath([os.path.dirname(f) for f in full]) if full else "."
+    start = len(os.path.join(folder, ""))
     images = tuple(
-        LabelledImage(Path(r.path).name, r.width, r.height, tuple(boxes.get(r.id, ())), repo.absolute_path(r.path),
+        LabelledImage(f[start:].replace(os.sep, "/"), r.width, r.height, tuple(boxes.get(r.id, ())), Path(f),
                       image_ids[r.id], repo.absolute_path(r.video_path) if r.video_path else None, r.frame_index,
                       r.reviewed_at is not None, r.content_hash or "",  # "": no stored hash, refused when copied
-                      Split(r.split) if r.split is not None else None)
-        for r in rows)
-    return LabelSet(categories, images).relative_to_common_folder()
+                      _SPLIT[r.split] if r.split is not None else None)
+        for r, f in zip(rows, full, strict=True))
+    return LabelSet(categories, images, Path(folder))
 
 
 def read_predictions(repo: Repository, image_ids: Sequence[int] | None = None,
@@ -130,8 +142,21 @@ def assign_ids(rows: Iterable[tuple[int, int | None]]) -> dict[int, int]:
 
 
 def export_ids(s: Session, table: type[Image] | type[Annotation]) -> dict[int, int]:
-    rows = s.connection().execute(select(table.id, table.coco_id).order_by(table.id))
-    return assign_ids((db_id, coco_id) for db_id, coco_id in rows)
+    return assign_ids(_tuples(s, select(table.id, table.coco_id).order_by(table.id)))
+
+
+def _tuples(s: Session, query: Select[Any]) -> list[tuple[Any, ...]]:
+    """The rows of a query without parameters (and no column needing conversion) as plain tuples from
+    sqlite3, in ``s``'s transaction: SQLAlchemy's row handling costs more than building the label set from
+    them when a project has 100k boxes."""
+    conn = s.connection()
+    compiled = query.compile(conn)
+    if conn.dialect.name != "sqlite" or compiled.params:
+        return [tuple(row) for row in conn.execute(query)]
+    try:
+        return conn.connection.driver_connection.execute(str(compiled)).fetchall()  # type: ignore[union-attr]
+    except sqlite3.DatabaseError as exc:  # as reading() reports SQLAlchemy's own
+        raise StorageError(f"could not read the project database: {exc}") from exc
 
 
 # --- selection --------------------------------------------------------------------------------------
@@ -166,8 +191,11 @@ def _boxes(s: Session, scope: Scope, image_ids: set[int], annotation_ids: dict[i
                     Annotation.origin)
              .order_by(Annotation.image_id, Annotation.id))
     wanted = _wanted_box(scope)
-    # Plain tuples from the connection: ORM row handling would double the time for 100k boxes.
-    rows = [row for row in s.connection().execute(query) if row[1] in image_ids and wanted(row[9], row[10])]
+    # Plain tuples from the connection: ORM row handling would double the time for 100k boxes. The rule is
+    # asked once per (status, origin) pair, not once per box.
+    keep = {(st, o): wanted(st, o) for st in _STATUS for o in _ORIGIN}
+    rows = [row for row in _tuples(s, query)
+            if row[1] in image_ids and keep.get((row[9], row[10]), False)]
     bad = [row[0] for row in rows if not _finite_box(*row[3:7])]
     if bad:
         _refuse("annotation", bad, "has a box that is not finite numbers with a width and height >= 0")
@@ -175,7 +203,10 @@ def _boxes(s: Session, scope: Scope, image_ids: set[int], annotation_ids: dict[i
     for ann_id, image_id, category_id, x, y, w, h, crowd, score, status, origin in rows:
         box = Box(names[category_id], (x, y, w, h), crowd, score, _STATUS[status], _ORIGIN[origin],
                   annotation_ids[ann_id])
-        out.setdefault(image_id, []).append(box)
+        if image_id in out:
+            out[image_id].append(box)
+        else:
+            out[image_id] = [box]
     return out
 
 
@@ -207,10 +238,9 @@ def _row_problem(row: Any) -> str | None:
 def _confined(stored: object) -> bool:
     """The text rule of the module docstring (no file system access; a symlink the user made on disk is the
     user's choice, an edited row is what this catches)."""
-    if not isinstance(stored, str) or not stored or any(ord(c) < 32 or c == "\x7f" for c in stored):
+    if not isinstance(stored, str) or not stored or _CONTROL.search(stored):
         return False
-    path = Path(stored)
-    return ".." not in path.parts and os.path.normpath(stored) == stored
+    return ".." not in stored.split(os.sep) and os.path.normpath(stored) == stored
 
 
 def _show(value: object) -> str:
@@ -233,4 +263,7 @@ def _finite(value: object) -> bool:
 
 
 def _finite_box(x: object, y: object, w: object, h: object) -> bool:
-    return _finite(x) and _finite(y) and _finite(w) and _finite(h) and w >= 0 and h >= 0  # type: ignore[operator]
+    try:  # TypeError for NULL or text (SQLite stores whatever an edited row holds)
+        return isfinite(x) and isfinite(y) and isfinite(w) and isfinite(h) and w >= 0 and h >= 0  # type: ignore
+    except TypeError:
+        return False

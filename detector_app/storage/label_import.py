@@ -199,8 +199,8 @@ def _map_categories(s: Session, labels: LabelSet) -> tuple[dict[str, int], int, 
 
 
 def _annotation_row(box: Box, image_id: int, categories: dict[str, int], now: object) -> dict[str, object]:
-    x, y, w, h = (float(v) for v in box.bbox)
-    return {"image_id": image_id, "category_id": categories[box.category], "x": x, "y": y, "w": w, "h": h,
+    x, y, w, h = box.bbox
+    return {"image_id": image_id, "category_id": categories[box.category], "x": float(x), "y": float(y), "w": float(w), "h": float(h),
             "score": None, "origin": Origin.HUMAN.value, "status": Status.ACCEPTED.value,
             "iscrowd": int(box.iscrowd), "model_version_id": None, "created_at": now, "updated_at": now,
             "coco_id": box.id}
