@@ -147,6 +147,8 @@ def main() -> None:
         cases: list[tuple[str, Callable[[], list[str]], str | None]] = [
             ("python -c pass", lambda: [py, "-c", "pass"], None),
             ("python -c 'import torch'", lambda: [py, "-c", "import torch"], None),
+            # The floor of the commands that open a project: SQLAlchemy's ORM alone.
+            ("python -c 'import sqlalchemy.orm'", lambda: [py, "-c", "import sqlalchemy.orm"], None),
             ("--help", lambda: [*cli, "--help"], None),
             ("detect --help", lambda: [*cli, "detect", "--help"], None),
             ("stats", lambda: [*cli, "stats", "--project", project_copy()], None),
@@ -162,7 +164,7 @@ def main() -> None:
             cases.append(("gui: first paint", lambda: [py, "-c", GUI_CHILD, "--project", project_copy()],
                           "PAINTED"))
         print(f"code: {args.code.resolve()}   python: {py}   {args.runs} runs each, fresh processes")
-        print(f"{'command':<28}{'min s':>8}{'median s':>10}{'peak MB':>9}  heavy modules loaded")
+        print(f"{'command':<36}{'min s':>8}{'median s':>10}{'peak MB':>9}  heavy modules loaded")
         wanted = [w for w in args.only.split(",") if w]
         for name, make_argv, until in cases:
             if wanted and not name.startswith("python") and not any(w in name for w in wanted):
@@ -173,11 +175,11 @@ def main() -> None:
                     argv = make_argv()  # copies a project where needed: not timed
                     samples.append(run_child(argv, env, until))
             except RuntimeError as exc:
-                print(f"{name:<28}failed: {str(exc).strip().splitlines()[0][:200]}", flush=True)
+                print(f"{name:<36}failed: {str(exc).strip().splitlines()[0][:200]}", flush=True)
                 continue
             times = [s.seconds for s in samples]
             loaded = ", ".join(samples[-1].loaded) or "-"
-            print(f"{name:<28}{min(times):>8.3f}{statistics.median(times):>10.3f}"
+            print(f"{name:<36}{min(times):>8.3f}{statistics.median(times):>10.3f}"
                   f"{statistics.median(s.peak_mb for s in samples):>9.0f}  {loaded}", flush=True)
 
 

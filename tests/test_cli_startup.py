@@ -35,10 +35,10 @@ print('LOADED ' + json.dumps({'rc': rc, 'heavy': heavy}))
 """
 
 
-def run_main(argv: list[str], cwd: Path) -> tuple[int, list[str], str]:
-    """``main(argv)`` in a fresh interpreter: its exit code, the heavy packages loaded, its output."""
+def run_main(argv: list[str], cwd: Path, heavy: tuple[str, ...] = HEAVY) -> tuple[int, list[str], str]:
+    """``main(argv)`` in a fresh interpreter: its exit code, the ``heavy`` packages loaded, its output."""
     env = {**os.environ, "PYTHONPATH": str(REPO), "DETECTOR_APP_OFFLINE": "1"}
-    proc = subprocess.run([sys.executable, "-c", CHILD, json.dumps(argv), json.dumps(HEAVY)], cwd=cwd, env=env,
+    proc = subprocess.run([sys.executable, "-c", CHILD, json.dumps(argv), json.dumps(heavy)], cwd=cwd, env=env,
                           capture_output=True, text=True, timeout=120)
     report = next((json.loads(line[7:]) for line in proc.stdout.splitlines() if line.startswith("LOADED ")), None)
     assert report is not None, proc.stdout + proc.stderr
@@ -77,6 +77,19 @@ def test_command_without_a_model_loads_no_heavy_package(command: str, imported: 
     rc, heavy, output = run_main(argv, tmp_path)
     assert rc == 0, output
     assert set(heavy) <= ALLOWED.get(command, set()), f"{command} imported {heavy}"
+
+
+@pytest.mark.parametrize("command", ["stats", "export coco"])
+def test_commands_that_read_a_project_load_neither_numpy_nor_pillow(command: str, imported: tuple[Path, list[str]],
+                                                                    tmp_path: Path) -> None:
+    """Their floor is SQLAlchemy's import; numpy, Pillow (image checks, frames, copied images) and alembic (schema
+    changes) are for the commands that need them."""
+    project = str(imported[0])
+    argv = {"stats": ["stats", "--project", project],
+            "export coco": ["export", "coco", str(tmp_path / "coco"), "--scope", "all", "--project", project]}[command]
+    rc, loaded, output = run_main(argv, tmp_path, ("numpy", "PIL", "alembic"))
+    assert rc == 0, output
+    assert loaded == [], f"{command} imported {loaded}"
 
 
 def test_every_subcommand_help_loads_no_heavy_package(tmp_path: Path) -> None:

@@ -9,9 +9,6 @@ import stat
 from dataclasses import replace
 from pathlib import Path
 
-from PIL import Image as PILImage
-from PIL import UnidentifiedImageError
-
 from detector_app.core.labels import LabelledImage, LabelSet
 from detector_app.core.names import printable
 from detector_app.errors import StorageError
@@ -79,6 +76,10 @@ def _check_image_file(image: LabelledImage, path: Path) -> None:
 
 
 def _opens_as_image(path: Path) -> bool:
+    # Pillow (0.1-0.2 s to import) only for exports that copy images: a plain export starts without it.
+    from PIL import Image as PILImage
+    from PIL import UnidentifiedImageError
+
     try:
         with PILImage.open(path):  # reads the header only
             return True

@@ -15,12 +15,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-import numpy as np
-
-from detector_app.core.detections import Detections
 from detector_app.errors import DetectorAppError
 
-if TYPE_CHECKING:  # only for annotations: keeps importing the API cheap
+if TYPE_CHECKING:  # only for annotations: keeps importing the API cheap (export and import start without numpy)
+    import numpy as np
+
+    from detector_app.core.detections import Detections
     from detector_app.core.labels import LabelSet
     from detector_app.storage import Repository
 

@@ -9,9 +9,8 @@ import hashlib
 import logging
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
 from sqlalchemy import ColumnElement, Select, bindparam, exists, func, select, update
 from sqlalchemy.orm import Session
 
@@ -22,6 +21,9 @@ from detector_app.storage.files import encode_frame, frame_name, read_image_info
 from detector_app.storage.model_store import ModelStore
 from detector_app.storage.models import IMAGE_ORIGINS, Annotation, Category, Image, utcnow
 from detector_app.storage.records import ImageRecord
+
+if TYPE_CHECKING:  # the frame type only: stats and export start without numpy
+    import numpy as np
 
 log = logging.getLogger(__name__)
 

@@ -13,9 +13,8 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
 from sqlalchemy import (
     Select,
     bindparam,
@@ -27,7 +26,6 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
-from detector_app.core.detections import Detections
 from detector_app.core.labels import BACKGROUND, ORIGINS, STATUSES, Origin, Status
 from detector_app.errors import StorageError
 from detector_app.storage.categories import (
@@ -49,6 +47,9 @@ from detector_app.storage.records import (
     BBox,
     CategoryRecord,
 )
+
+if TYPE_CHECKING:  # numpy arrays inside; commands that store no predictions (stats, export) start without numpy
+    from detector_app.core.detections import Detections
 
 log = logging.getLogger(__name__)
 
@@ -311,7 +312,7 @@ def _prediction_rows(s: Session, image_id: int, dets: Detections, model_version_
                      categories: dict[str, int]) -> list[dict[str, Any]]:
     """Rows for the real (non-background, finite, non-empty) boxes; categories created as needed."""
     now = utcnow()
-    xywh = dets.xywh.astype(np.float64)
+    xywh = dets.xywh.astype("float64")
     rows = []
     for (x, y, w, h), score, label in zip(xywh.tolist(), dets.scores.tolist(), dets.labels.tolist(), strict=True):
         name = dets.label_name(int(label))
