@@ -16,6 +16,7 @@ $(STAMP): pyproject.toml
 
 system-deps:
 	@bash scripts/system-deps.sh
+	@bash scripts/postgres.sh
 
 run: system-deps $(STAMP)
 	$(VENV)/bin/detector-app $(ARGS)

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from .backends import postgres_server, project_source  # noqa: F401  (fixtures: SQLite and PostgreSQL projects)
+
 # Set before anything imports Qt or reads the app folders.
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ.setdefault("TORCH_HOME", str(Path(__file__).parent / ".." / ".pytest_cache" / "torch-home"))

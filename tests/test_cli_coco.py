@@ -22,6 +22,7 @@ from detector_app.transfer.formats import (
     register_codec,
 )
 
+from .backends import ProjectSource
 from .helpers_storage import small_dataset
 
 
@@ -37,24 +38,25 @@ def run_main(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, 
     return code, out.out, out.err
 
 
-def test_import_export_and_stats_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_import_export_and_stats_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                            project_source: ProjectSource) -> None:
+    """On a project folder and on a PostgreSQL team project (--project URL --media-root FOLDER)."""
     json_path, images_dir = small_dataset(tmp_path / "src", n_images=3, boxes_per_image=2)
-    project = tmp_path / "proj"
+    project = project_source.cli_args
 
     # Once through the real console entry point.
-    imported = cli("import", "coco", str(json_path), "--images", str(images_dir), "--project", str(project))
+    imported = cli("import", "coco", str(json_path), "--images", str(images_dir), *project)
     assert imported.returncode == 0, imported.stderr
     assert "imported 6 boxes on 3 images" in imported.stdout
 
-    code, out, err = run_main(capsys, "export", "coco", str(tmp_path / "out"), "--copy-images",
-                              "--project", str(project))
+    code, out, err = run_main(capsys, "export", "coco", str(tmp_path / "out"), "--copy-images", *project)
     assert code == 0, err
     data = json.loads((tmp_path / "out" / "instances.json").read_text())
     assert len(data["images"]) == 3 and len(data["annotations"]) == 6
     assert sorted(p.name for p in (tmp_path / "out" / "images").iterdir()) == ["img_0.png", "img_1.png",
                                                                                "img_2.png"]
 
-    code, out, err = run_main(capsys, "stats", "--project", str(project))
+    code, out, err = run_main(capsys, "stats", *project)
     assert code == 0, err
     assert "images: 3 (3 reviewed, 0 unreviewed)" in out
     cat_line = next(line for line in out.splitlines() if line.startswith("cat "))

@@ -11,15 +11,16 @@ from detector_app.core.names import InvalidNameError
 from detector_app.core.palette import class_color, use_stored_colors
 from detector_app.errors import StorageError
 from detector_app.review import ClassEditor
-from detector_app.storage import Project
 from detector_app.storage.repository import Repository
 
-from .helpers_storage import dump_database, write_image
+from .backends import ProjectSource, dump_project
+from .helpers_storage import write_image
 
 
 @pytest.fixture
-def repo(project_dir: Path) -> Iterator[Repository]:
-    with Project.open(project_dir) as p:
+def repo(project_source: ProjectSource) -> Iterator[Repository]:
+    """An empty project, once as an SQLite folder and once on PostgreSQL."""
+    with project_source.open() as p:
         yield p.repo
 
 
@@ -59,14 +60,14 @@ def test_rename_recolor_and_refusals_leave_the_database_unchanged(repo: Reposito
     repo.rename_category(cat.id, "kitten")
     repo.set_category_color(cat.id, "#ABCDEF")
     assert table(repo)[0] == ("kitten", 1, "#abcdef")
-    before = dump_database(project_dir / "project.db")
+    before = dump_project(repo.engine)
     with pytest.raises(StorageError, match="merge the two classes"):
         repo.rename_category(cat.id, "dog")
     with pytest.raises(StorageError, match="#rrggbb"):
         repo.set_category_color(dog.id, "red")
     with pytest.raises(StorageError, match="not in the project"):
         repo.rename_category(999, "x")
-    assert dump_database(project_dir / "project.db") == before
+    assert dump_project(repo.engine) == before
 
 
 def test_delete_refuses_a_class_with_boxes_and_merge_moves_them(repo: Repository, image_id: int,
@@ -76,10 +77,10 @@ def test_delete_refuses_a_class_with_boxes_and_merge_moves_them(repo: Repository
     repo.add_annotation(image_id, "cat", (5, 5, 10, 10), origin="model", status="predicted", score=0.7)
     repo.add_annotation(image_id, "dog", (20, 20, 10, 10))
     assert repo.category_boxes(cat.id) == {"predicted": 1, "accepted": 1, "corrected": 0, "rejected": 0}
-    before = dump_database(project_dir / "project.db")
+    before = dump_project(repo.engine)
     with pytest.raises(StorageError, match="still has 2 boxes"):
         repo.delete_category(cat.id)
-    assert dump_database(project_dir / "project.db") == before
+    assert dump_project(repo.engine) == before
     repo.delete_category(empty.id)
     assert repo.merge_categories(cat.id, dog.id) == 2
     assert sorted(box_classes(repo, image_id)) == [("dog", "accepted"), ("dog", "accepted"), ("dog", "predicted")]
@@ -90,28 +91,27 @@ def test_delete_refuses_a_class_with_boxes_and_merge_moves_them(repo: Repository
 
 def test_every_class_edit_undoes_and_redoes_exactly(repo: Repository, image_id: int, project_dir: Path) -> None:
     editor = ClassEditor(repo)
-    db = project_dir / "project.db"
-    states = [dump_database(db)]
+    states = [dump_project(repo.engine)]
     edits = [editor.add("cat"), editor.add("dog"), editor.add("bird")]
-    states += [None, None, dump_database(db)]
+    states += [None, None, dump_project(repo.engine)]
     ids = {c.name: c.id for c in repo.categories()}
     repo.add_annotation(image_id, "cat", (1, 1, 10, 10))
     repo.add_annotation(image_id, "cat", (2, 2, 10, 10), origin="model", status="predicted", score=0.5)
-    states[-1] = dump_database(db)  # the boxes are not part of the class edits being undone below
+    states[-1] = dump_project(repo.engine)  # the boxes are not part of the class edits being undone below
     for step in (lambda: editor.rename(ids["bird"], "parrot"), lambda: editor.recolor(ids["dog"], "#00ff00"),
                  lambda: editor.reorder([ids["bird"], ids["dog"], ids["cat"]]),
                  lambda: editor.merge(ids["cat"], ids["dog"]), lambda: editor.delete(ids["bird"])):
         edits.append(step())
-        states.append(dump_database(db))
+        states.append(dump_project(repo.engine))
     assert [(n, i) for n, i, _ in table(repo)] == [("dog", 2)]
     assert box_classes(repo, image_id) == [("dog", "accepted"), ("dog", "predicted")]
     for k in range(len(edits) - 1, 2, -1):  # undo back to the three plain classes
         editor.undo(edits[k])
-        assert dump_database(db) == states[k], edits[k].text
+        assert dump_project(repo.engine) == states[k], edits[k].text
     assert [(n, i) for n, i, _ in table(repo)] == [("cat", 1), ("dog", 2), ("bird", 3)]
     for k in range(3, len(edits)):
         editor.redo(edits[k])
-        assert dump_database(db) == states[k + 1], edits[k].text
+        assert dump_project(repo.engine) == states[k + 1], edits[k].text
 
 
 def test_undo_of_an_added_class_refuses_when_it_has_boxes(repo: Repository, image_id: int) -> None:

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
+from sqlalchemy import inspect, text
 
 from detector_app.errors import StorageError
 from detector_app.storage import Project
@@ -22,6 +23,7 @@ from detector_app.storage.db import (
 )
 from detector_app.storage.models import Base
 
+from .backends import ProjectSource, dump_project
 from .conftest import REPO_ROOT
 from .helpers_storage import dump_database
 
@@ -122,8 +124,31 @@ def test_database_from_a_newer_version_is_refused_untouched(project_dir: Path) -
     assert not list(project_dir.glob("project.db.bak-*"))
 
 
-def test_migrated_schema_matches_the_models(tmp_path: Path) -> None:
-    engine = create_sqlite_engine(tmp_path / "project.db")
+def test_database_from_a_newer_version_is_refused_on_either_backend(project_source: ProjectSource) -> None:
+    project_source.open().close()
+    engine = project_source.engine()
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE alembic_version SET version_num = '9999_from_the_future'"))
+    before = dump_project(engine)
+    with pytest.raises(StorageError, match="newer version of detector-app.*9999_from_the_future"):
+        project_source.open()
+    assert dump_project(engine) == before
+    engine.dispose()
+
+
+def test_a_database_with_other_tables_is_not_taken_over(project_source: ProjectSource) -> None:
+    engine = project_source.engine()
+    with engine.begin() as conn:
+        conn.execute(text("CREATE TABLE invoices (id INTEGER PRIMARY KEY)"))
+    with pytest.raises(StorageError, match="not a detector-app project"):
+        project_source.open()
+    with engine.connect() as conn:
+        assert not inspect(conn).has_table("images")
+    engine.dispose()
+
+
+def test_migrated_schema_matches_the_models(project_source: ProjectSource) -> None:
+    engine = project_source.engine()
     upgrade(engine)
     with engine.connect() as conn:
         diffs = compare_metadata(MigrationContext.configure(conn), Base.metadata)
@@ -131,12 +156,12 @@ def test_migrated_schema_matches_the_models(tmp_path: Path) -> None:
     assert diffs == []
 
 
-def test_downgrade_and_upgrade_again(tmp_path: Path) -> None:
+def test_downgrade_and_upgrade_again(project_source: ProjectSource) -> None:
     from alembic import command
 
     from detector_app.storage.db import alembic_config, write_engine
 
-    engine = create_sqlite_engine(tmp_path / "project.db")
+    engine = project_source.engine()
     upgrade(engine)
     with write_engine(engine).begin() as conn:
         command.downgrade(alembic_config(conn), FIRST)

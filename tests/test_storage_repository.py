@@ -9,18 +9,23 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from sqlalchemy import update
+from sqlalchemy.exc import IntegrityError
 
 from detector_app.errors import StorageError
 from detector_app.storage import Project, default_project_path
+from detector_app.storage.models import ModelVersion
 from detector_app.storage.records import AnnotationRecord
 from detector_app.storage.repository import Repository
 
+from .backends import ProjectSource
 from .helpers_storage import detections, dump_database, write_image
 
 
 @pytest.fixture
-def project(project_dir: Path) -> Iterator[Project]:
-    with Project.open(project_dir) as p:
+def project(project_source: ProjectSource) -> Iterator[Project]:
+    """An empty project, once as an SQLite folder and once on PostgreSQL."""
+    with project_source.open() as p:
         yield p
 
 
@@ -37,12 +42,13 @@ def image_id(repo: Repository, tmp_path: Path) -> int:
 # --- project ------------------------------------------------------------------------------------------
 
 
-def test_project_layout_and_sqlite_settings(project: Project) -> None:
-    assert project.db_path == project.path / "project.db" and project.db_path.is_file()
-    assert project.frames_dir.is_dir()
-    with project.repo.engine.connect() as conn:
-        pragmas = {name: conn.exec_driver_sql(f"PRAGMA {name}").scalar()
-                   for name in ("journal_mode", "foreign_keys", "busy_timeout", "synchronous")}
+def test_project_layout_and_sqlite_settings(project_dir: Path) -> None:
+    with Project.open(project_dir) as project:
+        assert project.db_path == project.path / "project.db" and project.db_path.is_file()
+        assert project.frames_dir.is_dir()
+        with project.repo.engine.connect() as conn:
+            pragmas = {name: conn.exec_driver_sql(f"PRAGMA {name}").scalar()
+                       for name in ("journal_mode", "foreign_keys", "busy_timeout", "synchronous")}
     assert pragmas == {"journal_mode": "wal", "foreign_keys": 1, "busy_timeout": 10000, "synchronous": 2}
 
 
@@ -357,8 +363,8 @@ def test_model_versions_have_one_active(repo: Repository, project: Project) -> N
     assert repo.update_model_version(v2.id, metrics={"map": 0.7}).metrics == {"map": 0.7}
     with pytest.raises(StorageError):
         repo.activate_model_version(99)
-    with sqlite3.connect(project.db_path) as conn, pytest.raises(sqlite3.IntegrityError):
-        conn.execute("UPDATE model_versions SET is_active = 1")  # the database enforces one active
+    with project.repo.engine.begin() as conn, pytest.raises(IntegrityError):  # the database enforces one active
+        conn.execute(update(ModelVersion).values(is_active=True))
 
 
 def test_training_runs(repo: Repository) -> None:

@@ -18,12 +18,14 @@ from detector_app.storage.label_export import assign_ids
 from detector_app.transfer.exporting import export_coco, export_coco_results
 from detector_app.transfer.importing import import_coco
 
+from .backends import ProjectSource
 from .helpers_storage import detections, small_dataset, write_image
 
 
 @pytest.fixture
-def project(project_dir: Path) -> Iterator[Project]:
-    with Project.open(project_dir) as p:
+def project(project_source: ProjectSource) -> Iterator[Project]:
+    """An empty project, once as an SQLite folder and once on PostgreSQL."""
+    with project_source.open() as p:
         yield p
 
 

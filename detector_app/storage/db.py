@@ -1,4 +1,4 @@
-"""SQLite engine set-up and schema migrations.
+"""Engine set-up (SQLite) and schema migrations (SQLite and PostgreSQL, see storage/postgres.py).
 
 Every connection gets WAL mode (readers never block the writer), foreign keys, a 10 s busy timeout and
 ``synchronous=FULL`` (a committed edit survives a crash or power loss). pysqlite's own transaction
@@ -23,6 +23,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from detector_app.errors import StorageError
+from detector_app.storage.postgres import READ_ONLY_OPTION
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -59,8 +60,8 @@ def create_sqlite_engine(db_path: Path, *, read_only: bool = False, immutable: b
 
 
 def is_read_only(engine: Engine) -> bool:
-    """True for an engine made with ``create_sqlite_engine(..., read_only=True)``."""
-    return engine.url.query.get("mode") == "ro"
+    """True for an engine made with ``create_sqlite_engine(..., read_only=True)`` or its PostgreSQL twin."""
+    return engine.url.query.get("mode") == "ro" or bool(engine.get_execution_options().get(READ_ONLY_OPTION))
 
 
 def _on_connect_read_only(dbapi_conn: sqlite3.Connection, _record: Any) -> None:
@@ -125,7 +126,10 @@ def insert_rows(session: Session, table: Table, rows: Sequence[Mapping[str, Any]
                 values[i] = converted
         return tuple(values)
 
-    sql = f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
+    marker = "?" if dialect.paramstyle == "qmark" else "%s"  # psycopg takes positional %s
+    quote = dialect.identifier_preparer.quote
+    sql = (f"INSERT INTO {quote(table.name)} ({', '.join(quote(c) for c in columns)}) "
+           f"VALUES ({', '.join([marker] * len(columns))})")
     session.connection().exec_driver_sql(sql, [convert(row) for row in rows])
 
 
@@ -166,16 +170,26 @@ def current_revision(engine: Engine) -> str | None:
     return heads[0] if heads else None
 
 
+# Held while migrating a PostgreSQL database, so that two clients opening a new team project at once do not
+# both create its tables: the second waits, then finds the schema at the head and does nothing.
+_MIGRATION_LOCK_KEY = 0x6465746563746F72  # "detector"
+
+
 def upgrade(engine: Engine, revision: str = "head") -> None:
-    """Run migrations up to ``revision`` in one transaction (SQLite DDL is transactional)."""
+    """Run migrations up to ``revision`` in one transaction (SQLite and PostgreSQL DDL are transactional)."""
     from alembic import command  # see alembic_config
 
     with write_engine(engine).begin() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK_KEY})
         command.upgrade(alembic_config(conn), revision)
 
 
-def check_schema_read_only(engine: Engine, db_path: Path) -> None:
-    """A read-only database must already be at the head revision: it cannot be migrated."""
+def check_schema_read_only(engine: Engine, db_path: Path | str) -> None:
+    """A read-only database must already be at the head revision: it cannot be migrated.
+
+    ``db_path``: the SQLite file, or the URL (password hidden) of a PostgreSQL database.
+    """
     current = current_revision(engine)
     if current == SCHEMA_HEAD:
         return
@@ -186,15 +200,18 @@ def check_schema_read_only(engine: Engine, db_path: Path) -> None:
             f"knows up to {head}); update detector-app to open it"
         )
     if current is None:
-        raise StorageError(f"{db_path} is an SQLite database but not a detector-app project")
+        raise StorageError(f"{db_path} is {_kind(db_path)} but not a detector-app project")
+    where = "the project folder is writable" if isinstance(db_path, Path) else "you may change the database"
     raise StorageError(f"{db_path} has the older schema {current} and must be migrated to {head}, which needs "
-                       "write access; open it once where the project folder is writable")
+                       f"write access; open it once where {where}")
 
 
-def migrate_to_head(engine: Engine, db_path: Path) -> Path | None:
+def migrate_to_head(engine: Engine, db_path: Path | str) -> Path | None:
     """Bring the database to the head revision; returns the backup made first, if any.
 
     A revision this version does not know means a newer app wrote the file: refuse rather than guess.
+    ``db_path``: the SQLite file (backed up before a migration), or the URL (password hidden) of a PostgreSQL
+    database, which is not copied (its migration is one transaction; backups are the server's business).
     """
     current = current_revision(engine)
     if current == SCHEMA_HEAD:
@@ -209,8 +226,8 @@ def migrate_to_head(engine: Engine, db_path: Path) -> Path | None:
             f"knows up to {head}); update detector-app to open it"
         )
     if current is None and _has_tables(engine):
-        raise StorageError(f"{db_path} is an SQLite database but not a detector-app project")
-    backup = backup_database(db_path, current) if current is not None else None
+        raise StorageError(f"{db_path} is {_kind(db_path)} but not a detector-app project")
+    backup = backup_database(db_path, current) if current is not None and isinstance(db_path, Path) else None
     try:
         upgrade(engine, head)
     except (SQLAlchemyError, CommandError) as exc:
@@ -219,6 +236,10 @@ def migrate_to_head(engine: Engine, db_path: Path) -> Path | None:
     if current is not None:
         log.info("migrated %s from schema %s to %s (backup %s)", db_path, current, head, backup)
     return backup
+
+
+def _kind(db_path: Path | str) -> str:
+    return "an SQLite database" if isinstance(db_path, Path) else "a database with other tables"
 
 
 def _known(script: ScriptDirectory, revision: str) -> bool:

@@ -103,7 +103,8 @@ class ModelVersion(Base):
     __tablename__ = "model_versions"
     __table_args__ = (
         # At most one active version, enforced by the database itself.
-        Index("ux_model_versions_active", "is_active", unique=True, sqlite_where=text("is_active = 1")),
+        Index("ux_model_versions_active", "is_active", unique=True, sqlite_where=text("is_active = 1"),
+              postgresql_where=text("is_active")),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

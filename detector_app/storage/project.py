@@ -1,4 +1,8 @@
-"""A project is a folder: ``project.db`` (SQLite) plus ``frames/`` for captured video and webcam frames."""
+"""A project is a folder: ``project.db`` (SQLite) plus ``frames/`` for captured video and webcam frames.
+
+A team project is a PostgreSQL database URL plus a media root: the folder (a shared mount, which each client may
+see under its own path) that its image paths are stored relative to, with ``frames/`` inside it.
+"""
 
 from __future__ import annotations
 
@@ -13,13 +17,26 @@ from sqlalchemy.exc import DatabaseError, OperationalError
 
 from detector_app.errors import StorageError
 from detector_app.paths import app_paths
-from detector_app.storage.db import check_schema_read_only, create_sqlite_engine, migrate_to_head
+from detector_app.storage.db import (
+    check_schema_read_only,
+    create_sqlite_engine,
+    current_revision,
+    migrate_to_head,
+)
+from detector_app.storage.postgres import (
+    connection_problem,
+    create_postgres_engine,
+    display_url,
+    is_database_url,
+    parse_url,
+)
 from detector_app.storage.repository import Repository
 
 log = logging.getLogger(__name__)
 
 DB_NAME = "project.db"
 FRAMES_DIR = "frames"
+MEDIA_ROOT_ENV = "DETECTOR_APP_MEDIA_ROOT"  # this client's path of a team project's media root
 
 
 def default_project_path() -> Path:
@@ -35,18 +52,30 @@ class Project:
         self.repo = repo
         self.migration_backup = backup  # copy made before migrating an older database, if any
         self.read_only_reason: str | None = None  # why it is read-only (for the GUI's banner), if it is
+        self.url: str | None = None  # a team project's database URL, password hidden; None for a folder
 
     @property
     def db_path(self) -> Path:
+        """The SQLite file of a folder project (a team project has none: see ``url``)."""
         return self.path / DB_NAME
+
+    @property
+    def location(self) -> str:
+        """What to show the user: the folder, or the database URL (password hidden)."""
+        return self.url or str(self.path)
 
     @property
     def frames_dir(self) -> Path:
         return self.path / FRAMES_DIR
 
     @classmethod
-    def open(cls, path: str | Path | None = None, create: bool = True, read_only: bool | None = None) -> Project:
+    def open(cls, path: str | Path | None = None, create: bool = True, read_only: bool | None = None,
+             media_root: str | Path | None = None) -> Project:
         """Open the project folder ``path`` (the default project when None), creating it if allowed.
+
+        ``path`` may instead be a PostgreSQL URL (``postgresql+psycopg://user:password@host/db``): a team
+        project, whose images are found under ``media_root`` (default: the ``DETECTOR_APP_MEDIA_ROOT``
+        environment variable). An empty database becomes a project when ``create`` allows.
 
         A database from an older app version is migrated after a backup copy is made; one from a newer
         version, or a file that is not a project database, raises :class:`StorageError`.
@@ -54,6 +83,8 @@ class Project:
         read-only mount, no write permission); True always; False refuses a project that cannot be written.
         A read-only project is never migrated or changed: every write raises :class:`StorageError`.
         """
+        if is_database_url(path):
+            return cls._open_database(str(path), media_root, create, bool(read_only))
         folder = Path(path) if path is not None else default_project_path()
         folder = folder.expanduser().resolve()
         db_path = folder / DB_NAME
@@ -107,6 +138,39 @@ class Project:
         project.read_only_reason = why or "opened read-only"
         return project
 
+    @classmethod
+    def _open_database(cls, location: str, media_root: str | Path | None, create: bool,
+                       read_only: bool) -> Project:
+        url = parse_url(location)
+        shown = display_url(url)
+        root = _media_root(media_root, shown)
+        engine = create_postgres_engine(url, read_only=read_only)
+        try:
+            if read_only:
+                check_schema_read_only(engine, shown)
+            elif not create and current_revision(engine) is None:
+                raise StorageError(f"{shown} is not a detector-app project yet (the database has no project "
+                                   "tables); open it with a command that creates one, such as import")
+            backup = None if read_only else migrate_to_head(engine, shown)
+        except (OperationalError, DatabaseError) as exc:
+            engine.dispose()
+            raise connection_problem(url, exc) from None
+        except BaseException:
+            engine.dispose()
+            raise
+        if not read_only:
+            try:
+                (root / FRAMES_DIR).mkdir(exist_ok=True)
+            except OSError as exc:
+                engine.dispose()
+                raise StorageError(f"cannot create {root / FRAMES_DIR}: {exc.strerror or exc}") from exc
+        log.debug("opened team project %s (media root %s)", shown, root)
+        project = cls(root, Repository(engine, root), backup)
+        project.url = shown
+        if read_only:
+            project.read_only_reason = "opened read-only"
+        return project
+
     @property
     def read_only(self) -> bool:
         """True when the project was opened read-only: it can be viewed and exported, not changed."""
@@ -124,7 +188,21 @@ class Project:
         self.close()
 
     def __repr__(self) -> str:
-        return f"Project({str(self.path)!r})"
+        return f"Project({self.location!r})"
+
+
+def _media_root(media_root: str | Path | None, shown: str) -> Path:
+    """This client's path of a team project's media root, which must exist (a missing mount is reported)."""
+    value = media_root if media_root is not None else os.environ.get(MEDIA_ROOT_ENV) or None
+    if value is None:
+        raise StorageError(f"the team project {shown} needs its media root, the folder its images are stored "
+                           f"relative to: give --media-root FOLDER (or set {MEDIA_ROOT_ENV})")
+    root = Path(value).expanduser().resolve()
+    if not root.is_dir():
+        what = "is a file, not a folder" if root.exists() else "does not exist (is the shared folder mounted?)"
+        raise StorageError(f"the media root {root} of the team project {shown} {what}; give this machine's path "
+                           f"of the shared media folder with --media-root (or {MEDIA_ROOT_ENV})")
+    return root
 
 
 def _check_folder(folder: Path, db_path: Path, create: bool) -> None:

@@ -58,7 +58,7 @@ def upgrade() -> None:
         sa.Column("created_at", sa.DateTime(), nullable=False),
     )
     op.create_index("ux_model_versions_active", "model_versions", ["is_active"], unique=True,
-                    sqlite_where=sa.text("is_active = 1"))
+                    sqlite_where=sa.text("is_active = 1"), postgresql_where=sa.text("is_active"))
 
     op.create_table(
         "annotations",
