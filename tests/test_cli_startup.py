@@ -92,6 +92,19 @@ def test_commands_that_read_a_project_load_neither_numpy_nor_pillow(command: str
     assert loaded == [], f"{command} imported {loaded}"
 
 
+def test_import_into_a_project_loads_pillow_but_not_numpy(dataset: tuple[Path, Path], tmp_path: Path) -> None:
+    """Checking image files needs Pillow only: numpy comes with decoded pixels, alembic with schema changes."""
+    from detector_app.storage import Project
+
+    with Project.open(tmp_path / "project", create=True):
+        pass
+    labels, images = dataset
+    rc, loaded, output = run_main(["import", "coco", str(labels), "--images", str(images), "--project",
+                                   str(tmp_path / "project")], tmp_path, ("numpy", "PIL", "alembic"))
+    assert rc == 0, output
+    assert loaded == ["PIL"], output
+
+
 def test_every_subcommand_help_loads_no_heavy_package(tmp_path: Path) -> None:
     from detector_app.cli.main import build_parser
 

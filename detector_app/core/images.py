@@ -17,12 +17,15 @@ import warnings
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import numpy as np
 from PIL import Image as PILImage
 from PIL import UnidentifiedImageError
 
 from detector_app.errors import StorageError
+
+if TYPE_CHECKING:
+    import numpy as np
 
 # Pillow's own decompression-bomb limit (twice Image.MAX_IMAGE_PIXELS): 12000 x 12000 passes, 30000 x 30000 not.
 MAX_PIXELS = 2 * 89_478_485
@@ -185,6 +188,8 @@ def _decode(im: PILImage.Image, path: Path, orientation: int | None, keep: bool)
 
 def _bgr(image: PILImage.Image) -> np.ndarray:
     """Pillow RGB -> contiguous BGR array, copied band by band (no second full-size copy of the pixels)."""
+    import numpy as np  # here, not at the top: checking files (imports) keeps no pixels and starts without numpy
+
     width, height = image.size
     out = np.empty((height, width, 3), np.uint8)
     band = max(1, _BAND_BYTES // (3 * width))
@@ -197,6 +202,7 @@ def _bgr(image: PILImage.Image) -> np.ndarray:
 
 def _decode_wide(path: Path) -> np.ndarray:
     import cv2  # imported here: only high bit-depth files need it
+    import numpy as np
 
     # IMREAD_COLOR converts to 8-bit BGR and applies EXIF orientation itself.
     image = cv2.imdecode(np.fromfile(path, dtype=np.uint8), cv2.IMREAD_COLOR)
