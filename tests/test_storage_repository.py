@@ -18,8 +18,8 @@ from detector_app.storage.models import ModelVersion
 from detector_app.storage.records import AnnotationRecord
 from detector_app.storage.repository import Repository
 
-from .backends import ProjectSource
-from .helpers_storage import detections, dump_database, write_image
+from .backends import ProjectSource, dump_project
+from .helpers_storage import detections, write_image
 
 
 @pytest.fixture
@@ -170,11 +170,11 @@ def test_add_predictions_skips_background_and_creates_classes(repo: Repository, 
 
 
 def test_prediction_batch_is_one_transaction(repo: Repository, image_id: int) -> None:
-    before = dump_database(Path(repo.engine.url.database or ""))
+    before = dump_project(repo.engine)
     good = detections([(1, 1, 5, 5)], [1])
     with pytest.raises(StorageError, match="image 999"):
         repo.add_predictions_many([(image_id, good), (image_id, good), (999, good)])
-    assert dump_database(Path(repo.engine.url.database or "")) == before
+    assert dump_project(repo.engine) == before
     assert repo.add_predictions_many([(image_id, good), (image_id, good)]) == 2
 
 
