@@ -287,3 +287,19 @@ def test_garbage_is_still_damaged_not_unsafe() -> None:
     text = "Weights only load failed. ... WeightsUnpickler error: \n\nUnsupported operand 68\n"
     assert _load_failure("x.pth", pickle.UnpicklingError(text), "weight file") == (
         "x.pth is not a readable weight file: it is not a PyTorch file, or it is damaged")
+
+
+def test_a_network_failure_reads_as_one(torch_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """urllib's own error for a host that does not resolve, not Python's "<urlopen error [Errno -2] ...>"."""
+    import socket
+
+    def unresolved(request: object, *args: object, **kwargs: object) -> None:
+        raise urllib.error.URLError(socket.gaierror(socket.EAI_NONAME, "Name or service not known"))
+
+    monkeypatch.setattr(weights_mod.urllib.request, "urlopen", unresolved)
+    monkeypatch.delenv(OFFLINE_ENV, raising=False)
+    with pytest.raises(WeightsError) as err:
+        load_model("retinanet_r50_fpn")
+    message = str(err.value)
+    assert "download failed: no connection to the download server: Name or service not known)" in message
+    assert "urlopen" not in message and "Errno" not in message

@@ -175,8 +175,9 @@ def test_coco_weights_on_disk_are_the_default_start_and_a_network_failure_reads_
     assert dialog.start_from.currentData().parent == "retinanet_r50_fpn_v2"
     assert dialog.size.value() == 800
     dialog.handle_event(RunFailed(
-        "pretrained weights for retinanet_r50_fpn are not available (download failed: <urlopen error [Errno -3] "
-        "Temporary failure in name resolution>): put retinanet_resnet50_fpn_coco-eeacb38b.pth in /models"))
+        "pretrained weights for retinanet_r50_fpn are not available (download failed: no connection to the "
+        "download server: Temporary failure in name resolution): put retinanet_resnet50_fpn_coco-eeacb38b.pth "
+        "in /models"))
     text = dialog.error.text()
     assert "urlopen" not in text and "Errno" not in text
     assert "no connection to the download server: Temporary failure in name resolution" in text

@@ -233,6 +233,10 @@ def _hash_prefix(file_name: str) -> str | None:
 
 
 def _short(exc: BaseException) -> str:
+    if isinstance(exc, urllib.error.URLError) and not isinstance(exc, urllib.error.HTTPError):
+        # str() gives "<urlopen error [Errno -3] ...>"; the reason alone reads as the failure it is
+        reason = getattr(exc.reason, "strerror", None) or str(exc.reason)
+        return "no connection to the download server: " + " ".join(reason.split())[:200]
     return " ".join(str(exc).split())[:200] or type(exc).__name__
 
 

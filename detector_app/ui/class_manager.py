@@ -94,8 +94,9 @@ class ClassManagerDialog(QDialog):
         for row, category in enumerate(self.controller.categories()):
             kept = sum(n for status, n in counts.get(category.name, {}).items() if status != Status.REJECTED)
             key = f"{row + 1}" if row < 9 else "  "
+            boxes = "1 box" if kept == 1 else f"{kept} boxes"
             item = QListWidgetItem(swatch(category.color),
-                                   f"{key}   {category.name}   — {kept} boxes, COCO id {category.coco_id}")
+                                   f"{key}   {category.name}   — {boxes}, COCO id {category.coco_id}")
             item.setData(ID_ROLE, category.id)
             item.setData(NAME_ROLE, category.name)
             self.list.addItem(item)

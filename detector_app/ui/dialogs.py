@@ -1,11 +1,11 @@
-"""Small dialogs: searchable class picker, keyboard shortcuts sheet, label import (export: export_dialog.py)."""
+"""Small dialogs: searchable class picker, label import (export: export_dialog.py)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
 
-from PySide6.QtCore import QSettings, Qt
+from PySide6.QtCore import QSettings
 from PySide6.QtWidgets import (
     QComboBox,
     QDialog,
@@ -22,24 +22,6 @@ from PySide6.QtWidgets import (
 )
 
 from detector_app.core.names import name_problem
-
-SHORTCUTS: tuple[tuple[str, str], ...] = (
-    ("Space", "Capture the current live/video frame and its boxes into the project"),
-    ("A / Enter", "Accept the selected prediction"),
-    ("Shift+A", "Accept all predictions shown on this image"),
-    ("R", "Reject the selected prediction"),
-    ("Delete", "Delete the selected box"),
-    ("D", "Draw a new box (toggle)"),
-    ("1 … 9", "Set the class of the selected box (or of the next drawn box)"),
-    ("L", "Change class with a searchable list"),
-    ("N / →", "Next image in the review queue"),
-    ("P / ←", "Previous image"),
-    ("Ctrl+Z / Ctrl+Shift+Z", "Undo / redo (across images)"),
-    ("F", "Fit the image to the window"),
-    ("Wheel / middle drag", "Zoom / pan"),
-    ("K", "Play / pause a video"),
-    ("F1", "This sheet"),
-)
 
 
 class ClassPicker(QDialog):
@@ -102,20 +84,6 @@ class ClassPicker(QDialog):
             return item.text()
         text = self.search.text().strip()
         return text if text and name_problem(text) is None else None
-
-
-class ShortcutsDialog(QDialog):
-    def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.setWindowTitle("Keyboard shortcuts")
-        rows = "".join(f"<tr><td><b>{k}</b></td><td>&nbsp;&nbsp;{v}</td></tr>" for k, v in SHORTCUTS)
-        label = QLabel(f"<table cellpadding=3>{rows}</table>")
-        label.setTextFormat(Qt.TextFormat.RichText)
-        layout = QVBoxLayout(self)
-        layout.addWidget(label)
-        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
-        buttons.rejected.connect(self.reject)
-        layout.addWidget(buttons)
 
 
 class ImportDialog(QDialog):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import re
 
 from detector_app.ui.banner import Banner
 
@@ -49,8 +48,3 @@ class Messages:
         return (f"{READ_ONLY_NOTE} ({self._read_only_reason}): you can browse, detect and export labels, "
                 "but changes are not saved.")
 
-
-def readable_failure(message: str) -> str:
-    """A network failure reads as one (Python's "<urlopen error [Errno -3] ...>" means nothing to a user)."""
-    return re.sub(r"<urlopen error (?:\[Errno [^]]*\] )?(.*?)>", r"no connection to the download server: \1",
-                  message)

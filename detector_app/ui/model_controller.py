@@ -17,7 +17,7 @@ from detector_app.errors import DetectorAppError
 from detector_app.plugins_api import get_manager
 from detector_app.ui import model_loading
 from detector_app.ui.actions import make_action
-from detector_app.ui.messages import Messages, readable_failure
+from detector_app.ui.messages import Messages
 from detector_app.ui.project_controller import ProjectController
 from detector_app.ui.workers import BackgroundTasks, CallWorker, failure_message
 
@@ -191,7 +191,7 @@ class ModelController(QObject):
                                      f"{self.detector_config().device} instead.")
             self.load_model()
             return
-        why = readable_failure(failure_message("loading the model failed", exc))
+        why = failure_message("loading the model failed", exc)
         self.messages.show_error(f"{why}\nYou can still review and "
                                  "draw labels. Choose Model › Load weights file…, a project model version, or "
                                  "Model › Use untrained weights to try the app.")

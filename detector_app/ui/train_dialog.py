@@ -42,7 +42,6 @@ from detector_app.training.events import (
     TrainResult,
 )
 from detector_app.training.settings import FREEZE_LEVELS, TrainSettings
-from detector_app.ui.messages import readable_failure
 from detector_app.ui.train_classes import ClassList
 from detector_app.ui.train_plot import TrainPlot
 
@@ -325,7 +324,7 @@ class TrainDialog(QDialog):
             self._finished(event.result)
         elif isinstance(event, RunFailed):
             self._stopped()
-            self.show_error(readable_failure(event.message))
+            self.show_error(event.message)  # weights.py words a network failure
             self.status.setText("Training stopped.")
 
     def _stopped(self) -> None:
