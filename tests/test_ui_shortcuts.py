@@ -10,7 +10,7 @@ from PySide6.QtGui import QKeySequence
 from PySide6.QtWidgets import QApplication
 
 from detector_app.ui.main_window import MainWindow
-from detector_app.ui.shortcuts import ShortcutsSheet
+from detector_app.ui.shortcuts import ShortcutsSheet, shortcut_rows
 
 from .ui_helpers import make_settings
 
@@ -45,4 +45,15 @@ def test_f1_sheet_lists_every_action_shortcut(qtbot, tmp_path: Path, project_dir
     rows = dict((v, k) for k, v in seen[0].rows)
     assert rows["Next image"] == "N / Right" and "Detect all" in " ".join(rows)
     assert "Wheel / middle drag" in seen[0].label.text()
+    win.close()
+
+
+def test_f1_rows_say_each_thing_once(qtbot, tmp_path: Path, project_dir: Path) -> None:
+    win = MainWindow(make_settings(tmp_path), project_path=project_dir)
+    qtbot.addWidget(win)
+    rows = dict(shortcut_rows(win))
+    assert rows["K"] == "Play / pause"  # was "Pause: Play / pause"
+    assert rows["Esc"] == "Stop the live source"
+    assert rows["Space"] == "Capture the frame and its boxes into the project"
+    assert rows["Ctrl+B"] == "Detect all: Detect on every frame or image of the source"  # the tip adds to it
     win.close()

@@ -27,7 +27,10 @@ def _plain(text: str) -> str:
 
 def _describe(action: QAction) -> str:
     text, tip = _plain(action.text()), _plain(action.toolTip())
-    return text if not tip or tip.lower() == text.lower() else f"{text}: {tip}"
+    if not tip or tip.lower() == text.lower():
+        return text
+    # A tip that names the action already says it all ("Pause: Play / pause" reads as a stutter).
+    return tip if text.lower() in tip.lower() else f"{text}: {tip}"
 
 
 def shortcut_rows(window: QWidget) -> list[tuple[str, str]]:
