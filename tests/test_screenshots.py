@@ -1,4 +1,5 @@
-"""Screenshots of the real window under Xvfb: live view with overlays, review view on a COCO image."""
+"""Screenshots of the real window under Xvfb: live view with overlays, review view on a COCO image, the review
+loop on a captured frame with the class manager."""
 
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ def test_live_and_review_screenshots(xvfb_display: str, shared_data: Path, artif
     run = subprocess.run([sys.executable, str(REPO_ROOT / "tests" / "xvfb_screenshots.py"), str(shared_data),
                           str(out)], env=env, cwd=REPO_ROOT, capture_output=True, text=True, timeout=280)
     assert run.returncode == 0, run.stderr[-3000:]
-    for name in ("live-view.png", "review-view.png"):
+    for name in ("live-view.png", "review-view.png", "review-loop.png"):
         with Image.open(out / name) as img:
             assert img.size == (1280, 800)
             assert len(img.convert("RGB").getcolors(maxcolors=2_000_000) or []) > 1000  # a real picture
