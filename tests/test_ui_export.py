@@ -135,3 +135,18 @@ def test_import_dialog_says_imported_once_and_remembers_folder_and_format(
     qtbot.addWidget(restarted)
     restarted.projects.act_import_coco.trigger()
     assert restarted.projects.import_dialog.path.text() == str(json_path)
+
+
+def test_open_folder_without_a_file_manager_says_where_the_folder_is(window: MainWindow, tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(QDesktopServices, "openUrl", staticmethod(lambda url: False))  # nothing handles file://
+    dialog = open_export(window)
+    out = tmp_path / "exports" / "nowhere-to-open"
+    dialog.folder.setText(str(out))
+    dialog.export_button.click()
+    done = window.projects.export_done
+    assert done.isVisible() and not done.failed.isVisible()
+    done.open_button.click()
+    assert done.failed.isVisible()
+    assert done.failed.text() == f"No file manager could open the folder; it is {out}"
+    assert (out / "instances.json").is_file()

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from PySide6.QtCore import QSettings, QUrl
+from PySide6.QtCore import QSettings, Qt, QUrl
 from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -148,9 +148,16 @@ class ExportDoneDialog(QDialog):
         self.open_button = buttons.addButton("Open folder", QDialogButtonBox.ButtonRole.ActionRole)
         self.open_button.clicked.connect(self.open_folder)
         buttons.rejected.connect(self.reject)
+        self.failed = QLabel()  # no file manager answered (a server, a bare desktop): the path to copy instead
+        self.failed.setObjectName("openFailed")
+        self.failed.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.failed.hide()
         layout = QVBoxLayout(self)
         layout.addWidget(label)
+        layout.addWidget(self.failed)
         layout.addWidget(buttons)
 
     def open_folder(self) -> None:
-        QDesktopServices.openUrl(self.url)
+        if not QDesktopServices.openUrl(self.url):
+            self.failed.setText(f"No file manager could open the folder; it is {self.folder}")
+            self.failed.show()
