@@ -23,10 +23,21 @@ if TYPE_CHECKING:
 
 
 def format_eta(seconds: float | None) -> str:
+    """A running countdown (m:ss)."""
     if seconds is None:
         return "–"
     seconds = int(seconds)
     return f"{seconds // 60}:{seconds % 60:02d}"
+
+
+def format_duration(seconds: float) -> str:
+    """A time ahead in words a person reads at a glance: "40 s", "12 min", "3.9 h"."""
+    seconds = max(0, int(seconds))
+    if seconds < 90:
+        return f"{seconds} s"
+    if seconds < 5400:
+        return f"{seconds // 60} min"
+    return f"{seconds / 3600:.1f} h"
 
 
 @dataclass(frozen=True)

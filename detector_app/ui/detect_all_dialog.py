@@ -26,7 +26,7 @@ from detector_app.plugins_api.sources import open_any_source
 from detector_app.sources import FrameSource
 from detector_app.sources.images import list_images
 from detector_app.storage.repository import Repository
-from detector_app.ui.batch import BatchRun, ImageListSource, format_eta
+from detector_app.ui.batch import BatchRun, ImageListSource, format_duration
 from detector_app.ui.filters import Filters
 from detector_app.ui.live_view import LiveController
 from detector_app.ui.messages import Messages
@@ -91,7 +91,7 @@ def estimate(count: int | None, fps: float | None) -> str:
         return "Time: unknown (the number of frames is not known)." if count is None else ""
     if not fps:
         return f"{count} frames. Time: unknown until the model has run on a frame (play the source first)."
-    return f"{count} frames, about {format_eta(count / fps)} (min:s) at {fps:.1f} frames/s measured."
+    return f"{count} frames, about {format_duration(count / fps)} at {fps:.1f} frames/s measured."
 
 
 class DetectAllDialog(QDialog):

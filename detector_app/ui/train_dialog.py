@@ -42,6 +42,7 @@ from detector_app.training.events import (
     TrainResult,
 )
 from detector_app.training.settings import FREEZE_LEVELS, TrainSettings
+from detector_app.ui.batch import format_duration
 from detector_app.ui.train_classes import ClassList
 from detector_app.ui.train_plot import TrainPlot
 
@@ -317,7 +318,7 @@ class TrainDialog(QDialog):
             self.plot.add_step(event.epoch + event.step / event.steps, sum(event.losses.values()))
             parts = ", ".join(f"{k} {v:.3f}" for k, v in event.losses.items())
             self.status.setText(f"Epoch {event.epoch + 1}, step {event.step}/{event.steps}: {parts}; "
-                                f"{event.images_per_s:.1f} images/s; about {_duration(event.eta_s)} left")
+                                f"{event.images_per_s:.1f} images/s; about {format_duration(event.eta_s)} left")
         elif isinstance(event, EpochDone):
             self.plot.add_epoch(event.epoch + 1, event.loss, event.val_map)
         elif isinstance(event, RunFinished):
@@ -382,12 +383,3 @@ class TrainDialog(QDialog):
             self.runner.stop(grace_s=10.0)
         self._timer.stop()
         super().closeEvent(event)
-
-
-def _duration(seconds: float) -> str:
-    seconds = max(0, int(seconds))
-    if seconds < 90:
-        return f"{seconds} s"
-    if seconds < 5400:
-        return f"{seconds // 60} min"
-    return f"{seconds / 3600:.1f} h"
