@@ -153,3 +153,44 @@ def test_ten_thousand_images_open_without_reading_their_pixels(qtbot, tmp_path: 
     model.wait_for_thumbnails()
     assert model.thumbnails_requested <= 2 * (visible + 5)
     win.close()
+
+
+def test_stop_never_waits_for_an_inference_in_progress(window: MainWindow, qtbot, tmp_path: Path,
+                                                       light_detector: Detector,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """A CPU inference can take seconds: Stop returns at once, the abandoned inference's result is dropped, and
+    the next source's first inference waits for it (never two at once on one model), off the UI thread."""
+    import threading
+
+    real_predict = light_detector.predict
+    running, overlaps, started = [0], [0], threading.Event()
+    count_lock = threading.Lock()
+
+    def slow_predict(image: np.ndarray):
+        with count_lock:
+            running[0] += 1
+            overlaps[0] = max(overlaps[0], running[0])
+        started.set()
+        time.sleep(2.0)
+        try:
+            return real_predict(image)
+        finally:
+            with count_lock:
+                running[0] -= 1
+
+    monkeypatch.setattr(light_detector, "predict", slow_predict)
+    win = window
+    video = str(make_video(tmp_path / "clip.avi", frames=200))
+    win.start_source(video)
+    qtbot.waitUntil(started.is_set, timeout=30_000)
+    t0 = time.monotonic()
+    win.live.stop()
+    assert time.monotonic() - t0 < 0.5  # the 2 s inference goes on in its own thread
+    assert win.live.result is None and not win.live.running
+
+    started.clear()
+    win.start_source(video)
+    qtbot.waitUntil(lambda: win.live.result is not None, timeout=30_000)
+    assert win.live.result.session == win.live._session  # the abandoned worker's result never showed
+    assert overlaps[0] == 1
+    win.live.stop()

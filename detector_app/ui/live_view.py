@@ -7,6 +7,7 @@ closes."""
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -60,7 +61,9 @@ class LiveController(QObject):
         self.player: PlayerWorker | None = None
         self.detector_worker: DetectionWorker | None = None
         self._threads: list[QThread] = []
-        self._abandoned: list[QThread] = []  # players stopped while their source was still opening
+        # Threads stopped but not waited for: players still opening their source, detectors still inferring.
+        self._abandoned: list[QThread] = []
+        self._predict_lock = threading.Lock()  # one inference at a time across this view's detector workers
         self.at_end = False
         self.frame: Frame | None = None
         self.result: FrameResult | None = None
@@ -85,13 +88,14 @@ class LiveController(QObject):
         self.player.finished.connect(self._on_player_finished)
         self._threads.append(start_in_thread(self.player, "player"))
         if detector is not None:
-            self.detector_worker = DetectionWorker(detector, slot, self._session)
+            self.detector_worker = DetectionWorker(detector, slot, self._session, self._predict_lock)
             self.detector_worker.result.connect(self._on_result)
             self.detector_worker.error.connect(self.error)
             self._threads.append(start_in_thread(self.detector_worker, "detector"))
 
     def stop(self) -> None:
-        """Stop both workers and wait for their threads (at most one inference)."""
+        """Stop both workers without waiting for an inference in progress (it can take seconds on a CPU):
+        that thread ends on its own and its result is dropped."""
         if self.player is not None:
             self.player.stop()
         if self.detector_worker is not None:
@@ -102,6 +106,10 @@ class LiveController(QObject):
             worker = thread.worker
             if isinstance(worker, PlayerWorker) and not worker.opened.is_set() and not thread.isFinished():
                 worker.muted.set()  # its failure to open (after the user stopped it) is nobody's business
+                self._abandoned.append(thread)
+                continue
+            if isinstance(worker, DetectionWorker) and not thread.wait(50):
+                worker.error.disconnect()  # what it says after Stop is nobody's business either
                 self._abandoned.append(thread)
                 continue
             thread.wait(30_000)

@@ -302,11 +302,15 @@ class DetectionWorker(QObject):
     error = Signal(str)
     finished = Signal()
 
-    def __init__(self, detector: Detector, slot: LatestSlot, session: int = 0) -> None:
+    def __init__(self, detector: Detector, slot: LatestSlot, session: int = 0,
+                 predict_lock: threading.Lock | None = None) -> None:
         super().__init__()
         self.detector = detector
         self.slot = slot
         self.session = session
+        # Shared by the workers of one view: a worker stopped mid-inference is left to finish on its own
+        # (Stop never waits for it), and its successor's first inference waits here instead, off the UI thread.
+        self.predict_lock = predict_lock or threading.Lock()
         self._stop = threading.Event()
 
     def stop(self) -> None:
@@ -319,10 +323,15 @@ class DetectionWorker(QObject):
         with report_errors(self.error, "detection stopped"):
             while not self._stop.is_set():
                 item = self.slot.get(timeout=0.1)
-                if item is None:
+                if item is None or not self.predict_lock.acquire(timeout=0.1):
                     continue
-                frame, captured_at = item
-                detections = self.detector.predict(frame.image)
+                try:
+                    if self._stop.is_set():
+                        break
+                    frame, captured_at = item
+                    detections = self.detector.predict(frame.image)
+                finally:
+                    self.predict_lock.release()
                 meter.tick()
                 self.result.emit(FrameResult(frame, detections, meter.rate, time.monotonic() - captured_at,
                                              self.session))
