@@ -139,3 +139,19 @@ def test_swap_model_keeps_settings_and_limits_class_filter(loaded: LoadedModel) 
     assert detector.class_names == ("__background__", "person", "square")
     assert detector.config.classes == ("person",) and detector.config.score_threshold == 0.7
     assert detector.name == shapes.name
+
+
+def test_unused_coco_ids_are_never_reported(image: np.ndarray) -> None:
+    """torchvision's COCO names hold "N/A" for unused ids; a head that scores them (random, or fine-tuned from
+    COCO) must not turn them into boxes, which a capture would store as a class "N/A"."""
+    loaded = load_model("retinanet_light", weights="none", seed=3)
+    unused = [i for i, n in enumerate(loaded.class_names) if n == "N/A"]
+    assert unused  # the COCO label map has them
+    cls = loaded.model.head.classification_head.cls_logits
+    per_anchor = cls.bias.shape[0] // len(loaded.class_names)
+    with torch.no_grad():
+        bias = cls.bias.view(per_anchor, len(loaded.class_names))
+        bias.fill_(-3.0)
+        bias[:, unused] = 3.0  # N/A would win everywhere
+    out = Detector(loaded, DetectorConfig(size=SIZE, score_threshold=0.04, max_detections=100)).predict(image)
+    assert len(out) > 0 and "N/A" not in out.names

@@ -42,6 +42,7 @@ from detector_app.detection.int8 import CalibratingNetwork, int8_unavailable_rea
 from detector_app.detection.network import BackboneHead
 from detector_app.detection.optimize import fold_batchnorm, to_low_precision
 from detector_app.detection.weights import LoadedModel
+from detector_app.detection.weights_metadata import UNUSED_ID
 from detector_app.errors import DetectorAppError
 from detector_app.paths import app_paths
 
@@ -239,13 +240,16 @@ def _build_engine(loaded: LoadedModel, config: DetectorConfig, net: _Network) ->
 
 
 def _suppression_mask(config: DetectorConfig, names: tuple[str, ...], device: torch.device) -> torch.Tensor | None:
+    """Classes never reported: torchvision's unused COCO ids ("N/A", which untrained or fine-tuned heads can
+    still score) and, with ``config.classes``, every class not asked for."""
+    unused = [n == UNUSED_ID for n in names]
     if not config.classes:
-        return None
+        return torch.tensor(unused, dtype=torch.bool, device=device) if any(unused) else None
     unknown = [c for c in config.classes if c not in names]
     if unknown:
-        choices = ", ".join(n for n in names[1:] if n != "N/A")
+        choices = ", ".join(n for n in names[1:] if n != UNUSED_ID)
         raise DetectorAppError(f"unknown class name(s) {', '.join(unknown)}; this model knows: {choices}")
-    wanted = set(config.classes)
+    wanted = set(config.classes) - {UNUSED_ID}
     return torch.tensor([n not in wanted for n in names], dtype=torch.bool, device=device)
 
 
