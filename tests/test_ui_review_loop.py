@@ -92,6 +92,24 @@ def test_accept_and_reject_advance_box_by_box_then_to_the_next_image(window: Mai
     assert win.review.image_id == b
 
 
+def test_correcting_a_decided_box_stays_on_the_image(window: MainWindow, project_ids) -> None:
+    """Only deciding a box that waits for review moves on; rejecting a box already accepted on a done image
+    keeps the image on screen, so the person sees the change."""
+    win, (a, _b, _c) = window, project_ids
+    cat, dog = sorted(x.id for x in win.project.repo.annotations_for_image(a))
+    win.images.act_advance.trigger()  # accept both without moving on
+    click(win.canvas, (200, 175))
+    key(win, Qt.Key.Key_A)
+    win.canvas.select(dog)
+    key(win, Qt.Key.Key_A)
+    assert statuses(win, a) == ["accepted", "accepted"]
+    win.images.act_advance.trigger()  # advancing on again
+    win.canvas.select(cat)
+    key(win, Qt.Key.Key_R)
+    assert statuses(win, a) == ["rejected", "accepted"]
+    assert win.review.image_id == a  # still on screen, the rejected box shown as rejected
+
+
 def test_cycle_overlapping_boxes_with_tab_and_repeated_clicks(window: MainWindow, project_ids) -> None:
     win, (_a, b, _c) = window, project_ids
     win.show_image(b)

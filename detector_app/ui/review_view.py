@@ -147,13 +147,20 @@ class ReviewController(QObject):
 
     def accept_selected(self) -> None:
         key = self.selected()
-        if key is not None and self._do(lambda: self.reviewer.accept(key)) is not None:
+        pending = self._is_pending(key)
+        if key is not None and self._do(lambda: self.reviewer.accept(key)) is not None and pending:
             self._next_box(key)
 
     def reject_selected(self) -> None:
         key = self.selected()
-        if key is not None and self._do(lambda: self.reviewer.reject(key)) is not None:
+        pending = self._is_pending(key)
+        if key is not None and self._do(lambda: self.reviewer.reject(key)) is not None and pending:
             self._next_box(key)
+
+    def _is_pending(self, key: int | None) -> bool:
+        """Whether box ``key`` still waits for review. Only deciding such a box moves on: a person correcting an
+        already decided box stays to see the change."""
+        return any(a.id == key and a.status == Status.PREDICTED for a in self.visible_annotations())
 
     def _next_box(self, done: int) -> None:
         """Select the next box still to review on screen (after ``done``, wrapping); none left: image_done."""
