@@ -158,7 +158,7 @@ def test_failed_export_leaves_no_partial_output(capsys: pytest.CaptureFixture, p
     assert "last run failed while exporting: RuntimeError: disk on fire" in capsys.readouterr().out
     # The same process goes on exporting with a working plugin (replacing its own previous export only).
     assert main(["export", "yolo", str(existing), "--project", str(project_with_labels), "--scope", "all"]) == 0
-    assert (existing / "labels" / "img.txt").read_text() == "0 0.250000 0.250000 0.333333 0.250000\n"
+    assert (existing / "labels" / "train" / "img.txt")  # no split: train.read_text() == "0 0.250000 0.250000 0.333333 0.250000\n"
     assert (existing / "keep.txt").read_text() == "the user's file"
 
 

@@ -30,7 +30,7 @@ def test_dialog_shows_states_errors_and_remembers_a_toggle(qtbot: object) -> Non
     qtbot.addWidget(dialog)
 
     shown = rows(dialog)
-    assert shown["yolo"][:5] == ["yolo", "format", "1.0", "app", "loaded"]
+    assert shown["yolo"][:5] == ["yolo", "format", "2.0", "app", "loaded"]
     assert shown["needs_missing"][4:] == ["failed", "missing dependency: no module named "
                                                     "'detector_app_no_such_dependency'"]
 
