@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Sequence
 from pathlib import Path
 
 from detector_app.core.images import UnusableImageError, decode_image
@@ -17,7 +18,7 @@ from detector_app.core.labels import IMAGE_SUFFIXES
 from detector_app.errors import SourceError
 from detector_app.sources.base import Frame, FrameSource
 
-__all__ = ["ImageDecodeError", "ImageFolderSource", "SingleImageSource", "decode_image",
+__all__ = ["ImageDecodeError", "ImageFilesSource", "ImageFolderSource", "SingleImageSource", "decode_image",
            "list_images", "natural_key"]
 
 log = logging.getLogger(__name__)
@@ -36,18 +37,16 @@ def list_images(folder: Path) -> list[Path]:
     return sorted(files, key=lambda p: natural_key(p.relative_to(folder).as_posix()))
 
 
-class ImageFolderSource(FrameSource):
-    """Every image under a folder, recursively. ``frame.index`` is the file's position in ``files``."""
+class ImageFilesSource(FrameSource):
+    """Given image files, in order; unusable ones are skipped (listed in ``skipped``, once each).
+    ``frame.index`` is the file's position in ``files``."""
 
     kind = "image"
 
-    def __init__(self, folder: Path | str) -> None:
+    def __init__(self, files: Sequence[Path], description: str | None = None) -> None:
         super().__init__()
-        self.folder = Path(folder)
-        self.files = list_images(self.folder)
-        if not self.files:
-            kinds = ", ".join(sorted(s.lstrip(".") for s in IMAGE_SUFFIXES))
-            raise SourceError(f"no images ({kinds}) found in {self.folder}")
+        self.files = list(files)
+        self._description = description or f"{len(self.files)} images"
         self._next = 0
 
     @property
@@ -56,7 +55,7 @@ class ImageFolderSource(FrameSource):
 
     @property
     def description(self) -> str:
-        return f"image folder {self.folder}"
+        return self._description
 
     def read(self) -> Frame | None:
         while self._next < len(self.files):
@@ -78,6 +77,18 @@ class ImageFolderSource(FrameSource):
         if all(p != str(path) for p, _ in self.skipped):  # seeking back must not report a file twice
             self.skipped.append((str(path), reason))
         log.warning("skipped %s: %s", path, reason)
+
+
+class ImageFolderSource(ImageFilesSource):
+    """Every image under a folder, recursively, in natural order."""
+
+    def __init__(self, folder: Path | str) -> None:
+        self.folder = Path(folder)
+        files = list_images(self.folder)
+        if not files:
+            kinds = ", ".join(sorted(s.lstrip(".") for s in IMAGE_SUFFIXES))
+            raise SourceError(f"no images ({kinds}) found in {self.folder}")
+        super().__init__(files, f"image folder {self.folder}")
 
 
 class SingleImageSource(FrameSource):

@@ -12,9 +12,9 @@ from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtWidgets import QProgressDialog, QWidget
 
 from detector_app.core.detections import Detections
-from detector_app.core.images import UnusableImageError, decode_image
 from detector_app.detection.storing import boxes_to_store
 from detector_app.sources import Frame, FrameSource
+from detector_app.sources.images import ImageFilesSource
 from detector_app.storage.repository import Repository
 from detector_app.ui.workers import BackgroundTasks, BatchProgress, BatchWorker, failure_message
 
@@ -71,37 +71,9 @@ def store_frame(repo: Repository, frame: Frame, detections: Detections, version_
     return Stored(image.id, len(added))
 
 
-class ImageListSource(FrameSource):
-    """Given image files in order (the project's images waiting for a model); unusable files are skipped."""
-
-    kind = "image"
-
-    def __init__(self, paths: Sequence[Path]) -> None:
-        super().__init__()
-        self.files = list(paths)
-        self._next = 0
-
-    @property
-    def frame_count(self) -> int:
-        return len(self.files)
-
-    @property
-    def description(self) -> str:
-        return f"{len(self.files)} project images"
-
-    def read(self) -> Frame | None:
-        while self._next < len(self.files):
-            index, path = self._next, self.files[self._next]
-            self._next += 1
-            try:
-                return Frame(decode_image(path), index, 0.0, str(path), "image")
-            except UnusableImageError as exc:
-                self.skipped.append((str(path), exc.reason))
-        return None
-
-    def seek(self, index: int) -> None:
-        self._check_seek(index)
-        self._next = index
+def project_images_source(paths: Sequence[Path]) -> ImageFilesSource:
+    """The project's images waiting for a model, as a source (unusable files are skipped)."""
+    return ImageFilesSource(paths, f"{len(paths)} project images")
 
 
 @dataclass

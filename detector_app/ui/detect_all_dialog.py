@@ -26,7 +26,7 @@ from detector_app.plugins_api.sources import open_any_source
 from detector_app.sources import FrameSource
 from detector_app.sources.images import list_images
 from detector_app.storage.repository import Repository
-from detector_app.ui.batch import BatchRun, ImageListSource, format_duration
+from detector_app.ui.batch import BatchRun, format_duration, project_images_source
 from detector_app.ui.filters import Filters
 from detector_app.ui.live_view import LiveController
 from detector_app.ui.messages import Messages
@@ -53,7 +53,7 @@ class Target:
 
     def open(self) -> FrameSource:
         if self.kind == "project":  # on the run's worker thread: paths are read there, not in the dialog
-            return ImageListSource([image.path for image in self.repo.get_images(list(self.image_ids))])
+            return project_images_source([image.path for image in self.repo.get_images(list(self.image_ids))])
         return open_any_source(self.spec)
 
 
