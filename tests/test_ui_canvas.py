@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QPoint, Qt
 from PySide6.QtGui import QImage
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication
@@ -28,8 +28,13 @@ pytestmark = pytest.mark.gui
 LONG = "a very long class name"
 
 
-def screen_pixels(widget) -> np.ndarray:
-    image = widget.screen().grabWindow(widget.window().winId()).toImage().convertToFormat(QImage.Format.Format_RGB32)
+def screen_pixels(canvas: AnnotationCanvas) -> np.ndarray:
+    """The canvas viewport's pixels as the window's backing store holds them (only the viewport: the rest of a
+    main window, e.g. a status bar saying the model finished loading, may change between two grabs)."""
+    viewport = canvas.viewport()
+    at = viewport.mapTo(viewport.window(), QPoint(0, 0))
+    image = viewport.screen().grabWindow(viewport.window().winId(), at.x(), at.y(), viewport.width(),
+                                         viewport.height()).toImage().convertToFormat(QImage.Format.Format_RGB32)
     array = np.frombuffer(image.constBits(), np.uint8).reshape(image.height(), image.bytesPerLine())
     return array[:, : image.width() * 4].copy()
 
