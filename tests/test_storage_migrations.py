@@ -186,3 +186,45 @@ def test_schema_head_constant_names_the_newest_migration() -> None:
     from detector_app.storage.db import SCHEMA_HEAD
 
     assert SCHEMA_HEAD == head_revision()
+
+
+def test_previous_release_project_gets_provenance_and_loses_nothing(tmp_path: Path) -> None:
+    """A project at 0003 (the last release) upgrades in place; unchanged model boxes get their proposal back."""
+    folder = tmp_path / "release"
+    db_path = make_first_revision_db(folder)
+    engine = create_sqlite_engine(db_path)
+    upgrade(engine, "0003")
+    engine.dispose()
+    with sqlite3.connect(db_path) as conn:
+        conn.execute("INSERT INTO annotations (id, image_id, category_id, x, y, w, h, score, origin, status, iscrowd,"
+                     " model_version_id, created_at, updated_at) VALUES (4, 2, 1, 9, 9, 9, 9, 0.7, 'model',"
+                     " 'corrected', 0, 1, ?, ?)", (NOW, NOW))
+        conn.execute("UPDATE images SET split = 'test' WHERE id = 2")
+    before = _rows_by_table(db_path)
+
+    with Project.open(folder, create=False) as project:
+        assert current_revision(project.repo.engine) == head_revision()
+        backup = project.migration_backup
+    after = _rows_by_table(db_path)
+    assert backup is not None and _rows_by_table(backup) == before
+    old_columns = {table: set(rows[0]) if rows else set() for table, rows in before.items()}
+    for table, rows in before.items():  # every old row and value is still there
+        assert [{k: v for k, v in row.items() if k in old_columns[table]} for row in after[table]] == rows
+    proposals = {row["id"]: (row["proposal_x"], row["proposal_y"], row["proposal_w"], row["proposal_h"],
+                             row["proposal_category_id"], row["proposal_score"], row["revision"])
+                 for row in after["annotations"]}
+    assert proposals == {
+        1: (10.5, 20.25, 30.0, 40.0, 1, 0.91, 1),  # predicted: the proposal is the box
+        2: (None, None, None, None, None, None, 1),  # drawn by a person: no proposal
+        3: (5.0, 6.0, 7.0, 8.0, 2, 0.5, 1),  # rejected: unchanged
+        4: (None, None, None, None, None, None, 1),  # corrected before provenance: not known
+    }
+    assert after["review_times"] == []
+
+
+def _rows_by_table(db_path: Path) -> dict[str, list[dict[str, object]]]:
+    with sqlite3.connect(db_path) as conn:
+        conn.row_factory = sqlite3.Row
+        tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'"
+                                             " AND name NOT LIKE 'sqlite_%' AND name != 'alembic_version'")]
+        return {t: [dict(r) for r in conn.execute(f"SELECT * FROM {t} ORDER BY rowid")] for t in tables}

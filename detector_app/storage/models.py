@@ -84,6 +84,10 @@ class Image(Base):
     coco_id: Mapped[int | None] = mapped_column(Integer)
     # train / val / test as the user or an imported dataset chose it; NULL when none (revision 0003).
     split: Mapped[str | None] = mapped_column(String(8))
+    # Who marked it reviewed, and who holds it for review now ("next image for me") since when (revision 0004).
+    reviewed_by: Mapped[str | None] = mapped_column(String)
+    claimed_by: Mapped[str | None] = mapped_column(String)
+    claimed_at: Mapped[datetime | None]
 
 
 class Category(Base):
@@ -147,6 +151,39 @@ class Annotation(Base):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
     # Id of the annotation in the COCO file it was imported from (revision 0002).
     coco_id: Mapped[int | None] = mapped_column(Integer)
+    # The model's proposal as it was (revision 0004): kept when a person moves, relabels or rejects the box, so
+    # core.provenance.correction_action can tell what they did. NULL for drawn boxes and for boxes corrected
+    # before provenance was recorded. proposal_category_id has no foreign key: it outlives a deleted class.
+    proposal_x: Mapped[float | None] = mapped_column(Float)
+    proposal_y: Mapped[float | None] = mapped_column(Float)
+    proposal_w: Mapped[float | None] = mapped_column(Float)
+    proposal_h: Mapped[float | None] = mapped_column(Float)
+    proposal_category_id: Mapped[int | None] = mapped_column(Integer)
+    proposal_score: Mapped[float | None] = mapped_column(Float)
+    # Bumped by every change: an edit based on an older revision is refused (several annotators, revision 0004).
+    revision: Mapped[int] = mapped_column(Integer, default=1, server_default=text("1"))
+    updated_by: Mapped[str | None] = mapped_column(String)
+
+
+class ReviewTime(Base):
+    """Active time a person spent on one image, open to done, idle gaps over a minute left out (revision 0004)."""
+
+    __tablename__ = "review_times"
+    __table_args__ = (
+        CheckConstraint("seconds >= 0", name="ck_review_times_seconds"),
+        Index("ix_review_times_image", "image_id"),
+        Index("ix_review_times_model_version", "model_version_id"),
+        {"sqlite_autoincrement": True},
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    image_id: Mapped[int] = mapped_column(ForeignKey("images.id", ondelete="CASCADE"))
+    # The version whose proposals were on the image when the review began; NULL when there were none.
+    model_version_id: Mapped[int | None] = mapped_column(ForeignKey("model_versions.id", ondelete="SET NULL"))
+    annotator: Mapped[str | None] = mapped_column(String)
+    started_at: Mapped[datetime]
+    finished_at: Mapped[datetime]
+    seconds: Mapped[float] = mapped_column(Float)
 
 
 class TrainingRun(Base):
@@ -162,4 +199,5 @@ class TrainingRun(Base):
     finished_at: Mapped[datetime | None]
 
 
-__all__ = ["Annotation", "Base", "Category", "Image", "ModelVersion", "TrainingRun", "UTCDateTime", "utcnow"]
+__all__ = ["Annotation", "Base", "Category", "Image", "ModelVersion", "ReviewTime", "TrainingRun", "UTCDateTime",
+           "utcnow"]
