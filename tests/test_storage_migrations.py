@@ -228,3 +228,27 @@ def _rows_by_table(db_path: Path) -> dict[str, list[dict[str, object]]]:
         tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'"
                                              " AND name NOT LIKE 'sqlite_%' AND name != 'alembic_version'")]
         return {t: [dict(r) for r in conn.execute(f"SELECT * FROM {t} ORDER BY rowid")] for t in tables}
+
+
+def test_project_at_0004_gets_video_tasks_and_loses_nothing(tmp_path: Path) -> None:
+    """0005 adds videos, tracks and two annotation columns; every 0004 row and value stays, boxes get no track."""
+    folder = tmp_path / "at0004"
+    db_path = make_first_revision_db(folder)
+    engine = create_sqlite_engine(db_path)
+    upgrade(engine, "0004")
+    engine.dispose()
+    before = _rows_by_table(db_path)
+
+    with Project.open(folder, create=False) as project:
+        assert current_revision(project.repo.engine) == head_revision() == "0005"
+    after = _rows_by_table(db_path)
+    for table, rows in before.items():
+        columns = set(rows[0]) if rows else set()
+        assert [{k: v for k, v in row.items() if k in columns} for row in after[table]] == rows
+    assert [(r["id"], r["track_id"], r["keyframe"]) for r in after["annotations"]] == [
+        (1, None, 0), (2, None, 0), (3, None, 0)]
+    assert after["videos"] == [] and after["tracks"] == []
+    with sqlite3.connect(db_path) as conn:  # the table was altered in place: AUTOINCREMENT and the new FK kept
+        sql = conn.execute("SELECT sql FROM sqlite_master WHERE name = 'annotations'").fetchone()[0]
+        fks = {(r[2], r[3]) for r in conn.execute("PRAGMA foreign_key_list(annotations)")}
+    assert "AUTOINCREMENT" in sql and ("tracks", "track_id") in fks

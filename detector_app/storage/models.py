@@ -11,6 +11,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    Boolean,
     CheckConstraint,
     DateTime,
     Float,
@@ -20,6 +21,7 @@ from sqlalchemy import (
     String,
     Text,
     TypeDecorator,
+    false,
     text,
 )
 from sqlalchemy.engine import Dialect
@@ -131,6 +133,7 @@ class Annotation(Base):
         Index("ix_annotations_image_status", "image_id", "status"),
         Index("ix_annotations_category_image", "category_id", "image_id"),
         Index("ix_annotations_model_version", "model_version_id"),
+        Index("ix_annotations_track", "track_id"),
         # Never reuse a deleted id: restore_annotation() (undo) writes a snapshot back under its old id.
         {"sqlite_autoincrement": True},
     )
@@ -163,6 +166,45 @@ class Annotation(Base):
     # Bumped by every change: an edit based on an older revision is refused (several annotators, revision 0004).
     revision: Mapped[int] = mapped_column(Integer, default=1, server_default=text("1"))
     updated_by: Mapped[str | None] = mapped_column(String)
+    # The track a box belongs to, and whether a person placed it (a keyframe) or a tracker proposed it (0005).
+    track_id: Mapped[int | None] = mapped_column(ForeignKey("tracks.id"))  # no cascade: boxes go first
+    keyframe: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+
+
+class Video(Base):
+    """A video labelled in place: frames are referenced by (video, index), see migration 0005."""
+
+    __tablename__ = "videos"
+    __table_args__ = (
+        CheckConstraint("frame_count > 0 AND width > 0 AND height > 0", name="ck_videos_size"),
+        {"sqlite_autoincrement": True},
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    path: Mapped[str] = mapped_column(String, unique=True)  # stored as images.path is
+    frame_count: Mapped[int] = mapped_column(Integer)
+    fps: Mapped[float | None] = mapped_column(Float)
+    width: Mapped[int] = mapped_column(Integer)
+    height: Mapped[int] = mapped_column(Integer)
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Track(Base):
+    """One object followed through a video; ``ended_at_frame`` is the first frame it is gone (NULL: open)."""
+
+    __tablename__ = "tracks"
+    __table_args__ = (
+        Index("ix_tracks_video", "video_id"),
+        {"sqlite_autoincrement": True},  # undo writes a deleted track back under its id
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    video_id: Mapped[int] = mapped_column(ForeignKey("videos.id", ondelete="CASCADE"))
+    category_id: Mapped[int] = mapped_column(ForeignKey("categories.id", ondelete="RESTRICT"))
+    ended_at_frame: Mapped[int | None] = mapped_column(Integer)
+    created_by: Mapped[str | None] = mapped_column(String)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class ReviewTime(Base):
@@ -199,5 +241,5 @@ class TrainingRun(Base):
     finished_at: Mapped[datetime | None]
 
 
-__all__ = ["Annotation", "Base", "Category", "Image", "ModelVersion", "ReviewTime", "TrainingRun", "UTCDateTime",
-           "utcnow"]
+__all__ = ["Annotation", "Base", "Category", "Image", "ModelVersion", "ReviewTime", "Track", "TrainingRun",
+           "UTCDateTime", "Video", "utcnow"]
