@@ -148,17 +148,17 @@ def test_json_over_the_size_limit(world: dict[str, Path], capsys: pytest.Capture
     assert_one_error_line(code, err, "more than the limit of 100 bytes", "DETECTOR_APP_MAX_JSON_BYTES")
 
 
-@pytest.mark.parametrize("failing", ["resolve", "stat"])
+@pytest.mark.parametrize("failing", ["lstat", "stat"])
 def test_other_os_errors_while_checking_paths(world: dict[str, Path], capsys: pytest.CaptureFixture[str],
                                               monkeypatch: pytest.MonkeyPatch, failing: str) -> None:
     """An I/O error (EIO) on the image folder, whichever call meets it, is a problem line, not a traceback."""
     images = str(world["images"].resolve())
-    real_resolve, real_stat = Path.resolve, os.stat
+    real_lstat, real_stat = os.lstat, os.stat
 
-    def resolve(self: Path, strict: bool = False) -> Path:
-        if str(self).startswith(images) and self.name.startswith("img_"):
+    def lstat(path: Any, *args: Any, **kwargs: Any) -> os.stat_result:  # met while resolving symlinks
+        if os.fsdecode(path).startswith(images) and os.path.basename(os.fsdecode(path)).startswith("img_"):
             raise OSError(errno.EIO, "Input/output error")
-        return real_resolve(self, strict)
+        return real_lstat(path, *args, **kwargs)
 
     def stat(path: Any, *args: Any, **kwargs: Any) -> os.stat_result:
         if os.fsdecode(path).startswith(images) and os.fsdecode(path).endswith(".png"):
@@ -166,14 +166,11 @@ def test_other_os_errors_while_checking_paths(world: dict[str, Path], capsys: py
         return real_stat(path, *args, **kwargs)
 
     with unchanged(world):
-        if failing == "resolve":
-            monkeypatch.setattr(Path, "resolve", resolve)
-        else:
-            monkeypatch.setattr(os, "stat", stat)
+        monkeypatch.setattr(os, failing, lstat if failing == "lstat" else stat)
         code, _out, err = run_cli(capsys, "import", "coco", str(world["json"]), "--images", images,
                                   "--project", str(world["project"]))
         monkeypatch.undo()
-    assert_one_error_line(code, err, "Input/output error" if failing == "resolve" else "not found")
+    assert_one_error_line(code, err, "Input/output error" if failing == "lstat" else "not found")
 
 
 def test_fifo_as_the_json_does_not_hang(world: dict[str, Path]) -> None:

@@ -17,9 +17,9 @@ from typing import Any
 
 from detector_app.core.names import name_problem, printable
 from detector_app.core.paths import (
+    Confinement,
     UnsafePathError,
     check_relative,
-    confine,
     is_regular_file,
     read_regular_file,
 )
@@ -207,6 +207,7 @@ def _check_images(items: list[Any], problems: _Problems, images_dir: Path | None
     sizes: dict[int, tuple[int, int]] = {}
     ids: set[int] = set()
     names: set[str] = set()
+    confinement = Confinement(images_dir) if images_dir is not None else None
     for index, entry in _entries("images", items, problems):
         image_id = _check_id("images", index, entry, ids, problems, minimum=0)
         label = _label("images", index, entry)
@@ -216,13 +217,14 @@ def _check_images(items: list[Any], problems: _Problems, images_dir: Path | None
             if not _is_int(value) or not 0 < value <= MAX_SIDE:
                 problems.add(f"{label} '{key}' must be a positive integer, not {_short(value)}")
                 size_ok = False
-        name_ok = _check_file_name(label, entry.get("file_name"), names, problems, images_dir)
+        name_ok = _check_file_name(label, entry.get("file_name"), names, problems, confinement)
         if image_id is not None and size_ok and name_ok:
             sizes[image_id] = (width, height)
     return sizes
 
 
-def _check_file_name(label: str, name: Any, seen: set[str], problems: _Problems, images_dir: Path | None) -> bool:
+def _check_file_name(label: str, name: Any, seen: set[str], problems: _Problems,
+                     confinement: Confinement | None) -> bool:
     """The name is checked as text first (``core.paths``: inside the folder, no control characters, not too
     long), then confined to ``images_dir`` (symlinks out refused), and only then is the file ``stat``-ed."""
     if not isinstance(name, str) or not name.strip():
@@ -237,15 +239,15 @@ def _check_file_name(label: str, name: Any, seen: set[str], problems: _Problems,
         problems.add(f"{label} repeats file_name {name!r}")
         return False
     seen.add(name)
-    if images_dir is None:
+    if confinement is None:
         return True
     try:
-        path = confine(images_dir, name)
+        path = confinement(name)
     except UnsafePathError as exc:
         problems.add(f"{label} file_name {exc}")
         return False
     if not is_regular_file(path):
-        problems.add(f"{label} file {name!r} not found in {printable(images_dir)}"
+        problems.add(f"{label} file {name!r} not found in {printable(confinement.root)}"
                      + (" (it is not a regular file)" if _exists(path) else ""))
         return False
     return True
