@@ -17,6 +17,10 @@ class StorageError(DetectorAppError):
     """The project database cannot be opened, migrated or written."""
 
 
+class StaleEditError(StorageError):
+    """A box changed (or went) since the person's copy was loaded: their edit was refused, nothing written."""
+
+
 class ImportValidationError(DetectorAppError):
     """An imported label file is malformed; nothing was written."""
 

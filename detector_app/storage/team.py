@@ -1,0 +1,184 @@
+"""Several annotators on one project: who edits, the optimistic check every box edit passes, "next image for
+me", the cheap markers other clients poll to see changes, and counts per annotator.
+
+Optimistic edits: every change to a box bumps ``annotations.revision``. A client that loaded a box at revision
+``r`` edits it with ``UPDATE ... WHERE id = :id AND revision = :r``; no row updated means someone changed (or
+deleted) it since, and the edit is refused with ``StaleEditError`` (``guard_annotation``, the one place).
+The image row is locked first (``FOR UPDATE`` on PostgreSQL; SQLite's ``BEGIN IMMEDIATE`` already serialises
+writers): edits of one image run one after another, so the review rule sees the others' committed boxes, and
+every edit takes its locks in the same order (image, then box), which leaves no room for a deadlock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import and_, case, func, or_, select, update
+from sqlalchemy.orm import Session
+
+from detector_app.core.names import printable
+from detector_app.errors import StaleEditError, StorageError
+from detector_app.storage.identity import annotator_name, check_annotator
+from detector_app.storage.image_store import CHUNK, ImageStore
+from detector_app.storage.models import Annotation, Image, utcnow
+from detector_app.storage.records import ImageRecord
+
+CLAIM_TIMEOUT = timedelta(minutes=30)  # a claim older than this is free again (its holder went home)
+
+
+@dataclass(frozen=True)
+class AnnotatorCounts:
+    """What one person did: boxes whose latest change is theirs, images they marked reviewed."""
+
+    boxes_edited: int = 0
+    images_reviewed: int = 0
+
+
+def lock_image(s: Session, image_id: int) -> None:
+    """Hold the image row for this transaction (PostgreSQL ``FOR NO KEY UPDATE``: boxes can still be inserted
+    for it; SQLite: nothing to do, the transaction is the only writer); every box edit takes it first."""
+    if s.scalar(select(Image.id).where(Image.id == image_id).with_for_update(key_share=True)) is None:
+        raise StorageError(f"image {image_id} is not in the project")
+
+
+def guard_annotation(s: Session, annotation_id: int, loaded: int | None, annotator: str) -> Annotation:
+    """Inside an edit's transaction: lock the box's image, then bump the box's revision and author, but only if
+    it is still at revision ``loaded`` (None: no check, the caller holds no copy). Returns the locked row.
+
+    Raises ``StaleEditError`` when the box changed or went since ``loaded``; ``StorageError`` when a box the
+    caller holds no copy of does not exist. Nothing is written in either case."""
+    image_id = s.scalar(select(Annotation.image_id).where(Annotation.id == annotation_id))
+    if image_id is None:
+        if loaded is not None:
+            raise StaleEditError("this box was deleted by someone else since you loaded it; reloaded")
+        raise StorageError(f"annotation {annotation_id} is not in the project")
+    lock_image(s, image_id)
+    query = update(Annotation).where(Annotation.id == annotation_id)
+    if loaded is not None:
+        query = query.where(Annotation.revision == loaded)
+    bumped = s.execute(query.values(revision=Annotation.revision + 1, updated_by=annotator)
+                       .execution_options(synchronize_session=False))
+    if bumped.rowcount != 1:  # type: ignore[attr-defined]
+        now = s.execute(select(Annotation.revision, Annotation.updated_by).where(Annotation.id == annotation_id))
+        row = now.first()
+        if row is None:
+            raise StaleEditError("this box was deleted by someone else since you loaded it; reloaded")
+        raise StaleEditError(f"this box was changed by {printable(row.updated_by or 'someone else')} since you "
+                             f"loaded it (revision {loaded}, now {row.revision}); reloaded")
+    ann = s.get(Annotation, annotation_id, populate_existing=True)
+    assert ann is not None  # locked by the update above
+    return ann
+
+
+def restore_target(s: Session, annotation_id: int, snapshot_revision: int, loaded: int | None,
+                   annotator: str) -> Annotation:
+    """The row an undo/redo writes a snapshot into: the existing box, guarded like any edit (``loaded``: the
+    revision the undo stack last saw; a box someone changed since is refused), or a new row under the old id
+    when the box is gone and nobody expected it (undoing a delete), at a revision above the snapshot's so that
+    a copy loaded before the delete stays stale."""
+    if loaded is None and s.get(Annotation, annotation_id) is None:
+        return Annotation(id=annotation_id, revision=snapshot_revision + 1, updated_by=annotator)
+    return guard_annotation(s, annotation_id, loaded, annotator)
+
+
+class TeamStore(ImageStore):
+    """The annotator of this client, claims and change markers; ``Repository`` builds on it."""
+
+    _annotator: str | None = None
+
+    @property
+    def annotator(self) -> str:
+        """Recorded with every edit: set it from the CLI's ``--annotator`` or the GUI's settings; by default
+        ``$DETECTOR_APP_ANNOTATOR`` or the OS user (``storage/identity.py``)."""
+        if self._annotator is None:
+            self._annotator = annotator_name()
+        return self._annotator
+
+    @annotator.setter
+    def annotator(self, name: str) -> None:
+        self._annotator = annotator_name(name)
+
+    # --- next image for me ------------------------------------------------------------------------
+
+    def claim_next_image(self, annotator: str | None = None, order: Sequence[int] | None = None,
+                         timeout: timedelta = CLAIM_TIMEOUT) -> ImageRecord | None:
+        """Hand ``annotator`` (default: this client's) the first unreviewed image nobody holds, in ``order`` (image
+        ids, e.g. the review queue's; default by id), and hold it for them, in one transaction: PostgreSQL
+        skips rows another client is claiming (``FOR UPDATE SKIP LOCKED``), SQLite has one writer. The person's
+        earlier claims are let go. None when every unreviewed image is taken."""
+        who = check_annotator(annotator) if annotator is not None else self.annotator
+        now = utcnow()
+        free = and_(Image.reviewed_at.is_(None),
+                    or_(Image.claimed_by.is_(None), Image.claimed_at.is_(None), Image.claimed_at < now - timeout),
+                    or_(Image.claimed_by.is_(None), Image.claimed_by != who))
+        with self.transaction() as s:
+            image_id = _first_free(s, free, order)
+            s.execute(update(Image).where(Image.claimed_by == who).values(claimed_by=None, claimed_at=None))
+            if image_id is None:
+                return None
+            s.execute(update(Image).where(Image.id == image_id).values(claimed_by=who, claimed_at=now))
+        return self.get_image(image_id)
+
+    def release_claims(self, annotator: str | None = None) -> int:
+        """Let go of every image ``annotator`` holds (closing the project); returns how many."""
+        who = check_annotator(annotator) if annotator is not None else self.annotator
+        with self.transaction() as s:
+            done = s.execute(update(Image).where(Image.claimed_by == who).values(claimed_by=None, claimed_at=None))
+            return int(done.rowcount)  # type: ignore[attr-defined]
+
+    def claimed_by(self, image_id: int) -> str | None:
+        with self._connect() as conn:
+            return conn.scalar(select(Image.claimed_by).where(Image.id == image_id))
+
+    # --- what changed (polled by the GUI) ---------------------------------------------------------
+
+    def image_marker(self, image_id: int) -> tuple[Any, ...]:
+        """Changes whenever a box of the image is added, changed (its revision goes up) or deleted, or the image's
+        review state changes: one small aggregate over the image's boxes (an index lookup)."""
+        boxes = select(func.count(Annotation.id), func.coalesce(func.sum(Annotation.revision), 0),
+                       func.coalesce(func.max(Annotation.id), 0)).where(Annotation.image_id == image_id)
+        with self._connect() as conn:
+            row = conn.execute(boxes).one()
+            reviewed = conn.scalar(select(Image.reviewed_at).where(Image.id == image_id))
+        return (*tuple(row), reviewed)
+
+    def project_marker(self) -> tuple[Any, ...]:
+        """Changes when images are added, reviewed or unreviewed, or boxes added or deleted (the image list's
+        counts and marks); edits inside one image are ``image_marker``'s business."""
+        with self._connect() as conn:
+            images = conn.execute(select(func.count(Image.id), func.count(Image.reviewed_at),
+                                         func.max(Image.reviewed_at))).one()
+            boxes = conn.execute(select(func.count(Annotation.id), func.coalesce(func.max(Annotation.id), 0))).one()
+        return (*tuple(images), *tuple(boxes))
+
+    # --- counts -----------------------------------------------------------------------------------
+
+    def annotator_counts(self) -> dict[str, AnnotatorCounts]:
+        """Per annotator: boxes whose latest change is theirs and images they marked reviewed, by name."""
+        with self._connect() as conn:
+            boxes = dict(conn.execute(select(Annotation.updated_by, func.count(Annotation.id))
+                                      .where(Annotation.updated_by.is_not(None)).group_by(Annotation.updated_by)).all())
+            images = dict(conn.execute(select(Image.reviewed_by, func.count(Image.id))
+                                       .where(Image.reviewed_by.is_not(None), Image.reviewed_at.is_not(None))
+                                       .group_by(Image.reviewed_by)).all())
+        return {name: AnnotatorCounts(int(boxes.get(name, 0)), int(images.get(name, 0)))
+                for name in sorted(set(boxes) | set(images))}
+
+
+def _first_free(s: Session, free: Any, order: Sequence[int] | None) -> int | None:
+    """The first free image (by ``order``, else by id), locked for this transaction; locked ones are skipped."""
+    lock = {"skip_locked": True, "key_share": True}
+    if order is None:
+        return s.scalar(select(Image.id).where(free).order_by(Image.id).limit(1).with_for_update(**lock))
+    ids = list(dict.fromkeys(int(i) for i in order))
+    for start in range(0, len(ids), CHUNK):
+        chunk = ids[start:start + CHUNK]
+        rank = case({image_id: n for n, image_id in enumerate(chunk)}, value=Image.id)
+        found = s.scalar(select(Image.id).where(free, Image.id.in_(chunk)).order_by(rank).limit(1)
+                         .with_for_update(**lock))
+        if found is not None:
+            return int(found)
+    return None
