@@ -31,6 +31,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "detector_app.cli.activate_cmd",
     "detector_app.cli.queue_cmd",
     "detector_app.cli.errors_cmd",
+    "detector_app.cli.report_cmd",
 )
 
 log = logging.getLogger(__name__)
