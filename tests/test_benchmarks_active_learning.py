@@ -24,6 +24,7 @@ from benchmarks.active_learning_sim import (
 from detector_app.core.detections import Detections
 from detector_app.core.labels import Origin, Status
 from detector_app.storage import Project
+from detector_app.training.events import EvalResult
 from detector_app.training.plan import run_dir
 
 from .synthetic_shapes import make_shapes_dataset
@@ -141,3 +142,26 @@ def test_both_arms_spend_the_same_budget_and_never_train_on_the_holdout(tmp_path
                 assert not set(split["train"] + split["val"]) & set(base.holdout)
                 assert set(split["train"]) <= set(repo.image_ids("reviewed")) - set(base.holdout)
     assert base.rounds["uncertainty"][0].score == base.rounds["random"][0].score  # the same starting model
+
+
+def _rounds(maps: list[float], k: int = 10) -> list[bench.Round]:
+    return [bench.Round(r, r * k, EvalResult(m, m, {}, {}, 5), Cost(images=k if r else 0, drawn=2 * k if r else 0),
+                        0.0) for r, m in enumerate(maps)]
+
+
+def test_target_and_corrections_needed() -> None:
+    base = bench.Base(Path("."), {}, [], [], 1, EvalResult(0.1, 0.1, {}, {}, 5))
+    base.rounds = {"uncertainty": _rounds([0.1, 0.35, 0.5]), "random": _rounds([0.1, 0.2, 0.4])}
+    target = bench.target_map(base, None)
+    assert target == pytest.approx(0.1 + 0.8 * (0.4 - 0.1))  # 80% of the way to the weaker final mAP
+    assert bench.needed(base.rounds["uncertainty"], target) == (10, Cost(images=10, drawn=20))
+    assert bench.needed(base.rounds["random"], target) == (20, Cost(images=20, drawn=40))
+    assert bench.summary("shapes", base, target)[-1] == "  -> uncertainty order needed fewer corrections"
+    assert bench.needed(base.rounds["random"], 0.45) is None
+    assert bench.summary("shapes", base, 0.45)[-1].endswith("fewer corrections")  # random never gets there
+    assert bench.summary("shapes", base, 0.6)[-1] == "  -> neither order reached the target"
+    base.rounds["random"] = _rounds([0.1, 0.5, 0.5])
+    assert "did NOT" in bench.summary("shapes", base, 0.45)[-1]
+    base.rounds = {"uncertainty": _rounds([0.1, 0.05, 0.08]), "random": _rounds([0.1, 0.1, 0.1])}
+    assert bench.target_map(base, None) is None
+    assert "no verdict" in bench.summary("shapes", base, None)[0]
