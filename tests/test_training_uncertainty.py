@@ -121,3 +121,32 @@ def test_queue_command_table_json_and_no_torch(queued_project: Path, capsys: pyt
     rc, heavy, output = run_main(["queue", "--project", str(queued_project)], tmp_path)
     assert rc == 0, output
     assert heavy == [], f"queue imported {heavy}"
+
+
+def test_review_queue_reads_the_boxes_in_bulk(queued_project: Path) -> None:
+    """The same boxes as one read per image, in one query per CHUNK images: the window ranks thousands of images."""
+    from sqlalchemy import event
+
+    from detector_app.core.labels import Origin
+    from detector_app.storage.image_store import CHUNK
+
+    with Project.open(queued_project, create=False) as project:
+        repo = project.repo
+        ids = repo.image_ids()
+        bulk = repo.annotations_for_images(ids)
+        assert bulk == {i: repo.annotations_for_image(i) for i in ids if repo.annotations_for_image(i)}
+        model = repo.annotations_for_images(ids, origin=Origin.MODEL, scored=True)
+        assert {i: len(v) for i, v in model.items()} == {1: 1, 2: 2}  # the drawn (human) boxes left out
+        statements: list[str] = []
+
+        def record(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+            statements.append(statement)
+
+        event.listen(repo.engine, "before_cursor_execute", record)
+        try:
+            entries = review_queue(repo)
+        finally:
+            event.remove(repo.engine, "before_cursor_execute", record)
+    box_reads = [s for s in statements if "FROM annotations" in s]
+    assert [e.image_id for e in entries] == [2, 3, 4, 1]
+    assert len(ids) < CHUNK and len(box_reads) == 1  # one query for every image's boxes, not one per image

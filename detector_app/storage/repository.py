@@ -174,6 +174,23 @@ class Repository(CategoryStore):
                 counts.update((int(i), int(n)) for i, n in s.execute(query))
         return counts
 
+    def annotations_for_images(self, image_ids: Sequence[int], origin: str | None = None,
+                               scored: bool = False) -> dict[int, list[AnnotationRecord]]:
+        """The boxes of many images at once (a query per ``CHUNK`` ids, not one per image): image id -> its
+        boxes by id; images without any are absent. ``origin`` and ``scored`` (a score is stored) narrow them."""
+        found: dict[int, list[AnnotationRecord]] = {}
+        ids = list(image_ids)
+        with self._connect() as conn:
+            for start in range(0, len(ids), CHUNK):
+                query = _annotation_select().where(Annotation.image_id.in_(ids[start:start + CHUNK]))
+                if origin is not None:
+                    query = query.where(Annotation.origin == origin)
+                if scored:
+                    query = query.where(Annotation.score.is_not(None))
+                for row in conn.execute(query.order_by(Annotation.image_id, Annotation.id)):
+                    found.setdefault(row.image_id, []).append(_annotation_record(row))
+        return found
+
     def count_annotations(self, status: str | None = None) -> int:
         query = select(func.count(Annotation.id))
         if status is not None:

@@ -16,19 +16,29 @@ from __future__ import annotations
 
 import contextlib
 import io
-from collections.abc import Sequence
+from collections.abc import Callable, Generator, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
 from pycocotools.cocoeval import COCOeval
 
-from detector_app.training.data import Sample
-from detector_app.training.evaluate import Prediction, _coco_ground_truth
+from detector_app.detection.presets import PRESETS
+from detector_app.errors import TrainingError
+from detector_app.storage import Project
+from detector_app.training.data import Sample, build_samples
+from detector_app.training.evaluate import Prediction, _coco_ground_truth, predict_samples
+from detector_app.training.holdout import is_holdout
+from detector_app.training.model_setup import pick_device
 from detector_app.training.uncertainty import DECISION_THRESHOLD
+from detector_app.training.versions import load_version
 
 BACKGROUND_ROW = "background"
 MATCH_IOU = 0.5
 SIZES = ("small", "medium", "large")
+PREDICT_CHUNK = 4  # holdout images per inference step of ``analyse_version``: its progress and cancel points
+NO_HOLDOUT = ("the project has no holdout with reviewed images: choose one with "
+              "`detector-app holdout --project <project folder>`")
+Predict = Callable[[Sequence[Sample]], list[Prediction]]
 
 
 @dataclass(frozen=True)
@@ -158,3 +168,56 @@ def format_report(report: ErrorReport, top: int = 20) -> str:
         box = ", ".join(f"{v:.0f}" for v in e.box)
         lines.append(f"  {e.kind:<14} image {e.image_id:>6}  {e.category}{really}{score}  box [{box}]  area {e.area:.0f}")
     return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class VersionErrors:
+    """``analyse`` of one model version on the project's holdout."""
+
+    version_id: int
+    version_name: str
+    images: int  # reviewed holdout images scored
+    report: ErrorReport
+
+
+def holdout_samples(project: Project) -> list[Sample]:
+    """The holdout's reviewed images with their labels, by id; the boxes read in bulk, not image by image."""
+    repo, images, after = project.repo, [], None
+    while page := repo.list_images(state="reviewed", limit=1000, after_id=after):
+        images.extend(i for i in page if is_holdout(i.split))
+        after = page[-1].id
+    return build_samples(images, repo.annotations_for_images([i.id for i in images]))
+
+
+def version_predictor(project: Project, version_id: int, device: str = "auto") -> Predict:
+    """The version's model on ``device`` at the input size it was trained at, as a function of samples."""
+    record = project.repo.get_model_version(version_id)
+    loaded = load_version(project, version_id)
+    size = int(record.settings.get("size") or PRESETS[loaded.preset].default_size)
+    where = pick_device(device)
+    model = loaded.model.to(where)
+
+    def predict(samples: Sequence[Sample]) -> list[Prediction]:
+        return predict_samples(model, loaded.class_names, samples, size, where) or []
+
+    return predict
+
+
+def analyse_version(project: Project, version_id: int, device: str = "auto", threshold: float = DECISION_THRESHOLD,
+                    predict: Predict | None = None) -> Generator[tuple[int, int], None, VersionErrors]:
+    """The version's errors on the holdout, step by step: yields (images predicted, holdout images) before the
+    model loads and after every ``PREDICT_CHUNK`` images (a worker cancels there), then returns the result.
+    ``predict`` replaces the version's own model (``version_predictor``) when given."""
+    record = project.repo.get_model_version(version_id)  # an unknown id: a StorageError saying so
+    samples = holdout_samples(project)
+    if not samples:
+        raise TrainingError(NO_HOLDOUT)
+    yield 0, len(samples)
+    if predict is None:
+        predict = version_predictor(project, version_id, device)
+    predictions: list[Prediction] = []
+    for start in range(0, len(samples), PREDICT_CHUNK):
+        predictions.extend(predict(samples[start:start + PREDICT_CHUNK]))
+        yield len(predictions), len(samples)
+    report = analyse(samples, predictions, list(record.class_names), threshold)
+    return VersionErrors(record.id, record.name, len(samples), report)

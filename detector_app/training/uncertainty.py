@@ -114,9 +114,11 @@ def model_boxes(annotations: Iterable[Any]) -> list[ModelBox]:
 
 
 def review_queue(repo: Any, limit: int | None = None, threshold: float = DECISION_THRESHOLD) -> list[QueueEntry]:
-    """The project's unreviewed images in queue order."""
-    images = {i: model_boxes(repo.annotations_for_image(i)) for i in repo.image_ids("unreviewed")}
-    return rank(images, threshold, limit)
+    """The project's unreviewed images in queue order. The model boxes are read in bulk (a query per few hundred
+    images, not one per image: about twice as fast on 2,000 images, see benchmarks/bench_queue_order.py)."""
+    ids = repo.image_ids("unreviewed")
+    boxes = repo.annotations_for_images(ids, origin=Origin.MODEL, scored=True)
+    return rank({i: model_boxes(boxes.get(i, ())) for i in ids}, threshold, limit)
 
 
 def format_queue(entries: Sequence[QueueEntry], paths: Mapping[int, str]) -> str:

@@ -3,6 +3,7 @@ review actions on the canvas (draw, accept, reject, delete, relabel), undo and t
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import partial
 
 from PySide6.QtCore import QModelIndex, QObject
@@ -45,6 +46,7 @@ class ImagesController(QObject):
         self.classes: ClassesController | None = None
         self.class_dialog: ClassManagerDialog | None = None
         self.image_model: ImageListModel | None = None
+        self.sort_ids: Callable[[str, list[int]], list[int]] | None = None  # the queue's order (queue_order.py)
         self.undo_stack = QUndoStack(self)
         self.settings = getattr(window, "settings", None)
         self.mode_label = QLabel()  # says when drawing mode is on, and with which class
@@ -132,8 +134,9 @@ class ImagesController(QObject):
         self._show_progress()
 
     def _image_ids(self) -> list[int]:
-        return self.project.repo.image_ids(state=self.queue_combo.currentData() or "all",
-                                           category=next(iter(self.filters.class_filter() or []), None))
+        state = self.queue_combo.currentData() or "all"
+        ids = self.project.repo.image_ids(state=state, category=next(iter(self.filters.class_filter() or []), None))
+        return self.sort_ids(state, ids) if self.sort_ids is not None else ids
 
     def refresh_image_list(self) -> None:
         current = self.review.image_id

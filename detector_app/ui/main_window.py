@@ -34,6 +34,7 @@ from detector_app.storage.project import Project, default_project_path
 from detector_app.ui.banner import Banner
 from detector_app.ui.batch import BatchRun
 from detector_app.ui.canvas import AnnotationCanvas
+from detector_app.ui.errors_controller import ErrorsController
 from detector_app.ui.filters import Filters
 from detector_app.ui.icons import app_icon
 from detector_app.ui.image_list import THUMB, ImageListModel
@@ -45,6 +46,8 @@ from detector_app.ui.model_controller import ModelController
 from detector_app.ui.panels import BoxTable, ClassHeader, ClassTable
 from detector_app.ui.plugins_dialog import PluginsDialog
 from detector_app.ui.project_controller import ProjectController
+from detector_app.ui.queue_order import QueueOrder
+from detector_app.ui.report_controller import ReportController
 from detector_app.ui.review_view import ReviewController
 from detector_app.ui.shortcuts import ShortcutsSheet
 from detector_app.ui.sliders import KeySlider
@@ -87,6 +90,10 @@ class MainWindow(QMainWindow):
         self.images = ImagesController(self, self.canvas, self.stack, self.image_view, self.images_stack,
                                        self.images_empty, self.queue_combo, self.box_table, self.class_table,
                                        self.filters, self.live, self.messages)
+        self.queue_order = QueueOrder(self, self.images, self.order_combo, self.messages, self.tasks)
+        self.model.detector_changed.connect(lambda _d: self.queue_order.refresh_availability())
+        self.errors = ErrorsController(self, self.projects, self.images, self.canvas, self.tasks)
+        self.correction_report = ReportController(self, self.projects, self.tasks)
         self.sources = SourceController(self, settings, self.live, self.canvas, self.stack, self.webcam_combo,
                                         self.seek_slider, self.status_rates, self.filters, self.projects,
                                         self.model, self.images, self.messages, self.tasks)
@@ -97,10 +104,14 @@ class MainWindow(QMainWindow):
         set_action_icons(self.images, self.sources)
         self.theme_group = build_menus(self, settings, self.projects, self.sources, self.images, self.model,
                                        self.open_plugins_dialog, lambda: ShortcutsSheet(self).exec(),
-                                       self.show_about)
+                                       self.show_about, queue_actions=[self.queue_order.act_next_useful],
+                                       analysis_actions=[self.errors.act_errors,
+                                                         self.correction_report.act_report])
         build_toolbars(self, self.sources, self.images, self.webcam_combo, self.seek_slider)
         self._restore_layout()
         self.projects.open_project(project_path or Path(settings.value("project/last", str(default_project_path()))))
+        if project_path is None:
+            self.projects.reopen_team_project()
         self._model_load_pending = True
         QTimer.singleShot(0, self, self._load_model_when_painted)
 
@@ -143,6 +154,7 @@ class MainWindow(QMainWindow):
         self.setCentralWidget(central)
 
         self.queue_combo = QComboBox()
+        self.order_combo = QComboBox()  # the "To review" list's order (queue_order.py)
         self.image_view = QListView()
         self.image_view.setUniformItemSizes(True)
         self.image_view.setIconSize(QSize(THUMB, THUMB))
@@ -154,7 +166,7 @@ class MainWindow(QMainWindow):
         self.images_stack.addWidget(self.image_view)
         self.images_stack.addWidget(self.images_empty)
         self._add_dock("Project images", Qt.DockWidgetArea.LeftDockWidgetArea,
-                       [(self.queue_combo, 0), (self.images_stack, 0)])
+                       [(self.queue_combo, 0), (self.order_combo, 0), (self.images_stack, 0)])
 
         self.threshold_slider = KeySlider()
         self.threshold_slider.setRange(0, 95)  # 0: every box the model found (untrained weights score ~0.01)
@@ -193,6 +205,7 @@ class MainWindow(QMainWindow):
         self.addDockWidget(area, dock)
 
     def _on_project_opened(self, project: Project) -> None:
+        self.queue_order.set_project(project)  # first: the image list asks it for the order
         self.images.set_project(project)
         self.sources.set_project(project)
         self.setWindowTitle(f"Detector {__version__} — {project.path}{' (read-only)' if project.read_only else ''}")

@@ -7,10 +7,10 @@ ModelController, Tools and Help on the window itself.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from PySide6.QtCore import QSettings, Qt
-from PySide6.QtGui import QActionGroup, QKeySequence
+from PySide6.QtGui import QAction, QActionGroup, QKeySequence
 from PySide6.QtWidgets import QComboBox, QMainWindow, QMenu, QSlider, QToolBar
 
 from detector_app.ui.actions import make_action
@@ -41,8 +41,10 @@ def set_action_icons(images: ImagesController, sources: SourceController) -> Non
 
 def build_menus(window: QMainWindow, settings: QSettings, projects: ProjectController, sources: SourceController,
                 images: ImagesController, model: ModelController, show_plugins: Callable[[], object],
-                show_shortcuts: Callable[[], object], show_about: Callable[[], object]) -> QActionGroup:
-    """The menu bar; returns the View › Theme action group."""
+                show_shortcuts: Callable[[], object], show_about: Callable[[], object],
+                queue_actions: Sequence[QAction] = (), analysis_actions: Sequence[QAction] = ()) -> QActionGroup:
+    """The menu bar; returns the View › Theme action group. ``queue_actions`` (the review queue's order) go to
+    View, ``analysis_actions`` (a version's errors on the holdout) to Model."""
     bar = window.menuBar()
     file_menu = bar.addMenu("&File")
     file_menu.addActions([projects.act_new, projects.act_open])
@@ -66,11 +68,13 @@ def build_menus(window: QMainWindow, settings: QSettings, projects: ProjectContr
                           images.act_hide, images.act_show_hidden, images.act_lock])
 
     view_menu = bar.addMenu("&View")
-    view_menu.addActions([images.act_fit, images.act_next, images.act_prev])
+    view_menu.addActions([images.act_fit, images.act_next, images.act_prev, *queue_actions])
     view_menu.addSeparator()
     theme_group = add_theme_menu(view_menu, settings, window)
 
-    _build_model_menu(bar.addMenu("&Model"), model)
+    model_menu = bar.addMenu("&Model")
+    _build_model_menu(model_menu, model)
+    model_menu.addActions(list(analysis_actions))
 
     tools_menu = bar.addMenu("&Tools")
     tools_menu.addAction(make_action(window, "Plugins…", show_plugins, icon="plugins"))

@@ -1,0 +1,89 @@
+"""Uncertainty queue benchmark: ranking the unreviewed images of a generated project, boxes read one image at a
+time (one query per image, as before) versus in bulk (``Repository.annotations_for_images``, a query per few
+hundred images). Both give the same order; the window computes it on a worker either way.
+
+    .venv/bin/python benchmarks/bench_queue_order.py [--images 2000] [--per-image 5] [--repeat 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from detector_app.core.detections import Detections
+from detector_app.storage import Project
+from detector_app.training.uncertainty import model_boxes, rank, review_queue
+
+NAMES = ("__background__", "cat", "dog", "bird")
+
+
+def make_project(root: Path, n_images: int, per_image: int, seed: int = 0) -> Path:
+    """``n_images`` tiny PNGs registered in one go, ``per_image`` predictions of one version on each."""
+    images = root / "images"
+    images.mkdir(parents=True)
+    buf = io.BytesIO()
+    Image.new("RGB", (320, 240), (40, 80, 160)).save(buf, format="PNG")
+    for i in range(n_images):
+        (images / f"img_{i:06d}.png").write_bytes(buf.getvalue())
+    rng = np.random.default_rng(seed)
+    with Project.open(root / "project") as project:
+        repo = project.repo
+        ids = [r.id for r in repo.add_images_from_folder(images)]
+        version = repo.add_model_version("v1", "retinanet_light", list(NAMES[1:])).id
+        items = []
+        for image_id in ids:
+            xy = rng.uniform(0, 200, (per_image, 2))
+            boxes = np.hstack([xy, xy + rng.uniform(10, 100, (per_image, 2))]).astype(np.float32)
+            items.append((image_id, Detections(boxes, rng.uniform(0, 1, per_image).astype(np.float32),
+                                               rng.integers(1, 4, per_image), NAMES)))
+        repo.add_predictions_many(items, model_version_id=version)
+    return root / "project"
+
+
+def per_image_queue(repo: object) -> list:
+    """The queue as it was read before the bulk read: one ``annotations_for_image`` query per image."""
+    images = {i: model_boxes(repo.annotations_for_image(i)) for i in repo.image_ids("unreviewed")}  # type: ignore[attr-defined]
+    return rank(images)
+
+
+def best_of(fn, repeat: int) -> tuple[float, list]:
+    times, result = [], []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        result = fn()
+        times.append(time.perf_counter() - start)
+    return min(times), result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--images", type=int, default=2000)
+    parser.add_argument("--per-image", type=int, default=5)
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        path = make_project(Path(tmp), args.images, args.per_image)
+        with Project.open(path, create=False) as project:
+            before, slow = best_of(lambda: per_image_queue(project.repo), args.repeat)
+            after, fast = best_of(lambda: review_queue(project.repo), args.repeat)
+            times = []
+            for _ in range(args.repeat):
+                start = time.perf_counter()
+                project.repo.annotations_for_images(project.repo.image_ids("unreviewed"))
+                times.append(time.perf_counter() - start)
+    assert [e.image_id for e in slow] == [e.image_id for e in fast], "bulk and per-image orders differ"
+    print(f"{args.images} unreviewed images, {args.per_image} predictions each (best of {args.repeat})")
+    print(f"  queue order, one query per image : {before:7.3f} s")
+    print(f"  queue order, bulk read           : {after:7.3f} s  ({before / after:.1f}x faster)")
+    print(f"  bulk read of the boxes alone     : {statistics.median(times):7.3f} s (median)")
+
+
+if __name__ == "__main__":
+    main()
