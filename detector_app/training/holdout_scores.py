@@ -16,7 +16,6 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
-from detector_app.core.labels import Status
 from detector_app.detection.presets import PRESETS
 from detector_app.errors import DetectorAppError, TrainingError
 from detector_app.storage import ModelVersionRecord, Project
@@ -51,14 +50,13 @@ class HoldoutScores:
 
 
 def holdout_set(project: Project) -> list[Sample]:
-    """The holdout's reviewed images with their labels, read in bulk (a page of images, then their boxes)."""
+    """The holdout's reviewed images with their labels (the images a page at a time; the boxes of the holdout's
+    images only, as ``plan.reviewed_samples`` reads them)."""
     repo, images, after = project.repo, [], None
     while page := repo.list_images(state="reviewed", limit=_PAGE, after_id=after):
         images += [i for i in page if is_holdout(i.split)]
         after = page[-1].id
-    boxes = repo.annotations_for_images([i.id for i in images])
-    kept = {i: [a for a in anns if a.status != Status.REJECTED] for i, anns in boxes.items()}
-    return build_samples(images, kept)
+    return build_samples(images, {i.id: repo.annotations_for_image(i.id, include_rejected=False) for i in images})
 
 
 def eval_size(record: ModelVersionRecord) -> int:
