@@ -52,6 +52,16 @@ def display_url(url: URL | str) -> str:
     return url.render_as_string(hide_password=True)
 
 
+def without_password(location: str) -> str:
+    """The URL as it may be remembered (settings): its password left out, not masked."""
+    return parse_url(location).set(password=None).render_as_string(hide_password=False)
+
+
+def with_password(location: str, password: str) -> str:
+    """The URL with ``password`` in it (typed into a dialog instead of written into the URL)."""
+    return parse_url(location).set(password=password).render_as_string(hide_password=False)
+
+
 def create_postgres_engine(url: URL, *, read_only: bool = False) -> Engine:
     """An engine for a team project; ``read_only`` makes the server refuse every write of its sessions too."""
     connect_args: dict[str, object] = {"connect_timeout": CONNECT_TIMEOUT_S}

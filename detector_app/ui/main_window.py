@@ -110,6 +110,8 @@ class MainWindow(QMainWindow):
         build_toolbars(self, self.sources, self.images, self.webcam_combo, self.seek_slider)
         self._restore_layout()
         self.projects.open_project(project_path or Path(settings.value("project/last", str(default_project_path()))))
+        if project_path is None:
+            self.projects.reopen_team_project()
         self._model_load_pending = True
         QTimer.singleShot(0, self, self._load_model_when_painted)
 

@@ -47,7 +47,7 @@ def build_menus(window: QMainWindow, settings: QSettings, projects: ProjectContr
     View, ``analysis_actions`` (a version's errors on the holdout) to Model."""
     bar = window.menuBar()
     file_menu = bar.addMenu("&File")
-    file_menu.addActions([projects.act_new, projects.act_open])
+    file_menu.addActions([projects.act_new, projects.act_open, projects.act_open_team])
     file_menu.addSeparator()
     file_menu.addActions([sources.act_video, sources.act_folder, sources.act_stream])
     recent_menu = file_menu.addMenu("Recent sources")

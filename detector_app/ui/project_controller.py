@@ -20,6 +20,10 @@ from detector_app.ui.actions import make_action
 from detector_app.ui.dialogs import ImportDialog
 from detector_app.ui.export_dialog import ExportDialog, ExportDoneDialog
 from detector_app.ui.messages import Messages
+from detector_app.ui.team_project_dialog import MEDIA_ROOT_KEY, URL_KEY, TeamProjectDialog, open_team_project
+from detector_app.ui.workers import CallWorker, failure_message
+
+LAST_WAS_TEAM_KEY = "project/last_was_team"
 
 
 class ProjectController(QObject):
@@ -39,6 +43,12 @@ class ProjectController(QObject):
         self.act_new = make_action(window, "New project…", self.choose_new_project, QKeySequence.StandardKey.New,
                                    icon="new-project")
         self.act_open = make_action(window, "Open project…", self.choose_project, "Ctrl+Shift+P", icon="open-project")
+        self.act_open_team = make_action(window, "Open team project…", self.choose_team_project,
+                                         tip="A project on a PostgreSQL server, shared by a labelling team")
+        self.team_dialog: TeamProjectDialog | None = None
+        self.reconnect: CallWorker | None = None
+        # Read before the folder project opened at start-up overwrites it.
+        self.last_was_team = settings.value(LAST_WAS_TEAM_KEY, False, type=bool) is True
         self.act_import_coco = make_action(window, "Import labels…", self.import_coco, icon="import")
         self.act_export = make_action(window, "Export labels…", self.export_labels, "Ctrl+E", icon="export")
 
@@ -51,13 +61,40 @@ class ProjectController(QObject):
             if self.project is not None or path == default_project_path():
                 return
             project = Project.open(default_project_path(), create=True)
+        self.adopt(project)
+
+    def adopt(self, project: Project) -> None:
+        """Make ``project`` (opened by the caller) the open one, closing the previous one."""
         if self.project is not None:
             self.closing.emit()
             self.project.close()
         self.project = project
-        self.settings.setValue("project/last", str(project.path))
+        if project.url is None:
+            self.settings.setValue("project/last", str(project.path))
+        self.settings.setValue(LAST_WAS_TEAM_KEY, project.url is not None)
         self.messages.set_read_only(project.read_only, project.read_only_reason)
         self.opened.emit(project)
+
+    def choose_team_project(self) -> None:
+        if self.team_dialog is not None and self.team_dialog.worker is not None:  # still connecting
+            self.team_dialog.open()
+            return
+        _discard(self.team_dialog)
+        self.team_dialog = TeamProjectDialog(self.window, self.settings)
+        self.team_dialog.opened.connect(self.adopt)
+        self.team_dialog.open()
+
+    def reopen_team_project(self) -> None:
+        """At start-up, reconnect in the background to the team project open last time (its password from
+        ~/.pgpass); the folder project stays open if that fails."""
+        url, root = str(self.settings.value(URL_KEY, "")), str(self.settings.value(MEDIA_ROOT_KEY, ""))
+        if not (self.last_was_team and url and root):
+            return
+        self.reconnect = CallWorker(lambda: open_team_project(url, "", root))
+        self.reconnect.returned.connect(self.adopt)
+        self.reconnect.errored.connect(lambda exc: self.messages.show_error(
+            f"{failure_message('Could not reopen the team project', exc)} (File › Open team project…)"))
+        self.reconnect.start()
 
     def close(self) -> None:
         if self.project is not None:
