@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from detector_app.cli.project_arg import add_project_argument
 from detector_app.detection.preset_names import PRESET_NAMES
@@ -36,6 +37,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--name", default=None, help="name of the new model version")
     p.add_argument("--activate", action="store_true", help="make the new version the active one")
     p.add_argument("--resume", type=int, default=None, metavar="RUN", help="continue training run RUN")
+    p.add_argument("--scale-jitter", type=float, default=0.2,
+                   help="random image scale in [1 - J, 1 + J] (default 0.2; 0 keeps every image at --size)")
+    p.add_argument("--log-steps", type=Path, default=None, metavar="FILE",
+                   help="write every step's losses to FILE (JSON lines: epoch, step, losses)")
+    p.add_argument("--nproc-per-node", type=int, default=None, metavar="N",
+                   help="train in N processes on this machine with DistributedDataParallel, started through "
+                        "torchrun (one GPU each with NCCL, else gloo on the CPU); --batch-size is the whole "
+                        "run's, each process takes batch / N. On several machines run `torchrun ... -m "
+                        "detector_app train ...` on each instead")
     p.set_defaults(run="detector_app.cli.train_run:run_train")
 
     e = subparsers.add_parser("eval", help="COCO mAP of a model version on its validation images")

@@ -200,6 +200,13 @@ class DetectionDataset(torch.utils.data.Dataset):
             "labels": target["labels"],
         }
 
+    def item(self, i: int, seed: int) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """Sample ``i`` with its augmentation drawn from ``seed``: the same draws whichever process loads it
+        (the v2 transforms draw from torch's global generator, restored afterwards)."""
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            return self[i]
+
 
 def collate(batch: list[tuple[torch.Tensor, dict[str, torch.Tensor]]]) -> tuple[list, list]:
     images, targets = zip(*batch, strict=True)

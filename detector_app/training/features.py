@@ -172,8 +172,20 @@ def _stack_padded(tensors: list[torch.Tensor]) -> torch.Tensor:
     return torch.stack([F.pad(t, (0, w - t.shape[-1], 0, h - t.shape[-2])) for t in tensors])
 
 
+def index_batches(count: int, batch_size: int, rng: np.random.Generator) -> Iterator[list[tuple[int, int]]]:
+    """Shuffled batches of ``(sample index, augmentation seed)``: the one order and the one augmentation per
+    sample that every process of a distributed run agrees on (each then loads only its share)."""
+    order = rng.permutation(count)
+    seeds = rng.integers(0, 2**62, size=count)
+    for start in range(0, count, batch_size):
+        yield [(int(i), int(seeds[i])) for i in order[start:start + batch_size]]
+
+
+def load_batch(dataset: DetectionDataset, items: Sequence[tuple[int, int]]) -> Batch:
+    return collate([dataset.item(i, seed) for i, seed in items])
+
+
 def image_batches(dataset: DetectionDataset, batch_size: int, rng: np.random.Generator) -> Iterator[Batch]:
     """Shuffled batches loaded in this process (a 2-core machine gains nothing from loader workers)."""
-    order = rng.permutation(len(dataset))
-    for start in range(0, len(order), batch_size):
-        yield collate([dataset[int(i)] for i in order[start:start + batch_size]])
+    for items in index_batches(len(dataset), batch_size, rng):
+        yield load_batch(dataset, items)

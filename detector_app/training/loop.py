@@ -13,8 +13,9 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -26,10 +27,13 @@ from detector_app.training.checkpoint import save_checkpoint
 from detector_app.training.data import DetectionDataset, Sample, make_transform
 from detector_app.training.evaluate import evaluate_model
 from detector_app.training.events import EpochDone, EvalResult, PhaseChanged, StepDone, TrainEvent
-from detector_app.training.features import FeatureCache, batch_loss, image_batches
+from detector_app.training.features import FeatureCache, batch_loss, index_batches, load_batch
 from detector_app.training.model_setup import apply_freeze, pick_device, set_train_mode, use_bf16
 from detector_app.training.optimizer import default_lr, make_optimizer, make_schedule
 from detector_app.training.settings import TrainSettings
+
+if TYPE_CHECKING:
+    from detector_app.training.distributed import Distributed
 
 Emit = Callable[[TrainEvent], None]
 # The loss of one batch: ``features.batch_loss`` from images, or ``FeatureCache.loss`` from cached features.
@@ -124,17 +128,23 @@ def train_one_epoch(model: RetinaNet, optimizer: torch.optim.Optimizer, schedule
     return total / steps
 
 
-def fit(job: FitJob, emit: Emit | None = None, cancel: threading.Event | None = None) -> FitOutcome:
-    """Train ``job`` to its last epoch or until ``cancel`` is set (checked before each step)."""
+def fit(job: FitJob, emit: Emit | None = None, cancel: threading.Event | None = None,
+        dist: Distributed | None = None) -> FitOutcome:
+    """Train ``job`` to its last epoch or until ``cancel`` is set (checked before each step).
+
+    ``dist``: this process's part of a torchrun run (``training.distributed``): it trains its share of each
+    batch; only rank 0 evaluates and writes the checkpoint.
+    """
     emit = emit or (lambda _e: None)
     cancel = cancel or threading.Event()
     s = job.settings
     if s.freeze is None or s.size is None:
         raise ValueError("FitJob settings need a freeze level and a size (plan.resolve_defaults fills them)")
-    device = pick_device(s.device)
+    device = dist.device if dist is not None else pick_device(s.device)
     bf16 = use_bf16(s.bf16, device)
-    model = job.model.to(device)
+    model = job.model.to(device) if dist is None else dist.prepare(job.model.to(device))
     params = apply_freeze(model, s.freeze)
+    main = dist is None or dist.is_main
     dataset = DetectionDataset(job.train, job.classes,
                                make_transform(s.size, s.scale_jitter, flip=True, photometric=s.photometric))
     steps = math.ceil(len(job.train) / s.batch_size)
@@ -145,25 +155,36 @@ def fit(job: FitJob, emit: Emit | None = None, cancel: threading.Event | None = 
     cache: FeatureCache | None = None
     try:
         if s.freeze == "heads" and s.cache_features:
-            cache = FeatureCache(spill_dir=job.checkpoint_path.parent / "features")
+            spill = "features" if dist is None else f"features-rank{dist.rank}"
+            cache = FeatureCache(spill_dir=job.checkpoint_path.parent / spill)
             if not _build_cache(cache, job, model, device, bf16, emit, cancel):
                 return _outcome(job, True, job.start_epoch, None)
         bad_steps, last_eval = BadSteps(), None
+        cached = cache is not None
+        loss_fn = cache.loss if cache is not None else batch_loss
+        step_cancel: Any = cancel
+        if dist is not None:
+            loss_fn, step_cancel = dist.wrap_loss(model, loss_fn, bf16), dist.agreed_cancel(cancel)
         for epoch in range(job.start_epoch, s.epochs):
             rng = np.random.default_rng([s.seed, epoch])
             torch.manual_seed(s.seed * 100_003 + epoch)  # the v2 transforms draw from torch's generator
             set_train_mode(model, s.freeze, train_batchnorm=PRESETS[job.preset].coco_weights is None)
-            cached = cache is not None
-            batches = cache.epoch_batches(rng, s.batch_size) if cached else image_batches(dataset, s.batch_size, rng)
+            items = cache.epoch_batches(rng, s.batch_size) if cache is not None else index_batches(
+                len(dataset), s.batch_size, rng)
+            load: Callable[[Any], Any] = list if cached else partial(load_batch, dataset)
+            batches = map(load, items) if dist is None else dist.batches(items, load)
             loss = train_one_epoch(
                 model, optimizer, scheduler, batches, device, steps=steps, epoch=epoch, params=params,
-                clip_grad_norm=s.clip_grad_norm, loss_fn=cache.loss if cached else batch_loss, bf16=bf16,
-                cancel=cancel, on_step=_step_reporter(job, epoch, steps, optimizer, emit, cached),
+                clip_grad_norm=s.clip_grad_norm, loss_fn=loss_fn, bf16=bf16,
+                cancel=step_cancel, on_step=_step_reporter(job, epoch, steps, optimizer, emit, cached),
                 bad_steps=bad_steps)
             if loss is None:
                 return _outcome(job, True, epoch, last_eval)
+            if not main:  # rank 0 evaluates and writes; the others go on to the next epoch's first exchange
+                continue
             emit(PhaseChanged("evaluate", f"Evaluating epoch {epoch + 1} on {len(job.val)} images"))
-            last_eval = _evaluate(job, model, device, cancel)
+            # In a distributed run a cancel waits for the next step, where every process sees it at once.
+            last_eval = _evaluate(job, model, device, cancel if dist is None else threading.Event())
             if last_eval is None and job.val:
                 return _outcome(job, True, epoch, None)
             _end_epoch(job, epoch, loss, last_eval, model, optimizer, scheduler, emit)

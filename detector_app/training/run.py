@@ -10,7 +10,7 @@ import json
 import threading
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
@@ -31,6 +31,9 @@ from detector_app.training.plan import RunPlan, plan_resume, plan_run, run_dir
 from detector_app.training.settings import TrainSettings
 from detector_app.training.versions import register_version
 
+if TYPE_CHECKING:
+    from detector_app.training.distributed import Distributed
+
 
 def train(project: Project, settings: TrainSettings, progress: Emit | None = None,
           cancel: threading.Event | Any | None = None) -> TrainResult:
@@ -45,6 +48,24 @@ def train(project: Project, settings: TrainSettings, progress: Emit | None = Non
         record = project.repo.add_training_run(_run_settings(plan), status="running")
         plan.run_id = record.id
         return _execute(project, plan, progress, cancel)
+
+
+def train_distributed(project: Project, settings: TrainSettings, dist: Distributed, progress: Emit | None = None,
+                      cancel: threading.Event | Any | None = None) -> TrainResult | None:
+    """One process of a torchrun run of ``train``: every process trains its share of each batch, only rank 0
+    writes (the run's row, its checkpoints, the new version) and returns the result; the others return None."""
+    with _threads(settings.threads):
+        plan = plan_run(project, settings)  # every process reads the same reviewed labels, split by the seed
+        seen = dist.gather((plan.split(), plan.class_names))
+        if any(other != seen[0] for other in seen):
+            raise TrainingError("the processes of the run found different reviewed labels (they changed while "
+                                "the run started); start it again")
+        run_id = project.repo.add_training_run(_run_settings(plan), status="running").id if dist.is_main else None
+        plan.run_id = dist.broadcast(run_id)
+        if dist.is_main:
+            return _execute(project, plan, progress, cancel, dist=dist)
+        fit(_fit_job(plan, run_dir(project, plan.run_id) / CHECKPOINT_NAME), None, cancel, dist)
+        return None
 
 
 def resume(project: Project, run_id: int, progress: Emit | None = None,
@@ -62,7 +83,7 @@ def resume(project: Project, run_id: int, progress: Emit | None = None,
 
 
 def _execute(project: Project, plan: RunPlan, progress: Emit | None, cancel: Any,
-             before: EvalResult | None = None) -> TrainResult:
+             before: EvalResult | None = None, dist: Distributed | None = None) -> TrainResult:
     emit = progress or (lambda _e: None)
     cancel = cancel or threading.Event()
     assert plan.run_id is not None
@@ -76,7 +97,7 @@ def _execute(project: Project, plan: RunPlan, progress: Emit | None, cancel: Any
         if before is None and plan.resume_state is None:
             before = _evaluate_parent(plan, emit, cancel)
             project.repo.update_training_run(plan.run_id, metrics=_metrics(before, None, []))
-        outcome = fit(job, emit, cancel)
+        outcome = fit(job, emit, cancel, dist)
     except BaseException as exc:
         why = str(exc) if isinstance(exc, TrainingError) else f"crashed: {exc!r}"
         project.repo.update_training_run(plan.run_id, status="failed", append_log=f"{why}\n", finished=True)
