@@ -14,11 +14,12 @@ from sqlalchemy import event
 from detector_app.core.provenance import Action
 from detector_app.storage import Project
 from detector_app.storage.correction_rows import BoxRow
+from detector_app.training import error_analysis
 from detector_app.training.correction_cost import correction_costs, image_versions
 from detector_app.training.correction_report import NO_HOLDOUT, NO_REVIEWS, NO_VERSIONS, build_report
 from detector_app.training.error_analysis import coco_curves
 from detector_app.training.evaluate import coco_metrics, predict_samples
-from detector_app.training.holdout_scores import CACHE_KEY, eval_size, holdout_set
+from detector_app.training.holdout_scores import CACHE_KEY, eval_size
 from detector_app.training.model_setup import pick_device
 from detector_app.training.plan import holdout_samples, reviewed_samples
 from detector_app.training.versions import load_version
@@ -106,7 +107,7 @@ def test_report_scores_equal_a_real_evaluation_and_are_computed_once(tmp_path_fa
         assert report.holdout_images == 2 and report.notes == ()
         device = pick_device("cpu")
         samples = holdout_samples(reviewed_samples(project))  # the holdout as version_scores reads it
-        assert [s.image_id for s in samples] == [s.image_id for s in holdout_set(project)]
+        assert [s.image_id for s in samples] == [s.image_id for s in error_analysis.holdout_samples(project)]
         for key in ("v1", "v2"):
             version = project.repo.get_model_version(ids[key])
             loaded = load_version(project, ids[key])

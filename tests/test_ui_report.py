@@ -1,6 +1,7 @@
 """The correction report window (pytest-qt): its table cells and its plots' data on the two-version project of
 tests/correction_project.py (hand-computed counts; holdout scores compared with the library function's, computed
-once when the project was built and read back from the versions), and its empty states."""
+once when the project was built and read back from the versions), its empty states, and Model › Correction report…
+in the main window."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from detector_app.ui.report_window import ReportWindow
 from detector_app.ui.workers import BackgroundTasks
 
 from . import correction_project
+from .ui_helpers import make_settings
 
 pytestmark = pytest.mark.gui
 WAIT_MS = 120_000  # scoring a version not yet scored runs its model: far less than this even on a busy machine
@@ -86,3 +88,19 @@ def test_empty_states_say_what_to_do(qtbot, project_dir: Path, tasks: Background
         assert window.edits_curve.getData()[0] is None or len(window.edits_curve.getData()[0]) == 0
         window.close()
 
+
+
+def test_model_menu_opens_the_report(qtbot, tmp_path: Path, project_dir: Path) -> None:
+    from detector_app.ui.main_window import MainWindow
+
+    Project.open(project_dir).close()
+    win = MainWindow(make_settings(tmp_path), project_path=project_dir)
+    qtbot.addWidget(win)
+    model_menu = next(a.menu() for a in win.menuBar().actions() if a.text() == "&Model")
+    action = next(a for a in model_menu.actions() if a.text() == "Correction report…")
+    action.trigger()
+    report = win.correction_report.report_window
+    assert report is not None and report.isVisible()
+    qtbot.waitUntil(lambda: report.report is not None, timeout=WAIT_MS)
+    assert report.message.text() == NO_VERSIONS
+    win.close()

@@ -29,7 +29,8 @@ from typing import Any
 from detector_app.core.provenance import Action
 from detector_app.storage import Project
 from detector_app.training.correction_cost import VersionCost, correction_costs
-from detector_app.training.holdout_scores import HoldoutScores, holdout_set, version_scores
+from detector_app.training.error_analysis import holdout_samples
+from detector_app.training.holdout_scores import HoldoutScores, version_scores
 
 NO_VERSION_NAME = "(no version)"
 NO_VERSIONS = ("No model versions yet: train one (detector-app train, or Model › Train on reviewed labels…), "
@@ -92,7 +93,7 @@ def build_report(project: Project, device: str = "auto", evaluate: bool = True) 
     if not versions:
         return CorrectionReport((), 0)
     costs = correction_costs(repo)
-    samples = holdout_set(project)
+    samples = holdout_samples(project)  # the holdout as the error analysis reads it
     rows = []
     if None in costs:
         rows.append(ReportRow(None, NO_VERSION_NAME, False, costs[None], None,

@@ -19,15 +19,13 @@ from typing import Any
 from detector_app.detection.presets import PRESETS
 from detector_app.errors import DetectorAppError, TrainingError
 from detector_app.storage import ModelVersionRecord, Project
-from detector_app.training.data import Sample, build_samples
+from detector_app.training.data import Sample
 from detector_app.training.error_analysis import coco_curves
 from detector_app.training.evaluate import coco_metrics, predict_samples
-from detector_app.training.holdout import is_holdout
 from detector_app.training.model_setup import pick_device
 from detector_app.training.versions import load_version
 
 CACHE_KEY = "holdout_scores"  # in model_versions.metrics
-_PAGE = 1000
 
 
 @dataclass(frozen=True)
@@ -47,16 +45,6 @@ class HoldoutScores:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> HoldoutScores:
         return cls(**{f.name: data[f.name] for f in fields(cls)})
-
-
-def holdout_set(project: Project) -> list[Sample]:
-    """The holdout's reviewed images with their labels (the images a page at a time; the boxes of the holdout's
-    images only, as ``plan.reviewed_samples`` reads them)."""
-    repo, images, after = project.repo, [], None
-    while page := repo.list_images(state="reviewed", limit=_PAGE, after_id=after):
-        images += [i for i in page if is_holdout(i.split)]
-        after = page[-1].id
-    return build_samples(images, {i.id: repo.annotations_for_image(i.id, include_rejected=False) for i in images})
 
 
 def eval_size(record: ModelVersionRecord) -> int:
