@@ -54,7 +54,7 @@ def test_video_plays_with_overlays_and_capture_stores_the_frame(window: MainWind
     win.start_source(str(make_video(tmp_path / "clip.avi", frames=200)))
     qtbot.waitUntil(lambda: win.live.result is not None and len(win.canvas.box_items()) > 0, timeout=60_000)
     assert win.live.frames_shown > 0
-    assert "inference" in win.status_rates.text()
+    assert "detector" in win.status_rates.text()
 
     # The threshold applies at once to what is already on screen.
     win.threshold_slider.setValue(95)

@@ -110,14 +110,23 @@ class OverlayPredictor:
         return self.boxes()
 
     def boxes(self) -> list[OverlayBox]:
-        if not self._shown:
-            return []
-        last, (w, h) = self._shown[-1], self._size
-        clipped = last.boxes.copy()
+        """The boxes to draw on the newest frame."""
+        return self._drawn(self._shown[-1]) if self._shown else []
+
+    def boxes_at(self, timestamp: float) -> list[OverlayBox] | None:
+        """The boxes to draw on the frame captured at ``timestamp`` (None when it is not in the history):
+        a view that shows a frame a little behind the newest one draws that frame's boxes."""
+        shown = self._frame_at(timestamp)
+        return None if shown is None else self._drawn(shown)
+
+    def _drawn(self, shown: _Shown) -> list[OverlayBox]:
+        w, h = self._size
+        clipped = shown.boxes.copy()
         clipped[:, 0::2] = np.clip(clipped[:, 0::2], 0, w)
         clipped[:, 1::2] = np.clip(clipped[:, 1::2], 0, h)
         return [OverlayBox(t, box, self._tracks[t].label, self._tracks[t].score)
-                for box, t in zip(clipped, last.ids, strict=True)]
+                for box, t in zip(clipped, shown.ids, strict=True) if t in self._tracks]  # an older frame may
+        # hold a track that has ended since
 
     def _newest(self) -> tuple[np.ndarray, list[int]]:
         return (self._shown[-1].boxes, self._shown[-1].ids) if self._shown else (np.zeros((0, 4), np.float32), [])

@@ -32,10 +32,12 @@ class BoxSpec:
     status: str  # predicted | accepted | corrected | rejected | live
     color: tuple[int, int, int]
     locked: bool = False  # view state: a locked box is selectable but cannot be moved or resized
+    track_id: int | None = None  # live overlays that follow tracks: shown first in the tag, "#12 person 0.87"
 
     @property
     def tag(self) -> str:
-        return self.label if self.score is None else f"{self.label} {self.score:.2f}"
+        text = self.label if self.score is None else f"{self.label} {self.score:.2f}"
+        return text if self.track_id is None else f"#{self.track_id} {text}"
 
 
 class Handle(Enum):

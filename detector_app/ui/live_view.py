@@ -2,12 +2,19 @@
 
 Stopping never waits for a source that is still opening (a stream URL can take its whole connect timeout):
 that player is left to finish on its own, cut off from the view, and ``shutdown`` joins it when the window
-closes."""
+closes.
+
+With "Follow objects between detections" on (``follow``), the boxes on each displayed frame are tracks that
+move with their objects between two detector results (ui/live_overlay.py, tracking/live.py); off, each
+frame shows the newest result's boxes where they were found.
+"""
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
+from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -15,10 +22,12 @@ from PySide6.QtCore import QObject, QThread, Signal
 
 from detector_app.core.detections import Detections
 from detector_app.core.draw import class_color
-from detector_app.detection.live import LatestSlot
+from detector_app.detection.live import LatestSlot, RateMeter
 from detector_app.sources import Frame, FrameSource
+from detector_app.tracking.live import LiveOverlay
 from detector_app.ui.box_item import BoxSpec
 from detector_app.ui.canvas import AnnotationCanvas
+from detector_app.ui.live_overlay import OverlayFeed, feed_results, overlay_specs
 from detector_app.ui.workers import DetectionWorker, FrameResult, PlayerWorker, join_thread, start_in_thread
 
 if TYPE_CHECKING:
@@ -69,6 +78,10 @@ class LiveController(QObject):
         self.result: FrameResult | None = None
         self.frames_shown = 0
         self._session = 0
+        self.follow = True  # boxes follow their objects between results (View menu, ui/live_status.py)
+        self.overlay: LiveOverlay | None = None  # the running source's, when a detector runs
+        self.display_meter = RateMeter()  # frames the canvas showed per second
+        self.frame_ms: deque[float] = deque(maxlen=250)  # UI thread CPU ms per shown frame (image, boxes, table)
 
     @property
     def running(self) -> bool:
@@ -80,7 +93,10 @@ class LiveController(QObject):
         self.frame, self.result, self.at_end = None, None, False
         self.redraw()
         slot = LatestSlot() if detector is not None else None
-        self.player = PlayerWorker(open_source, slot)
+        self.overlay = LiveOverlay(min_score=self.threshold()) if slot is not None else None
+        if self.overlay is not None:
+            self.overlay.set_enabled(self.follow)
+        self.player = PlayerWorker(open_source, OverlayFeed(self.overlay, slot) if self.overlay else slot)
         self.player.frame_ready.connect(self._on_frame)
         self.player.position.connect(self.position_changed)
         self.player.ended.connect(self._on_ended)
@@ -89,6 +105,7 @@ class LiveController(QObject):
         self._threads.append(start_in_thread(self.player, "player"))
         if detector is not None:
             self.detector_worker = DetectionWorker(detector, slot, self._session, self._predict_lock)
+            feed_results(self.detector_worker, self.overlay)  # first: the overlay has the result when the UI hears
             self.detector_worker.result.connect(self._on_result)
             self.detector_worker.error.connect(self.error)
             self._threads.append(start_in_thread(self.detector_worker, "detector"))
@@ -140,10 +157,13 @@ class LiveController(QObject):
             return
         if self.frame is None:
             self.first_frame.emit()
+        start = time.thread_time()  # CPU time: what showing a frame costs, whatever else shares the CPU
         self.frame, self.at_end = frame, False
         self.frames_shown += 1
+        self.display_meter.tick()
         self.canvas.set_image(frame.image)
         self.redraw()
+        self.frame_ms.append((time.thread_time() - start) * 1000)
 
     def _on_result(self, result: FrameResult) -> None:
         if result.session != self._session or self.detector_worker is None:
@@ -159,10 +179,45 @@ class LiveController(QObject):
         shown = self.result.detections.without_background().with_min_score(self.threshold())
         return shown.with_classes(sorted(self.class_filter() or []))
 
+    def set_follow(self, on: bool) -> None:
+        """Boxes follow their objects between results (on) or stay where the newest result found them (off)."""
+        self.follow = on
+        if self.overlay is not None:
+            self.overlay.set_enabled(on)
+        self.redraw()
+
+    def rates(self) -> tuple[float, float, float | None]:
+        """Capture fps, detector fps (0 without a detector or before its first result) and the overlay's lag.
+
+        The lag is the age of the detection the boxes on screen are anchored to: the displayed frame's
+        timestamp minus that of the frame the newest result was computed on (None before any result). Boxes
+        that follow their objects are still anchored to that detection, so the figure is the same rule in
+        both modes; what following changes is how far the boxes are from their objects meanwhile."""
+        capture = self.player.capture_fps if self.player is not None else 0.0
+        detector = self.result.inference_fps if self.result is not None and self.detector_worker else 0.0
+        anchor = None
+        if self.overlay is not None and self.follow:
+            anchor = self.overlay.detection_time
+        elif self.result is not None:
+            anchor = self.result.frame.timestamp
+        lag = None if anchor is None or self.frame is None else self.frame.timestamp - anchor
+        return capture, detector, lag if lag is None or lag >= 0 else None
+
+    def _followed_specs(self) -> list[BoxSpec] | None:
+        """The tracked boxes of the frame on screen (None when not following or the overlay has not seen it)."""
+        if not self.follow or self.overlay is None or self.frame is None:
+            return None
+        self.overlay.min_score = self.threshold()
+        boxes = self.overlay.boxes_for(self.frame.index, self.frame.timestamp)
+        return None if boxes is None else overlay_specs(boxes, self.threshold(), self.class_filter())
+
     def redraw(self) -> None:
-        """Overlays from the newest finished result, filtered by the current threshold and classes."""
-        shown = self.visible_detections()
-        specs = detection_specs(shown) if shown is not None else []
+        """Overlays on the frame on screen: the followed tracks, or the newest finished result, filtered by the
+        current threshold and classes."""
+        specs = self._followed_specs()
+        if specs is None:
+            shown = self.visible_detections()
+            specs = detection_specs(shown) if shown is not None else []
         self.canvas.set_boxes(specs, editable=False)
         self.boxes_shown.emit(specs)
         note = ""

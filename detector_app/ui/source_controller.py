@@ -37,6 +37,7 @@ from detector_app.ui.detect_all_dialog import DetectAll
 from detector_app.ui.filters import Filters
 from detector_app.ui.icons import set_icon
 from detector_app.ui.images_controller import ImagesController
+from detector_app.ui.live_status import LiveStatus
 from detector_app.ui.live_view import LiveController
 from detector_app.ui.messages import Messages
 from detector_app.ui.model_controller import ModelController
@@ -72,7 +73,8 @@ class SourceController(QObject):
         live.error.connect(messages.show_error)
         live.stats_changed.connect(self._on_live_stats)
         live.position_changed.connect(self._on_position)
-        live.stopped.connect(lambda: status_rates.setText(""))
+        self.live_status = LiveStatus(window, settings, live, status_rates)  # rates twice a second, follow toggle
+        self.act_follow = self.live_status.act_follow
         live.first_frame.connect(self._on_first_frame)
         live.ended.connect(self._on_ended)
         live.boxes_shown.connect(lambda specs: images.box_table.set_boxes(specs, None))
@@ -261,9 +263,7 @@ class SourceController(QObject):
             self.seek_slider.setValue(int(index))
 
     def _on_live_stats(self, capture_fps: float, inference_fps: float, latency_s: float) -> None:
-        self.model.update_status()  # int8 calibration progresses with the frames
-        self.status_rates.setText(f"capture {capture_fps:.1f} fps · inference {inference_fps:.1f} fps · "
-                                  f"latency {latency_s * 1000:.0f} ms")
+        self.model.update_status()  # int8 calibration progresses with the frames (the rates: ui/live_status.py)
 
     # into the project -------------------------------------------------------------------------------------
     def capture_frame(self) -> None:
