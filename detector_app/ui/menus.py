@@ -69,6 +69,7 @@ def build_menus(window: QMainWindow, settings: QSettings, projects: ProjectContr
 
     view_menu = bar.addMenu("&View")
     view_menu.addActions([images.act_fit, images.act_next, images.act_prev, *queue_actions])
+    view_menu.addAction(sources.act_follow)  # live boxes follow their objects between detections
     view_menu.addSeparator()
     theme_group = add_theme_menu(view_menu, settings, window)
 
