@@ -183,3 +183,12 @@ def test_a_real_version_runs_on_the_worker_and_cancel_stops_it(qtbot, window) ->
         browser.run()
         browser.cancel()
     assert browser.status.text().startswith("Cancelled") and browser.result is None
+
+
+def test_a_failure_is_one_line_in_the_dialog(qtbot, window) -> None:
+    """A version whose weight file is gone: the worker's failure is the one-line reason, nothing else changes."""
+    win, _ids = window()  # "v1" is a row without a weight file
+    browser = _open(qtbot, win)
+    assert browser.status.text() == "model version v1 has no weight file"
+    assert browser.result is None and browser.matrix.rowCount() == 0 and not browser.holdout_button.isVisible()
+    assert not browser.progress.isVisible() and browser.run_button.isEnabled()  # ready to try again

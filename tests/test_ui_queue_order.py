@@ -87,6 +87,7 @@ def test_next_most_useful_shortcut_jumps_in_order_and_says_when_nothing_is_left(
     action = win.queue_order.act_next_useful
     assert action.isEnabled() and action.shortcut().toString() == NEXT_KEY
     assert (NEXT_KEY, "Next most useful image") in [(k, w.split(":")[0]) for k, w in shortcut_rows(win)]
+    assert action in win.menuBar().actions()[2].menu().actions()  # View
     qtbot.waitUntil(lambda: bool(win.queue_order.entries), timeout=10000)
 
     QTest.keyClick(win, Qt.Key.Key_U)
