@@ -122,7 +122,8 @@ class ClassEditor:
         self.repo.merge_categories(source_id, target_id)
         after = self.repo.class_state([source_id, target_id])
         moved = tuple((annotation_id, target_id) for annotation_id, _ in before.boxes)
-        return ClassEdit("Merge classes", before, ClassState(after.rows, moved))
+        proposals = tuple((annotation_id, target_id) for annotation_id, _ in before.proposals)
+        return ClassEdit("Merge classes", before, ClassState(after.rows, moved, proposals))
 
     def delete(self, category_id: int) -> ClassEdit:
         return self._change("Delete class", [category_id], (), lambda: self.repo.delete_category(category_id))

@@ -65,6 +65,7 @@ class ClassState:
 
     rows: tuple[tuple[int, ClassRow | None], ...]
     boxes: tuple[tuple[int, int], ...] = ()  # (annotation id, category id)
+    proposals: tuple[tuple[int, int], ...] = ()  # (annotation id, proposal category id): a merge remaps them too
 
 
 def check_color(color: str) -> str:
@@ -113,6 +114,10 @@ class CategoryStore(ImageStore):
             _row(s, source_id), _row(s, target_id)
             moved = s.execute(update(Annotation).where(Annotation.category_id == source_id)
                               .values(category_id=target_id)).rowcount
+            # A merge says the two classes are one: a proposal of the source class was a proposal of the target.
+            # Remapped like the box's class, a merged box is not counted as relabelled (no person changed it).
+            s.execute(update(Annotation).where(Annotation.proposal_category_id == source_id)
+                      .values(proposal_category_id=target_id))
             s.execute(delete(Category).where(Category.id == source_id))
             return int(moved or 0)
 
@@ -150,12 +155,16 @@ class CategoryStore(ImageStore):
         with self.reading() as s:
             found = {c.id: c for c in s.scalars(select(Category).where(Category.id.in_(ids)))} if ids else {}
             boxes: list[tuple[int, int]] = []
+            proposals: list[tuple[int, int]] = []
             if box_classes:
                 boxes = [(int(a), int(c)) for a, c in s.execute(
                     select(Annotation.id, Annotation.category_id)
                     .where(Annotation.category_id.in_(box_classes)).order_by(Annotation.id))]
+                proposals = [(int(a), int(c)) for a, c in s.execute(
+                    select(Annotation.id, Annotation.proposal_category_id)
+                    .where(Annotation.proposal_category_id.in_(box_classes)).order_by(Annotation.id))]
         rows = tuple((i, _class_row(found[i]) if i in found else None) for i in ids)
-        return ClassState(rows, tuple(boxes))
+        return ClassState(rows, tuple(boxes), tuple(proposals))
 
     def restore_class_state(self, state: ClassState) -> None:
         """Write a snapshot back in one transaction: rows first, then the boxes, then rows that must not exist."""
@@ -171,6 +180,9 @@ class CategoryStore(ImageStore):
                 for annotation_id, category_id in state.boxes[start:start + CHUNK]:
                     s.execute(update(Annotation).where(Annotation.id == annotation_id)
                               .values(category_id=category_id))
+            for annotation_id, category_id in state.proposals:
+                s.execute(update(Annotation).where(Annotation.id == annotation_id)
+                          .values(proposal_category_id=category_id))
             for category_id, row in state.rows:
                 if row is None and (category := s.get(Category, category_id)) is not None:
                     if s.scalar(select(Annotation.id).where(Annotation.category_id == category_id).limit(1)):

@@ -11,6 +11,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from detector_app.core.provenance import Correction, correction_action
+
 BBox = tuple[float, float, float, float]
 
 
@@ -61,6 +63,29 @@ class AnnotationRecord:
     created_at: datetime | None = None
     updated_at: datetime | None = None
     coco_id: int | None = None
+    # The model's proposal as it was (schema 0004); None for drawn boxes and boxes corrected before it was kept.
+    proposal_bbox: BBox | None = None
+    proposal_category_id: int | None = None
+    proposal_score: float | None = None
+
+    @property
+    def correction(self) -> Correction:
+        """What a person did to this box (``core.provenance``, the one rule)."""
+        return correction_action(self.origin, self.status, self.bbox, self.category_id, self.proposal_bbox,
+                                 self.proposal_category_id)
+
+
+@dataclass(frozen=True)
+class ReviewTimeRecord:
+    """Active seconds one person spent on one image, open to done, idle gaps left out."""
+
+    id: int
+    image_id: int
+    model_version_id: int | None  # the version whose proposals were on the image when the review began
+    annotator: str | None
+    started_at: datetime
+    finished_at: datetime
+    seconds: float
 
 
 @dataclass(frozen=True)

@@ -42,6 +42,13 @@ from detector_app.storage.models import (
     Image,
     utcnow,
 )
+from detector_app.storage.provenance import (
+    PROPOSAL_COLUMNS,
+    ReviewTimeStore,
+    proposal_fields,
+    proposal_values,
+    restore_proposal,
+)
 from detector_app.storage.records import (
     AnnotationRecord,
     BBox,
@@ -56,7 +63,7 @@ log = logging.getLogger(__name__)
 _ANNOTATION_COLUMNS = (Annotation.id, Annotation.image_id, Annotation.category_id, Category.name,
                        Annotation.x, Annotation.y, Annotation.w, Annotation.h, Annotation.score,
                        Annotation.origin, Annotation.status, Annotation.iscrowd, Annotation.model_version_id,
-                       Annotation.created_at, Annotation.updated_at, Annotation.coco_id)
+                       Annotation.created_at, Annotation.updated_at, Annotation.coco_id, *PROPOSAL_COLUMNS)
 
 
 def _annotation_select() -> Select[Any]:
@@ -69,9 +76,10 @@ _ANNOTATIONS_OF_IMAGE = _annotation_select().where(Annotation.image_id == bindpa
 _VISIBLE_ANNOTATIONS_OF_IMAGE = _ANNOTATIONS_OF_IMAGE.where(Annotation.status != Status.REJECTED)
 
 
-class Repository(CategoryStore):
+class Repository(CategoryStore, ReviewTimeStore):
     """Annotations; the class list comes from ``CategoryStore``, images from ``ImageStore``, model versions and
-    runs from ``ModelStore``, sessions and stored paths from ``ProjectDatabase`` (each the base of the next)."""
+    runs from ``ModelStore``, sessions and stored paths from ``ProjectDatabase`` (each the base of the next);
+    review times from ``ReviewTimeStore`` (on ``ImageStore``)."""
 
     # --- annotations -----------------------------------------------------------------------------
 
@@ -99,9 +107,11 @@ class Repository(CategoryStore):
         with self.transaction() as s:
             self._image(s, image_id)
             now = utcnow()
-            ann = Annotation(image_id=image_id, category_id=self._category_id(s, category), x=box[0], y=box[1],
+            category_id = self._category_id(s, category)
+            ann = Annotation(image_id=image_id, category_id=category_id, x=box[0], y=box[1],
                              w=box[2], h=box[3], score=score, origin=origin, status=status, iscrowd=int(iscrowd),
-                             model_version_id=model_version_id, created_at=now, updated_at=now)
+                             model_version_id=model_version_id, created_at=now, updated_at=now,
+                             **proposal_values(origin, box, category_id, score))
             s.add(ann)
             s.flush()
             self._after_edit(s, image_id, by_person=origin == Origin.HUMAN, status=status)
@@ -308,6 +318,7 @@ def _restore_fields(ann: Annotation, snap: AnnotationRecord, box: BBox, category
     ann.created_at = snap.created_at or now
     ann.updated_at = snap.updated_at or now
     ann.coco_id = snap.coco_id
+    restore_proposal(ann, snap, category_id)
 
 
 def _snapshot(s: Session, annotation_id: int) -> AnnotationRecord:
@@ -322,7 +333,7 @@ def _annotation_record(row: Any) -> AnnotationRecord:
         id=row.id, image_id=row.image_id, category_id=row.category_id, category_name=row.name,
         bbox=(row.x, row.y, row.w, row.h), score=row.score, origin=row.origin, status=row.status,
         iscrowd=row.iscrowd, model_version_id=row.model_version_id, created_at=row.created_at,
-        updated_at=row.updated_at, coco_id=row.coco_id)
+        updated_at=row.updated_at, coco_id=row.coco_id, **proposal_fields(row))
 
 
 def _prediction_rows(s: Session, image_id: int, dets: Detections, model_version_id: int | None,
@@ -340,5 +351,6 @@ def _prediction_rows(s: Session, image_id: int, dets: Detections, model_version_
             categories[name] = ensure_category_row(s, name, int(label), None, "").id
         rows.append({"image_id": image_id, "category_id": categories[name], "x": x, "y": y, "w": w, "h": h,
                      "score": float(score), "origin": Origin.MODEL.value, "status": Status.PREDICTED.value, "iscrowd": 0,
-                     "model_version_id": model_version_id, "created_at": now, "updated_at": now})
+                     "model_version_id": model_version_id, "created_at": now, "updated_at": now,
+                     **proposal_values(Origin.MODEL, (x, y, w, h), categories[name], float(score))})
     return rows

@@ -6,19 +6,22 @@ import logging
 from collections.abc import Callable
 
 import cv2
-from PySide6.QtCore import QObject, Signal
+from PySide6.QtCore import QEvent, QObject, Signal
 from PySide6.QtGui import QUndoCommand, QUndoStack
 
 from detector_app.core.labels import Status
 from detector_app.core.palette import class_color
 from detector_app.errors import DetectorAppError
 from detector_app.review import Edit, Reviewer
+from detector_app.review.review_clock import ReviewClock, ReviewTiming, proposals_version
 from detector_app.storage.records import AnnotationRecord
 from detector_app.storage.repository import Repository
 from detector_app.ui.box_item import BoxSpec
 from detector_app.ui.canvas import AnnotationCanvas
 
 log = logging.getLogger(__name__)
+
+_ACTIVITY = (QEvent.Type.MouseButtonPress, QEvent.Type.MouseMove, QEvent.Type.Wheel, QEvent.Type.KeyPress)
 
 
 def annotation_spec(ann: AnnotationRecord, locked: bool = False) -> BoxSpec:
@@ -73,6 +76,12 @@ class ReviewController(QObject):
         self.hidden: set[int] = set()
         self.locked: set[int] = set()
         self.annotations: list[AnnotationRecord] = []
+        # Review time per image (review_clock.py); annotator: who reviews, None until identities exist.
+        self.clock = ReviewClock()
+        self.annotator: str | None = None
+        self._reviewed = False  # whether the image on screen was reviewed at the last refresh
+        canvas.installEventFilter(self)
+        canvas.viewport().installEventFilter(self)
         canvas.box_edited.connect(self._on_box_edited)
         canvas.box_drawn.connect(self._on_box_drawn)
 
@@ -86,8 +95,11 @@ class ReviewController(QObject):
                 self.canvas.clear_image()
             else:
                 self.canvas.set_image(image, fit=True)
-            self.image_id = image_id
-        self.refresh()
+            self.image_id, self._reviewed = image_id, record.reviewed
+            self.refresh()
+            self.clock.show(image_id, proposals_version(self.annotations))
+        else:
+            self.refresh()
         self.image_shown.emit(image_id)
 
     def refresh(self) -> None:
@@ -97,7 +109,29 @@ class ReviewController(QObject):
         self.annotations = self.repo.annotations_for_image(self.image_id)
         self.canvas.set_boxes([annotation_spec(a, a.id in self.locked) for a in self.visible_annotations()],
                               editable=True)
+        self._time_review()
         self.changed.emit()
+
+    def _time_review(self) -> None:
+        """The image on screen turned reviewed: store the time its review took (open to done)."""
+        reviewed = self.repo.get_image(self.image_id).reviewed
+        timing = self.clock.done(proposals_version(self.annotations)) if reviewed and not self._reviewed else None
+        self._reviewed = reviewed
+        if timing is not None:
+            self._store_time(timing)
+
+    def _store_time(self, t: ReviewTiming) -> None:
+        try:
+            self.repo.add_review_time(t.image_id, t.model_version_id, t.seconds, t.started_at, t.finished_at,
+                                      annotator=self.annotator)
+        except DetectorAppError as exc:
+            self.error.emit(f"the review time was not saved: {exc}")
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 (Qt's name)
+        """A mouse or key event on the canvas is activity: the review clock does not count it as idle."""
+        if event.type() in _ACTIVITY and self.image_id is not None:
+            self.clock.activity()
+        return False
 
     def visible_annotations(self) -> list[AnnotationRecord]:
         """Rejected, hidden and filtered-out boxes and predictions below the threshold are not drawn."""
@@ -111,11 +145,13 @@ class ReviewController(QObject):
         return [a for a in self.annotations if not wanted or a.category_name in wanted]
 
     def leave(self) -> None:
+        self.clock.leave()
         self.image_id = None
         self.annotations = []
 
     # edits ----------------------------------------------------------------------------------------------
     def _do(self, action: Callable[[], Edit]) -> Edit | None:
+        self.clock.activity()
         try:
             edit = action()
         except DetectorAppError as exc:
