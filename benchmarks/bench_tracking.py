@@ -10,6 +10,10 @@
 3. Live overlay: a 25 fps source, the detector giving a result every 13th frame 12 frames late (about 2 fps);
    mean IoU of the box drawn on every displayed frame with the true box, for the overlay that follows tracks
    (optical flow; velocity) against the last detection as is, and the overlay's cost per captured frame.
+4. The same in real time, threaded as in the live view (tracking/live.py): a player thread paced at 25 fps
+   feeding the overlay, a detector thread taking the newest frame and answering with its noisy true boxes
+   after 0.5 s, a view thread drawing the newest frame's boxes; display and detector fps, mean IoU of the
+   drawn boxes with the truth (following vs the last detection), CPU ms per frame and per result.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import argparse
 import os
 import statistics
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -26,11 +31,14 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from detector_app.core.detections import Detections
+from detector_app.detection.live import LatestSlot, RateMeter
 from detector_app.tracking import NO_TRACK, OverlayPredictor, Tracked, Tracker, TrackerConfig
 from detector_app.tracking.geometry import iou_matrix
+from detector_app.tracking.live import LiveOverlay
 from tests.synthetic_tracks import (
     live_overlay_iou,
     make_track_sequence,
+    matched_iou,
     mot_scores,
     noisy_detections,
     video_backgrounds,
@@ -133,6 +141,62 @@ def main() -> None:
                  "hold": "last detection (baseline)"}[mode]
         print(f"   {label:28s} mean IoU with the truth {statistics.mean(ious):.3f}  "
               f"({statistics.mean(per_frame):.1f} ms per captured frame)")
+
+    print("\n4. real time, threaded: player at 25 fps, detector 0.5 s per result, view drawing the newest frame")
+    for follow in (True, False):
+        run = real_time(sequences[0], noisy[0], follow)
+        label = "tracks, optical flow" if follow else "last detection (baseline)"
+        print(f"   {label:28s} display {run['display_fps']:.1f} fps, detector {run['detector_fps']:.1f} fps, "
+              f"mean IoU {run['iou']:.3f}, overlay CPU per frame median {run['frame_median']:.1f} ms "
+              f"p95 {run['frame_p95']:.1f} ms, per result {run['result_median']:.1f} ms")
+
+
+def real_time(seq: object, dets: list[Detections], follow: bool, detector_s: float = 0.5) -> dict[str, float]:
+    """One pass over ``seq`` at its frame rate with three threads, as the live view runs them."""
+    overlay, to_detect, to_show = LiveOverlay(), LatestSlot(), LatestSlot()
+    overlay.set_enabled(follow)
+    latest: list = [None]  # the newest result: (frame index, its detections), for the baseline
+    display, detector, ious = RateMeter(300), RateMeter(300), []
+    done = threading.Event()
+
+    def player() -> None:
+        due = time.monotonic()
+        for k, frame in enumerate(seq.frames):
+            overlay.add_frame(frame, k, k / seq.fps)
+            to_detect.put(k)
+            to_show.put(k)
+            due += 1 / seq.fps
+            time.sleep(max(0.0, due - time.monotonic()))
+        done.set()
+        to_detect.close()
+        to_show.close()
+
+    def detect() -> None:
+        while (k := to_detect.get()) is not None and not done.is_set():
+            time.sleep(detector_s)
+            overlay.add_result(k, k / seq.fps, dets[k])
+            latest[0] = (k, dets[k])
+            detector.tick()
+
+    def view() -> None:
+        while (k := to_show.get()) is not None:
+            display.tick()
+            if latest[0] is None:
+                continue
+            if follow:
+                drawn = np.array([b.box for b in overlay.boxes_for(k, k / seq.fps) or []], np.float32)
+            else:
+                drawn = latest[0][1].boxes
+            ious.append(matched_iou(seq.boxes[k], drawn.reshape(-1, 4)))
+
+    threads = [threading.Thread(target=t) for t in (player, detect, view)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    costs = overlay.cost_ms() if follow else {"frame_median": 0.0, "frame_p95": 0.0, "result_median": 0.0}
+    return {"display_fps": display.rate, "detector_fps": detector.rate,
+            "iou": float(np.concatenate(ious).mean()), **costs}
 
 
 if __name__ == "__main__":
