@@ -66,6 +66,8 @@ def test_table_and_plots_of_two_versions(qtbot, tmp_path_factory: pytest.TempPat
         assert list(edits_x) == [0, 1, 2] and list(edits_y) == pytest.approx([0.0, 7 / 3, 2 / 3])
         seconds_x, seconds_y = window.seconds_curve.getData()
         assert list(seconds_x) == [1, 2] and list(seconds_y) == [40.0, 12.0]
+        assert window.cost_plot.getPlotItem().viewRange()[1][0] == 0.0  # both cost axes start at 0
+        assert window._seconds_box.viewRange()[1] == pytest.approx([0.0, 44.0])
         map_x, map_y = window.map_curve.getData()
         assert list(map_x) == [1, 2] and list(map_y) == pytest.approx([v1.map, v2.map])
         assert list(window.ap50_curve.getData()[1]) == pytest.approx([v1.ap50, v2.ap50])

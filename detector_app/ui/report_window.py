@@ -186,8 +186,13 @@ class ReportWindow(QDialog):
         for widget in (self.cost_plot, self.accuracy_plot):
             widget.getPlotItem().getAxis("bottom").setTicks(ticks)
             widget.getPlotItem().setXRange(-0.5, max(0.5, len(rows) - 0.5), padding=0)
-        self.edits_curve.setData(*series(rows, lambda r: r.cost.edits_per_image))
-        self.seconds_curve.setData(*series(rows, lambda r: r.cost.median_seconds))
+        edits = series(rows, lambda r: r.cost.edits_per_image)
+        seconds = series(rows, lambda r: r.cost.median_seconds)
+        self.edits_curve.setData(*edits)
+        self.seconds_curve.setData(*seconds)
+        # Both cost axes start at 0: a version that halves the work should look like half of it.
+        self.cost_plot.getPlotItem().setYRange(0.0, max(edits[1], default=0.0) * 1.1 or 1.0, padding=0)
+        self._seconds_box.setYRange(0.0, max(seconds[1], default=0.0) * 1.1 or 1.0, padding=0)
         self.map_curve.setData(*series(rows, lambda r: r.holdout.map if r.holdout else None))
         self.ap50_curve.setData(*series(rows, lambda r: r.holdout.ap50 if r.holdout else None))
 
