@@ -1,9 +1,10 @@
 """A project with two model versions whose predictions were reviewed, for the correction report tests.
 
-Boxes and review times are written as rows (``storage.models``) with the statuses and kept proposals a review leaves
-behind, so every kind of correction is there in known numbers. The two versions are real weight files: random
-RetinaNet-light weights whose classification bias is raised (0 for v1, -1 for v2) so that they propose boxes on the
-holdout and score non-zero, different APs there; nothing is trained.
+Boxes and review times go through the repository as a review makes them (predictions stored with their proposal,
+then accepted, moved, relabelled, rejected or drawn; review times added), so every kind of correction is there in
+known numbers. The two versions are real weight files: random RetinaNet-light weights whose classification bias is
+raised (0 for v1, -1 for v2) so that they propose boxes on the holdout and score non-zero, different APs there;
+nothing is trained.
 
 The cost images (64 x 64), proposals all 20 x 20 at (10, 10) unless said otherwise:
 
@@ -30,14 +31,13 @@ from pathlib import Path
 import pytest
 import torch
 
-from detector_app.core.labels import Origin, Status
+from detector_app.core.labels import Status
 from detector_app.detection.presets import build_model
 from detector_app.storage import Project
-from detector_app.storage.models import Annotation, Image, ReviewTime
 from detector_app.training.correction_report import build_report
 from detector_app.training.versions import register_version
 
-from .helpers_storage import write_image
+from .helpers_storage import detections, write_image
 
 PRESET = "retinanet_light"
 CLASSES = ("__background__", "cat", "dog")
@@ -72,42 +72,48 @@ def build(project: Project, weights: bool = True) -> dict[str, int]:
         repo.mark_reviewed(image)
         ids[f"holdout{n}"] = image
     repo.set_split([ids["holdout0"], ids["holdout1"]], "test")
-    v1, v2, cat, dog = ids["v1"], ids["v2"], ids["cat"], ids["dog"]
+    v1, v2 = ids["v1"], ids["v2"]
+    x, y, w, h = P
 
-    def model_box(image: str, status: str, version: int | None, box: tuple[float, ...] = P, category: int = cat,
-                  proposal: tuple[float, ...] = P) -> Annotation:
-        x, y, w, h = box
-        px, py, pw, ph = proposal
-        return Annotation(image_id=ids[image], category_id=category, x=x, y=y, w=w, h=h, score=0.8,
-                          origin=Origin.MODEL.value, status=status, model_version_id=version, proposal_x=px,
-                          proposal_y=py, proposal_w=pw, proposal_h=ph, proposal_category_id=cat, proposal_score=0.8)
+    def propose(image: str, version: int | None, count: int) -> list[int]:
+        dets = detections([(x, y, x + w, y + h)] * count, [1] * count, [0.8] * count, CLASSES)  # cats
+        return [a.id for a in repo.add_predictions(ids[image], dets, model_version_id=version)]
 
-    def drawn(image: str) -> Annotation:
-        return Annotation(image_id=ids[image], category_id=dog, x=30.0, y=30.0, w=10.0, h=10.0,
-                          origin=Origin.HUMAN.value, status=Status.ACCEPTED.value)
+    def accept(*boxes: int) -> None:
+        for box in boxes:
+            repo.set_status(box, Status.ACCEPTED)
 
-    acc, cor, rej = Status.ACCEPTED.value, Status.CORRECTED.value, Status.REJECTED.value
-    rows = [
-        model_box("A", acc, v1), model_box("A", cor, v1, (20.0, 10.0, 20.0, 20.0)), model_box("A", rej, v1),
-        drawn("A"),
-        model_box("B", acc, v1), model_box("B", cor, v1, category=dog),
-        model_box("C", acc, v1), model_box("C", acc, v1), model_box("C", cor, v1, (10.0, 10.0, 20.0, 30.0)),
-        drawn("C"), drawn("C"),
-        *(model_box("D", acc, v2) for _ in range(3)),
-        model_box("E", acc, v2), model_box("E", rej, v2), drawn("E"),
-        model_box("G", acc, v2), model_box("G", acc, v2), model_box("G", acc, v1),
-        model_box("F", Status.PREDICTED.value, v2),
-        model_box("I", acc, None),
-    ]
+    def draw(image: str, count: int = 1) -> None:
+        for _ in range(count):
+            repo.add_annotation(ids[image], "dog", (30.0, 30.0, 10.0, 10.0))
+
+    a = propose("A", v1, 3)
+    accept(a[0])
+    repo.update_bbox(a[1], (20.0, 10.0, 20.0, 20.0))
+    repo.set_status(a[2], Status.REJECTED)
+    draw("A")
+    b = propose("B", v1, 2)
+    accept(b[0])
+    repo.set_category(b[1], "dog")
+    c = propose("C", v1, 3)
+    accept(c[0], c[1])
+    repo.update_bbox(c[2], (10.0, 10.0, 20.0, 30.0))
+    draw("C", 2)
+    accept(*propose("D", v2, 3))
+    e = propose("E", v2, 2)
+    accept(e[0])
+    repo.set_status(e[1], Status.REJECTED)
+    draw("E")
+    accept(*propose("G", v1, 1))
+    accept(*propose("G", v2, 2))
+    propose("F", v2, 1)
+    accept(*propose("I", None, 1))
+    for name in "ABCDEGHI":
+        repo.mark_reviewed(ids[name])
     start = datetime(2026, 1, 1, tzinfo=UTC)
-    times = [("A", v1, 40.0), ("B", v1, 10.0), ("B", v1, 20.0), ("C", v1, 90.0), ("D", v2, 12.0), ("E", v2, 20.0),
-             ("G", v2, 8.0), ("H", None, 500.0)]
-    with repo.transaction() as s:
-        s.add_all(rows)
-        s.add_all(ReviewTime(image_id=ids[i], model_version_id=v, annotator="ann", started_at=start,
-                             finished_at=start + timedelta(seconds=sec), seconds=sec) for i, v, sec in times)
-        for name in "ABCDEGHI":
-            s.get(Image, ids[name]).reviewed_at = start
+    for image, version, seconds in (("A", v1, 40.0), ("B", v1, 10.0), ("B", v1, 20.0), ("C", v1, 90.0),
+                                    ("D", v2, 12.0), ("E", v2, 20.0), ("G", v2, 8.0), ("H", None, 500.0)):
+        repo.add_review_time(ids[image], version, seconds, start, start + timedelta(seconds=seconds), "ann")
     return ids
 
 
