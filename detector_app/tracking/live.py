@@ -4,8 +4,9 @@ result, the view reads the boxes of the frame it shows.
 ``OverlayPredictor`` is single-threaded; ``LiveOverlay`` puts one lock around it and keeps the optical flow
 off the UI thread: ``add_frame`` runs on the player thread (3-5 ms of CPU a frame, 320x240 to 1280x720:
 one small grey frame and one LK call), ``add_result`` on the detector thread (the catch-up over the frames
-captured during the inference, 15-20 ms), and the view's ``boxes_for`` reads the boxes already computed
-for the last few frames under a second lock that no flow is computed under, so the UI never waits for it.
+captured during the inference, 15-20 ms, computed outside the lock so the player does not wait for it), and
+the view's ``boxes_for`` reads the boxes already computed for the last few frames under a second lock that no
+flow is computed under, so the UI never waits for it.
 
 Times are the frames' own timestamps (seconds into a video, since opening for a webcam), so a pause does not
 look like motion; a frame that does not follow the previous one (a seek, Play again at the end) starts
@@ -104,9 +105,15 @@ class LiveOverlay:
         with self._lock:
             if _frame_key(index, timestamp) not in self._times:
                 return False
+            predictor = self._predictor
+            plan = predictor.plan_result(shown, timestamp)
             self._names = shown.class_names
-            self._predictor.add_detections(shown, timestamp)
             self._detection_time = timestamp
+        carried = predictor.catch_up(plan)  # the optical flow, without the lock: the player goes on meanwhile
+        with self._lock:
+            if predictor is not self._predictor:  # a seek while it ran: the result is for a past scene
+                return False
+            predictor.apply_result(plan, carried)
             with self._shown_lock:
                 keys = list(self._published)
             self._publish({k: self._times[k] for k in keys if k in self._times})  # redrawn by the catch-up
