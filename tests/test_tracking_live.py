@@ -10,6 +10,7 @@ import numpy as np
 from detector_app.core.detections import Detections
 from detector_app.tracking.geometry import iou_matrix
 from detector_app.tracking.live import LiveOverlay
+from detector_app.tracking.overlay import OverlayPredictor
 
 from .synthetic_tracks import CLASS_NAMES
 
@@ -117,3 +118,19 @@ def test_player_detector_and_view_threads_at_once() -> None:
     assert not errors and read
     for k, box in read:
         assert iou_matrix(np.array([box]), np.array([truth[k]]))[0, 0] > 0.5
+
+
+def test_frames_added_while_a_result_is_carried_over_get_its_boxes_too() -> None:
+    """The flow of a catch-up runs outside the lock: the player adds frames meanwhile."""
+    images, truth = _moving_square(frames=20)
+    predictor = OverlayPredictor("flow")
+    for k in range(13):
+        predictor.add_frame(images[k], k / 25)
+    plan = predictor.plan_result(_result(truth[0]), 0.0)
+    carried = predictor.catch_up(plan)
+    for k in range(13, 16):  # the player went on while the flow ran
+        predictor.add_frame(images[k], k / 25)
+    assert predictor.boxes() == []  # not until the result is applied
+    predictor.apply_result(plan, carried)
+    (box,) = predictor.boxes()
+    assert box.track_id == 1 and iou_matrix(box.box[None], np.array([truth[15]]))[0, 0] > 0.85
