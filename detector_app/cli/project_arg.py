@@ -1,12 +1,14 @@
 """The ``--project`` option shared by the subcommands that work on a project.
 
 ``--project`` names a project folder, or a team project's PostgreSQL URL; then ``--media-root`` (or the
-DETECTOR_APP_MEDIA_ROOT environment variable) gives this machine's path of its media folder.
+DETECTOR_APP_MEDIA_ROOT environment variable) gives this machine's path of its media folder. ``--annotator``
+(commands that change a project) names who the edits are recorded for.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -53,13 +55,34 @@ class _MediaRootAction(argparse.Action):
             namespace.project = TeamProject(project.url, root)
 
 
-def add_project_argument(parser: argparse.ArgumentParser) -> None:
+class _AnnotatorAction(argparse.Action):
+    """Checked here (a bad name is a usage error), then this process's annotator: it sets
+    $DETECTOR_APP_ANNOTATOR, which the repository's default (storage/identity.py) and any worker processes read."""
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
+                 values: str | Sequence[Any] | None, option_string: str | None = None) -> None:
+        from detector_app.core.names import InvalidNameError  # here: light, but only when the option is given
+        from detector_app.storage.identity import ANNOTATOR_ENV, check_annotator
+
+        try:
+            name = check_annotator(str(values))
+        except InvalidNameError as exc:
+            parser.error(f"--annotator: {exc}")
+        os.environ[ANNOTATOR_ENV] = name
+        setattr(namespace, self.dest, name)
+
+
+def add_project_argument(parser: argparse.ArgumentParser, edits: bool = True) -> None:
     parser.add_argument("--project", action=_ProjectAction, default=None, metavar="FOLDER|URL",
                         help="project folder (default: the default project in the user data folder), or a team "
                              "project's database URL, postgresql+psycopg://USER:PASSWORD@HOST[:PORT]/DATABASE")
     parser.add_argument("--media-root", action=_MediaRootAction, default=None, metavar="FOLDER",
                         help="with a database URL: this machine's path of the team's shared media folder "
                              "(default: $DETECTOR_APP_MEDIA_ROOT)")
+    if edits:
+        parser.add_argument("--annotator", action=_AnnotatorAction, default=None, metavar="NAME",
+                            help="who the edits are recorded for (default: $DETECTOR_APP_ANNOTATOR, else your "
+                                 "user name)")
 
 
 def open_project(path: Path | TeamProject | None, create: bool = True) -> Project:

@@ -1,4 +1,5 @@
-"""Runs ``detector-app stats`` (arguments in :mod:`detector_app.cli.stats_cmd`): images by review state and split, boxes by status."""
+"""Runs ``detector-app stats`` (arguments in :mod:`detector_app.cli.stats_cmd`): images by review state and split,
+boxes by status, and per annotator the boxes they edited last and the images they marked reviewed."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from detector_app.storage.repository import Repository
 
 def run(args: argparse.Namespace) -> int:
     with open_project(args.project, create=args.project is None) as project:
-        print(f"project: {printable(project.path)}")
+        print(f"project: {printable(project.location)}")
         print(format_stats(project.repo))
     return 0
 
@@ -33,4 +34,17 @@ def format_stats(repo: Repository) -> str:
     active = repo.active_model_version()
     versions = repo.model_versions()
     lines.append(f"model versions: {len(versions)}" + (f" (active: {printable(active.name)})" if active else ""))
+    lines.extend(format_annotators(repo))
     return "\n".join(lines)
+
+
+def format_annotators(repo: Repository) -> list[str]:
+    """One row per annotator (none when nobody edited yet): boxes whose latest change is theirs, images they
+    marked reviewed."""
+    counts = [(printable(name), c) for name, c in repo.annotator_counts().items()]
+    if not counts:
+        return []
+    width = max([len(name) for name, _ in counts] + [len("annotator")])
+    lines = [f"{'annotator':<{width}}  {'boxes edited':>12}  {'images reviewed':>15}"]
+    lines += [f"{name:<{width}}  {c.boxes_edited:>12}  {c.images_reviewed:>15}" for name, c in counts]
+    return lines

@@ -7,12 +7,14 @@ created, so every edit kind shares one tested code path, whatever image is on sc
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from detector_app.core.labels import Origin, Status
+from detector_app.errors import StaleEditError, StorageError
 from detector_app.storage.categories import ClassState
 from detector_app.storage.records import AnnotationRecord
 from detector_app.storage.repository import Repository
+from detector_app.storage.team import BOX_DELETED
 
 BBox = tuple[float, float, float, float]
 
@@ -28,60 +30,98 @@ class Edit:
 
 
 class Reviewer:
+    """Edits of one person. ``revision`` is the box's revision the person saw (the view's copy): a box someone
+    else changed since is refused with ``StaleEditError`` (None: the revision read just before the edit).
+
+    Undo and redo expect each box at the revision this reviewer last wrote (``revision_of``): a box someone else
+    changed after that is refused, never overwritten; one this person changed again is theirs to undo."""
+
     def __init__(self, repo: Repository) -> None:
         self.repo = repo
+        self._written: dict[int, int | None] = {}  # box id -> the revision this reviewer last wrote (None: deleted)
 
-    def _get(self, ann_id: int) -> AnnotationRecord:
-        return self.repo.get_annotation(ann_id)
+    def revision_of(self, box: AnnotationRecord) -> int:
+        """The revision undo/redo expect ``box`` at: the one this reviewer last wrote, else the record's."""
+        return self._written.get(box.id) or box.revision
 
-    def move(self, ann_id: int, bbox: BBox) -> Edit:
-        before = self._get(ann_id)
-        after = self.repo.update_bbox(ann_id, clamp_bbox(bbox, *self._image_size(before.image_id)))
-        return Edit("Move box", before.image_id, (before,), (after,))
+    def _get(self, ann_id: int, revision: int | None) -> tuple[AnnotationRecord, int]:
+        try:
+            before = self.repo.get_annotation(ann_id)
+        except StorageError:
+            if revision is None:
+                raise
+            raise StaleEditError(BOX_DELETED) from None  # the person's copy outlived the box
+        return before, before.revision if revision is None else revision
+
+    def _wrote(self, edit: Edit) -> Edit:
+        for before, after in zip(edit.before, edit.after, strict=True):
+            if after is not None:
+                self._written[after.id] = after.revision
+            elif before is not None:
+                self._written[before.id] = None
+        return edit
+
+    def move(self, ann_id: int, bbox: BBox, revision: int | None = None) -> Edit:
+        before, loaded = self._get(ann_id, revision)
+        after = self.repo.update_bbox(ann_id, clamp_bbox(bbox, *self._image_size(before.image_id)), loaded)
+        return self._wrote(Edit("Move box", before.image_id, (before,), (after,)))
 
     def draw(self, image_id: int, category: str | int, bbox: BBox) -> Edit:
         bbox = clamp_bbox(bbox, *self._image_size(image_id))
         after = self.repo.add_annotation(image_id, category, bbox, origin=Origin.HUMAN, status=Status.ACCEPTED)
-        return Edit("Draw box", image_id, (None,), (after,))
+        return self._wrote(Edit("Draw box", image_id, (None,), (after,)))
 
-    def relabel(self, ann_id: int, category: str | int) -> Edit:
-        before = self._get(ann_id)
-        return Edit("Change class", before.image_id, (before,), (self.repo.set_category(ann_id, category),))
+    def relabel(self, ann_id: int, category: str | int, revision: int | None = None) -> Edit:
+        before, loaded = self._get(ann_id, revision)
+        after = self.repo.set_category(ann_id, category, loaded)
+        return self._wrote(Edit("Change class", before.image_id, (before,), (after,)))
 
-    def accept(self, ann_id: int) -> Edit:
-        before = self._get(ann_id)
-        return Edit("Accept box", before.image_id, (before,), (self.repo.set_status(ann_id, Status.ACCEPTED),))
+    def accept(self, ann_id: int, revision: int | None = None) -> Edit:
+        before, loaded = self._get(ann_id, revision)
+        after = self.repo.set_status(ann_id, Status.ACCEPTED, loaded)
+        return self._wrote(Edit("Accept box", before.image_id, (before,), (after,)))
 
-    def reject(self, ann_id: int) -> Edit:
-        before = self._get(ann_id)
-        return Edit("Reject box", before.image_id, (before,), (self.repo.set_status(ann_id, Status.REJECTED),))
+    def reject(self, ann_id: int, revision: int | None = None) -> Edit:
+        before, loaded = self._get(ann_id, revision)
+        after = self.repo.set_status(ann_id, Status.REJECTED, loaded)
+        return self._wrote(Edit("Reject box", before.image_id, (before,), (after,)))
 
-    def delete(self, ann_id: int) -> Edit:
-        before = self.repo.delete_annotation(ann_id)
-        return Edit("Delete box", before.image_id, (before,), (None,))
+    def delete(self, ann_id: int, revision: int | None = None) -> Edit:
+        before = self.repo.delete_annotation(ann_id, revision)
+        return self._wrote(Edit("Delete box", before.image_id, (before,), (None,)))
 
     def accept_all(self, image_id: int, min_score: float = 0.0) -> Edit:
         """Accept every prediction on the image whose score reaches ``min_score`` (what is on screen)."""
         pending = [a for a in self.repo.annotations_for_image(image_id)
                    if a.status == Status.PREDICTED and (a.score is None or a.score >= min_score)]
-        after = tuple(self.repo.set_status(a.id, Status.ACCEPTED) for a in pending)
+        after = tuple(self.repo.set_status(a.id, Status.ACCEPTED, a.revision) for a in pending)
         if not pending:
             self.repo.mark_reviewed(image_id)
-        return Edit("Accept all", image_id, tuple(pending), after)
+        return self._wrote(Edit("Accept all", image_id, tuple(pending), after))
 
-    def undo(self, edit: Edit) -> None:
-        self._apply(edit.after, edit.before)
+    def undo(self, edit: Edit) -> Edit:
+        """Write ``edit.before`` back; returns the edit with that side as now stored."""
+        return replace(edit, before=self._apply(edit.after, edit.before))
 
-    def redo(self, edit: Edit) -> None:
-        self._apply(edit.before, edit.after)
+    def redo(self, edit: Edit) -> Edit:
+        return replace(edit, after=self._apply(edit.before, edit.after))
 
-    def _apply(self, current: Sequence[AnnotationRecord | None], target: Sequence[AnnotationRecord | None]) -> None:
+    def _apply(self, current: Sequence[AnnotationRecord | None],
+               target: Sequence[AnnotationRecord | None]) -> tuple[AnnotationRecord | None, ...]:
+        """Each box from ``current`` (as this person left it) to ``target``. A box someone else changed or deleted
+        since is refused (``StaleEditError``), never overwritten; boxes of the edit before it stay written."""
+        done: list[AnnotationRecord | None] = []
         for now, wanted in zip(current, target, strict=True):
             if wanted is None:
                 if now is not None:
-                    self.repo.delete_annotation(now.id)
+                    self.repo.delete_annotation(now.id, self.revision_of(now))
+                    self._written[now.id] = None
+                done.append(None)
             else:
-                self.repo.restore_annotation(wanted)
+                restored = self.repo.restore_annotation(wanted, None if now is None else self.revision_of(now))
+                self._written[restored.id] = restored.revision
+                done.append(restored)
+        return tuple(done)
 
     def _image_size(self, image_id: int) -> tuple[int, int]:
         image = self.repo.get_image(image_id)

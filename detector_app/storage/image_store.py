@@ -152,8 +152,9 @@ class ImageStore(ModelStore):
             image = self._image(s, image_id)
             if reviewed and image.reviewed_at is None:
                 image.reviewed_at = utcnow()
+                image.reviewed_by = self.annotator  # type: ignore[attr-defined]  (TeamStore's: a Repository is one)
             elif not reviewed:
-                image.reviewed_at = None
+                image.reviewed_at, image.reviewed_by = None, None
         return self.get_image(image_id)
 
     # --- splits -----------------------------------------------------------------------------------

@@ -67,6 +67,10 @@ class AnnotationRecord:
     proposal_bbox: BBox | None = None
     proposal_category_id: int | None = None
     proposal_score: float | None = None
+    # Bumped by every change: an edit made from this copy is refused once the box is past it (storage/team.py).
+    # Bookkeeping, not content: an undo gives the box back (equal record) at a newer revision.
+    revision: int = field(default=1, compare=False)
+    updated_by: str | None = field(default=None, compare=False)  # who made the latest change
 
     @property
     def correction(self) -> Correction:

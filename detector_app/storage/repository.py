@@ -54,6 +54,7 @@ from detector_app.storage.records import (
     BBox,
     CategoryRecord,
 )
+from detector_app.storage.team import TeamStore, guard_annotation, lock_image, restore_target
 
 if TYPE_CHECKING:  # numpy arrays inside; commands that store no predictions (stats, export) start without numpy
     from detector_app.core.detections import Detections
@@ -63,7 +64,8 @@ log = logging.getLogger(__name__)
 _ANNOTATION_COLUMNS = (Annotation.id, Annotation.image_id, Annotation.category_id, Category.name,
                        Annotation.x, Annotation.y, Annotation.w, Annotation.h, Annotation.score,
                        Annotation.origin, Annotation.status, Annotation.iscrowd, Annotation.model_version_id,
-                       Annotation.created_at, Annotation.updated_at, Annotation.coco_id, *PROPOSAL_COLUMNS)
+                       Annotation.created_at, Annotation.updated_at, Annotation.coco_id, *PROPOSAL_COLUMNS,
+                       Annotation.revision, Annotation.updated_by)
 
 
 def _annotation_select() -> Select[Any]:
@@ -76,10 +78,11 @@ _ANNOTATIONS_OF_IMAGE = _annotation_select().where(Annotation.image_id == bindpa
 _VISIBLE_ANNOTATIONS_OF_IMAGE = _ANNOTATIONS_OF_IMAGE.where(Annotation.status != Status.REJECTED)
 
 
-class Repository(CategoryStore, ReviewTimeStore):
+class Repository(CategoryStore, ReviewTimeStore, TeamStore):
     """Annotations; the class list comes from ``CategoryStore``, images from ``ImageStore``, model versions and
     runs from ``ModelStore``, sessions and stored paths from ``ProjectDatabase`` (each the base of the next);
-    review times from ``ReviewTimeStore`` (on ``ImageStore``)."""
+    review times from ``ReviewTimeStore`` and the annotator, claims and optimistic edits from ``TeamStore`` (both
+    on ``ImageStore``). Box edits take ``revision``: the one the caller loaded; a box changed since is refused."""
 
     # --- annotations -----------------------------------------------------------------------------
 
@@ -105,52 +108,56 @@ class Repository(CategoryStore, ReviewTimeStore):
         check_choice("status", status, STATUSES)
         check_choice("origin", origin, ORIGINS)
         with self.transaction() as s:
-            self._image(s, image_id)
+            lock_image(s, image_id)
             now = utcnow()
             category_id = self._category_id(s, category)
             ann = Annotation(image_id=image_id, category_id=category_id, x=box[0], y=box[1],
                              w=box[2], h=box[3], score=score, origin=origin, status=status, iscrowd=int(iscrowd),
                              model_version_id=model_version_id, created_at=now, updated_at=now,
-                             **proposal_values(origin, box, category_id, score))
+                             **proposal_values(origin, box, category_id, score),
+                             updated_by=self.annotator if origin == Origin.HUMAN else None)
             s.add(ann)
             s.flush()
             self._after_edit(s, image_id, by_person=origin == Origin.HUMAN, status=status)
             return _snapshot(s, ann.id)
 
-    def update_bbox(self, annotation_id: int, bbox: Sequence[float]) -> AnnotationRecord:
+    def update_bbox(self, annotation_id: int, bbox: Sequence[float], revision: int | None = None) -> AnnotationRecord:
         """Move or resize a box; a model's box that a person moves becomes ``corrected``."""
         box = _check_bbox(bbox)
-        return self._edit(annotation_id, lambda ann, _s: _set_box(ann, box))
+        return self._edit(annotation_id, lambda ann, _s: _set_box(ann, box), revision=revision)
 
-    def set_status(self, annotation_id: int, status: str) -> AnnotationRecord:
+    def set_status(self, annotation_id: int, status: str, revision: int | None = None) -> AnnotationRecord:
         """Accept or reject (or set any status explicitly)."""
         check_choice("status", status, STATUSES)
-        return self._edit(annotation_id, lambda ann, _s: setattr(ann, "status", status), keep_status=True)
+        return self._edit(annotation_id, lambda ann, _s: setattr(ann, "status", status), keep_status=True,
+                          revision=revision)
 
-    def set_category(self, annotation_id: int, category: str | int) -> AnnotationRecord:
+    def set_category(self, annotation_id: int, category: str | int, revision: int | None = None) -> AnnotationRecord:
         """Relabel; a relabelled prediction becomes ``corrected``."""
         def relabel(ann: Annotation, s: Session) -> None:
             ann.category_id = self._category_id(s, category)
-        return self._edit(annotation_id, relabel)
+        return self._edit(annotation_id, relabel, revision=revision)
 
-    def delete_annotation(self, annotation_id: int) -> AnnotationRecord:
+    def delete_annotation(self, annotation_id: int, revision: int | None = None) -> AnnotationRecord:
         """Delete a box; returns the snapshot that ``restore_annotation`` brings back."""
         with self.transaction() as s:
+            guard_annotation(s, annotation_id, revision, self.annotator)
             snapshot = _snapshot(s, annotation_id)  # read under the write lock: exactly what is deleted
             s.execute(delete(Annotation).where(Annotation.id == annotation_id))
             self._after_edit(s, snapshot.image_id, by_person=True, status=None)
         return snapshot
 
-    def restore_annotation(self, snapshot: AnnotationRecord) -> AnnotationRecord:
-        """Write a snapshot back under its own id (insert or overwrite every mutable field): undo/redo."""
+    def restore_annotation(self, snapshot: AnnotationRecord, revision: int | None = None) -> AnnotationRecord:
+        """Write a snapshot back under its own id (insert or overwrite every mutable field): undo/redo.
+        ``revision``: the box's revision the undo stack expects (None: the box is gone, or no check)."""
         box = _check_bbox(snapshot.bbox)
         with self.transaction() as s:
-            self._image(s, snapshot.image_id)
+            lock_image(s, snapshot.image_id)
             if s.get(Category, snapshot.category_id) is not None:
                 category_id = snapshot.category_id
             else:
                 category_id = self._category_id(s, snapshot.category_name)
-            ann = s.get(Annotation, snapshot.id) or Annotation(id=snapshot.id)
+            ann = restore_target(s, snapshot.id, snapshot.revision, revision, self.annotator)
             old_image = ann.image_id
             _restore_fields(ann, snapshot, box, category_id)
             s.add(ann)
@@ -242,12 +249,10 @@ class Repository(CategoryStore, ReviewTimeStore):
         return int(category)
 
     def _edit(self, annotation_id: int, change: Callable[[Annotation, Session], None],
-              keep_status: bool = False) -> AnnotationRecord:
+              keep_status: bool = False, revision: int | None = None) -> AnnotationRecord:
         """Apply ``change`` to one annotation in its own transaction and refresh the image's review state."""
         with self.transaction() as s:
-            ann = s.get(Annotation, annotation_id)
-            if ann is None:
-                raise StorageError(f"annotation {annotation_id} is not in the project")
+            ann = guard_annotation(s, annotation_id, revision, self.annotator)
             change(ann, s)
             if not keep_status and ann.origin == Origin.MODEL and ann.status in (Status.PREDICTED, Status.ACCEPTED):
                 ann.status = Status.CORRECTED
@@ -256,18 +261,17 @@ class Repository(CategoryStore, ReviewTimeStore):
             self._after_edit(s, ann.image_id, by_person=True, status=ann.status)
             return _snapshot(s, annotation_id)
 
-    @staticmethod
-    def _after_edit(s: Session, image_id: int, by_person: bool, status: str | None) -> None:
-        """Apply the review rule after an edit inside the edit's transaction."""
+    def _after_edit(self, s: Session, image_id: int, by_person: bool, status: str | None) -> None:
+        """Apply the review rule after an edit inside the edit's transaction (and record who reviewed)."""
         if status == Status.PREDICTED:
-            s.execute(update(Image).where(Image.id == image_id).values(reviewed_at=None))
+            s.execute(update(Image).where(Image.id == image_id).values(reviewed_at=None, reviewed_by=None))
             return
         if not by_person:
             return
         left = s.scalar(select(exists().where(Annotation.image_id == image_id, Annotation.status == Status.PREDICTED)))
         if not left:
             s.execute(update(Image).where(Image.id == image_id, Image.reviewed_at.is_(None))
-                      .values(reviewed_at=utcnow()))
+                      .values(reviewed_at=utcnow(), reviewed_by=self.annotator))
 
     def _insert_predictions(self, s: Session, items: list[tuple[int, Detections]],
                             model_version_id: int | None) -> int:
@@ -333,7 +337,8 @@ def _annotation_record(row: Any) -> AnnotationRecord:
         id=row.id, image_id=row.image_id, category_id=row.category_id, category_name=row.name,
         bbox=(row.x, row.y, row.w, row.h), score=row.score, origin=row.origin, status=row.status,
         iscrowd=row.iscrowd, model_version_id=row.model_version_id, created_at=row.created_at,
-        updated_at=row.updated_at, coco_id=row.coco_id, **proposal_fields(row))
+        updated_at=row.updated_at, coco_id=row.coco_id, **proposal_fields(row),
+        revision=row.revision, updated_by=row.updated_by)
 
 
 def _prediction_rows(s: Session, image_id: int, dets: Detections, model_version_id: int | None,

@@ -11,7 +11,7 @@ every edit takes its locks in the same order (image, then box), which leaves no 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -24,9 +24,10 @@ from detector_app.errors import StaleEditError, StorageError
 from detector_app.storage.identity import annotator_name, check_annotator
 from detector_app.storage.image_store import CHUNK, ImageStore
 from detector_app.storage.models import Annotation, Image, utcnow
-from detector_app.storage.records import ImageRecord
+from detector_app.storage.records import AnnotationRecord, ImageRecord
 
 CLAIM_TIMEOUT = timedelta(minutes=30)  # a claim older than this is free again (its holder went home)
+BOX_DELETED = "this box was deleted by someone else since you loaded it; reloaded"
 
 
 @dataclass(frozen=True)
@@ -53,7 +54,7 @@ def guard_annotation(s: Session, annotation_id: int, loaded: int | None, annotat
     image_id = s.scalar(select(Annotation.image_id).where(Annotation.id == annotation_id))
     if image_id is None:
         if loaded is not None:
-            raise StaleEditError("this box was deleted by someone else since you loaded it; reloaded")
+            raise StaleEditError(BOX_DELETED)
         raise StorageError(f"annotation {annotation_id} is not in the project")
     lock_image(s, image_id)
     query = update(Annotation).where(Annotation.id == annotation_id)
@@ -65,7 +66,7 @@ def guard_annotation(s: Session, annotation_id: int, loaded: int | None, annotat
         now = s.execute(select(Annotation.revision, Annotation.updated_by).where(Annotation.id == annotation_id))
         row = now.first()
         if row is None:
-            raise StaleEditError("this box was deleted by someone else since you loaded it; reloaded")
+            raise StaleEditError(BOX_DELETED)
         raise StaleEditError(f"this box was changed by {printable(row.updated_by or 'someone else')} since you "
                              f"loaded it (revision {loaded}, now {row.revision}); reloaded")
     ann = s.get(Annotation, annotation_id, populate_existing=True)
@@ -82,6 +83,13 @@ def restore_target(s: Session, annotation_id: int, snapshot_revision: int, loade
     if loaded is None and s.get(Annotation, annotation_id) is None:
         return Annotation(id=annotation_id, revision=snapshot_revision + 1, updated_by=annotator)
     return guard_annotation(s, annotation_id, loaded, annotator)
+
+
+def boxes_marker(boxes: Iterable[AnnotationRecord]) -> tuple[int, int, int]:
+    """What changes whenever a box of an image is added, changed (its revision goes up) or deleted: count, sum of
+    revisions, highest id. A view computes it from the boxes it loaded and compares it with ``image_marker``."""
+    listed = list(boxes)
+    return len(listed), sum(b.revision for b in listed), max((b.id for b in listed), default=0)
 
 
 class TeamStore(ImageStore):
@@ -106,7 +114,7 @@ class TeamStore(ImageStore):
     def claim_next_image(self, annotator: str | None = None, order: Sequence[int] | None = None,
                          timeout: timedelta = CLAIM_TIMEOUT) -> ImageRecord | None:
         """Hand ``annotator`` (default: this client's) the first unreviewed image nobody holds, in ``order`` (image
-        ids, e.g. the review queue's; default by id), and hold it for them, in one transaction: PostgreSQL
+        ids, e.g. the review queue's; then by id), and hold it for them, in one transaction: PostgreSQL
         skips rows another client is claiming (``FOR UPDATE SKIP LOCKED``), SQLite has one writer. The person's
         earlier claims are let go. None when every unreviewed image is taken."""
         who = check_annotator(annotator) if annotator is not None else self.annotator
@@ -135,15 +143,13 @@ class TeamStore(ImageStore):
 
     # --- what changed (polled by the GUI) ---------------------------------------------------------
 
-    def image_marker(self, image_id: int) -> tuple[Any, ...]:
-        """Changes whenever a box of the image is added, changed (its revision goes up) or deleted, or the image's
-        review state changes: one small aggregate over the image's boxes (an index lookup)."""
+    def image_marker(self, image_id: int) -> tuple[int, int, int]:
+        """``boxes_marker`` of the image's boxes as stored now, from one small aggregate (an index lookup)."""
         boxes = select(func.count(Annotation.id), func.coalesce(func.sum(Annotation.revision), 0),
                        func.coalesce(func.max(Annotation.id), 0)).where(Annotation.image_id == image_id)
         with self._connect() as conn:
-            row = conn.execute(boxes).one()
-            reviewed = conn.scalar(select(Image.reviewed_at).where(Image.id == image_id))
-        return (*tuple(row), reviewed)
+            count, revisions, last = conn.execute(boxes).one()
+        return int(count), int(revisions), int(last)
 
     def project_marker(self) -> tuple[Any, ...]:
         """Changes when images are added, reviewed or unreviewed, or boxes added or deleted (the image list's
@@ -169,11 +175,10 @@ class TeamStore(ImageStore):
 
 
 def _first_free(s: Session, free: Any, order: Sequence[int] | None) -> int | None:
-    """The first free image (by ``order``, else by id), locked for this transaction; locked ones are skipped."""
+    """The first free image in ``order``, else the first by id, locked for this transaction; images another
+    transaction has locked are skipped."""
     lock = {"skip_locked": True, "key_share": True}
-    if order is None:
-        return s.scalar(select(Image.id).where(free).order_by(Image.id).limit(1).with_for_update(**lock))
-    ids = list(dict.fromkeys(int(i) for i in order))
+    ids = list(dict.fromkeys(int(i) for i in order or ()))
     for start in range(0, len(ids), CHUNK):
         chunk = ids[start:start + CHUNK]
         rank = case({image_id: n for n, image_id in enumerate(chunk)}, value=Image.id)
@@ -181,4 +186,5 @@ def _first_free(s: Session, free: Any, order: Sequence[int] | None) -> int | Non
                          .with_for_update(**lock))
         if found is not None:
             return int(found)
-    return None
+    # None in the order is free (or it was made before images were added since): any free one, by id.
+    return s.scalar(select(Image.id).where(free).order_by(Image.id).limit(1).with_for_update(**lock))

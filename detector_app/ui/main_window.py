@@ -52,6 +52,7 @@ from detector_app.ui.review_view import ReviewController
 from detector_app.ui.shortcuts import ShortcutsSheet
 from detector_app.ui.sliders import KeySlider
 from detector_app.ui.source_controller import SourceController
+from detector_app.ui.team_controller import TeamController
 from detector_app.ui.theme import apply_saved_theme
 from detector_app.ui.workers import BackgroundTasks
 
@@ -97,6 +98,7 @@ class MainWindow(QMainWindow):
         self.sources = SourceController(self, settings, self.live, self.canvas, self.stack, self.webcam_combo,
                                         self.seek_slider, self.status_rates, self.filters, self.projects,
                                         self.model, self.images, self.messages, self.tasks)
+        self.team = TeamController(self, settings, self.images, self.messages, self.tasks)  # several annotators
         self.class_header.manage.clicked.connect(self.images.open_class_manager)
         self.projects.opened.connect(self._on_project_opened)
         self.projects.labels_imported.connect(self.images.refresh)
@@ -106,7 +108,8 @@ class MainWindow(QMainWindow):
                                        self.open_plugins_dialog, lambda: ShortcutsSheet(self).exec(),
                                        self.show_about, queue_actions=[self.queue_order.act_next_useful],
                                        analysis_actions=[self.errors.act_errors,
-                                                         self.correction_report.act_report])
+                                                         self.correction_report.act_report],
+                                       team_actions=self.team.actions)
         build_toolbars(self, self.sources, self.images, self.webcam_combo, self.seek_slider)
         self._restore_layout()
         self.projects.open_project(project_path or Path(settings.value("project/last", str(default_project_path()))))
@@ -207,6 +210,7 @@ class MainWindow(QMainWindow):
     def _on_project_opened(self, project: Project) -> None:
         self.queue_order.set_project(project)  # first: the image list asks it for the order
         self.images.set_project(project)
+        self.team.set_project(project)
         self.sources.set_project(project)
         self.setWindowTitle(f"Detector {__version__} — {project.path}{' (read-only)' if project.read_only else ''}")
 

@@ -42,9 +42,11 @@ def set_action_icons(images: ImagesController, sources: SourceController) -> Non
 def build_menus(window: QMainWindow, settings: QSettings, projects: ProjectController, sources: SourceController,
                 images: ImagesController, model: ModelController, show_plugins: Callable[[], object],
                 show_shortcuts: Callable[[], object], show_about: Callable[[], object],
-                queue_actions: Sequence[QAction] = (), analysis_actions: Sequence[QAction] = ()) -> QActionGroup:
+                queue_actions: Sequence[QAction] = (), analysis_actions: Sequence[QAction] = (),
+                team_actions: Sequence[QAction] = ()) -> QActionGroup:
     """The menu bar; returns the View › Theme action group. ``queue_actions`` (the review queue's order) go to
-    View, ``analysis_actions`` (a version's errors on the holdout) to Model."""
+    View, ``analysis_actions`` (a version's errors on the holdout) to Model, ``team_actions`` (next image for me,
+    the annotator's name) to View."""
     bar = window.menuBar()
     file_menu = bar.addMenu("&File")
     file_menu.addActions([projects.act_new, projects.act_open, projects.act_open_team])
@@ -71,6 +73,9 @@ def build_menus(window: QMainWindow, settings: QSettings, projects: ProjectContr
     view_menu.addActions([images.act_fit, images.act_next, images.act_prev, *queue_actions])
     view_menu.addAction(sources.act_follow)  # live boxes follow their objects between detections
     view_menu.addSeparator()
+    if team_actions:
+        view_menu.addActions(list(team_actions))
+        view_menu.addSeparator()
     theme_group = add_theme_menu(view_menu, settings, window)
 
     model_menu = bar.addMenu("&Model")

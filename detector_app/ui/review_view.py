@@ -40,11 +40,19 @@ class EditCommand(QUndoCommand):
         if self._applied:  # pushed right after the change was made
             self._applied = False
             return
-        self.review.reviewer.redo(self.edit)
-        self.review.show_image(self.edit.image_id)
+        self._write_back(self.review.reviewer.redo)
 
     def undo(self) -> None:
-        self.review.reviewer.undo(self.edit)
+        self._write_back(self.review.reviewer.undo)
+
+    def _write_back(self, apply: Callable[[Edit], Edit]) -> None:
+        """Undo or redo; one refused (someone else changed the box since: StaleEditError) says why, drops this
+        step from the stack (it cannot be applied any more) and shows the boxes as they are now."""
+        try:
+            self.edit = apply(self.edit)
+        except DetectorAppError as exc:
+            self.setObsolete(True)
+            self.review.error.emit(str(exc))
         self.review.show_image(self.edit.image_id)
 
 
@@ -162,8 +170,12 @@ class ReviewController(QObject):
         self.refresh()
         return edit
 
+    def loaded_revision(self, key: int) -> int | None:
+        """The revision of box ``key`` as this view loaded it: an edit from it is refused if the box moved on."""
+        return next((a.revision for a in self.annotations if a.id == key), None)
+
     def _on_box_edited(self, key: int, _before: tuple, after: tuple) -> None:
-        self._do(lambda: self.reviewer.move(key, after))
+        self._do(lambda: self.reviewer.move(key, after, self.loaded_revision(key)))
 
     def _on_box_drawn(self, bbox: tuple) -> None:
         if self.image_id is None:
@@ -184,13 +196,15 @@ class ReviewController(QObject):
     def accept_selected(self) -> None:
         key = self.selected()
         pending = self._is_pending(key)
-        if key is not None and self._do(lambda: self.reviewer.accept(key)) is not None and pending:
+        if (key is not None and self._do(lambda: self.reviewer.accept(key, self.loaded_revision(key))) is not None
+                and pending):
             self._next_box(key)
 
     def reject_selected(self) -> None:
         key = self.selected()
         pending = self._is_pending(key)
-        if key is not None and self._do(lambda: self.reviewer.reject(key)) is not None and pending:
+        if (key is not None and self._do(lambda: self.reviewer.reject(key, self.loaded_revision(key))) is not None
+                and pending):
             self._next_box(key)
 
     def _is_pending(self, key: int | None) -> bool:
@@ -232,7 +246,7 @@ class ReviewController(QObject):
     def delete_selected(self) -> None:
         key = self.selected()
         if key is not None:
-            self._do(lambda: self.reviewer.delete(key))
+            self._do(lambda: self.reviewer.delete(key, self.loaded_revision(key)))
 
     def relabel_selected(self, category: str) -> None:
         key = self.selected()
@@ -240,7 +254,7 @@ class ReviewController(QObject):
             self.draw_class = category  # no box selected: the class for the next drawn box
             return
         self.draw_class = category
-        self._do(lambda: self.reviewer.relabel(key, category))
+        self._do(lambda: self.reviewer.relabel(key, category, self.loaded_revision(key)))
         self.canvas.select(key)
 
     def accept_all(self) -> None:
