@@ -105,6 +105,7 @@ class Box:
     status: Status = Status.ACCEPTED
     origin: Origin = Origin.HUMAN
     id: int | None = None  # id in the file it came from / goes to (COCO annotation id)
+    track_id: int | None = None  # the object track of a video frame's box (COCO track_id, MOT id)
 
     @property
     def is_label(self) -> bool:

@@ -4,6 +4,10 @@ Reading validates everything first (``coco_validate``) and raises one ``CocoVali
 problems; writing returns the dataset dict, which the export step serialises. Ids from the file are kept
 (``Category.id``, ``LabelledImage.id``, ``Box.id``) so that exporting gives them back.
 
+Video frames (COCO-VID style, extra keys readers ignore): a frame's image entry has ``video_id`` (numbered
+per export, the video's file name listed in a top-level ``videos``) and ``frame_id`` (its 0-based index in the
+video); a box on an object track has ``track_id``.
+
 Splits: an image in a split (train, val, test) carries it as an extra ``"split"`` key of its entry in
 ``images``; COCO has no such field, and readers (pycocotools, Datumaro) ignore keys they do not know. An image
 without one has no split. A value that is not a split is kept for the label-set check, which refuses it.
@@ -57,9 +61,10 @@ def label_set_from_coco(data: dict[str, Any], images_dir: Path) -> LabelSet:
     for a in data["annotations"]:
         x, y, w, h = a["bbox"]  # validate_coco checked four numbers
         bbox = (float(x), float(y), float(w), float(h))
+        track = a.get("track_id")  # COCO-VID: kept when it is a whole number
         boxes.setdefault(a["image_id"], []).append(
             Box(names[a["category_id"]], bbox, int(a.get("iscrowd", 0)), None, Status.ACCEPTED, Origin.HUMAN,
-                a["id"]))
+                a["id"], track if type(track) is int else None))
     images = []
     for entry in data["images"]:
         file_name = entry["file_name"].replace("\\", "/")
@@ -77,21 +82,30 @@ def coco_dataset(labels: LabelSet, images_dir: str) -> dict[str, Any]:
     """
     category_id = {c.name: c.id for c in labels.categories}
     images, annotations = [], []
+    videos: dict[str, int] = {}  # video path -> COCO-VID video id, numbered in order of appearance
     for image in labels.images:
         entry = {"id": image.id, "file_name": image.file_name, "width": image.width, "height": image.height}
         if image.split is not None:
             entry["split"] = str(image.split)
+        if image.video_path is not None and image.frame_index is not None:
+            entry["video_id"] = videos.setdefault(str(image.video_path), len(videos) + 1)
+            entry["frame_id"] = image.frame_index
         images.append(entry)
-        annotations.extend(
-            {"id": box.id, "image_id": image.id, "category_id": category_id[box.category], "bbox": list(box.bbox),
-             "area": box.bbox[2] * box.bbox[3], "iscrowd": box.iscrowd, "segmentation": []}
-            for box in image.boxes)
+        for box in image.boxes:
+            ann = {"id": box.id, "image_id": image.id, "category_id": category_id[box.category],
+                   "bbox": list(box.bbox), "area": box.bbox[2] * box.bbox[3], "iscrowd": box.iscrowd,
+                   "segmentation": []}
+            if box.track_id is not None:
+                ann["track_id"] = box.track_id
+            annotations.append(ann)
+    extra = {"videos": [{"id": i, "name": Path(p).name} for p, i in videos.items()]} if videos else {}
     return {
         "info": _info(images_dir),
         "licenses": [],
         "images": images,
         "annotations": annotations,
         "categories": [{"id": c.id, "name": c.name, "supercategory": c.supercategory} for c in labels.categories],
+        **extra,
     }
 
 

@@ -10,15 +10,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session
 
 from detector_app.core.labels import Status, counts_as_label
 from detector_app.core.tracks import Anchor, BoxKind, box_at, boxes_between, keyframes, live_anchors, span
 from detector_app.errors import StorageError
-from detector_app.sources.frame_cache import VideoInfo
 from detector_app.storage.models import Annotation, Image, Track, Video, utcnow
 from detector_app.storage.repository import Repository
 from detector_app.storage.video_change import (
@@ -30,8 +29,27 @@ from detector_app.storage.video_change import (
 )
 from detector_app.storage.video_records import FrameBox, FrameBoxRecord, TrackLine, TrackRecord, VideoRecord
 
+if TYPE_CHECKING:  # cv2 and numpy only where frames are decoded: an export reads video tasks without them
+    from detector_app.sources.frame_cache import VideoInfo
+
 _VIDEO_COLUMNS = (Video.id, Video.path, Video.frame_count, Video.fps, Video.width, Video.height, Video.fingerprint)
 _BOXES_OF_VIDEO = box_query().where(Video.id == bindparam("video_id")).order_by(Image.frame_index, Annotation.id)
+_TRACKS_OF_VIDEO = track_query().where(Track.video_id == bindparam("video_id")).order_by(Track.id)
+_BOXES_AT_FRAMES = (box_query().where(Video.id == bindparam("video_id"),
+                                      Image.frame_index.in_(bindparam("frames", expanding=True)))
+                    .order_by(Image.frame_index, Annotation.id))
+
+
+def _anchor_frames(aggregate: Any, where: Any) -> Any:
+    """Per track of a video, the frame of its nearest anchor on one side of ``:frame``."""
+    return (select(aggregate(Image.frame_index)).join(Annotation, Annotation.image_id == Image.id)
+            .where(Image.video_path == bindparam("video_path"), where, Annotation.track_id.is_not(None),
+                   Annotation.status != Status.REJECTED.value)
+            .group_by(Annotation.track_id))
+
+
+_ANCHOR_BEFORE = _anchor_frames(func.max, Image.frame_index <= bindparam("frame"))
+_ANCHOR_AFTER = _anchor_frames(func.min, Image.frame_index > bindparam("frame"))
 
 
 class VideoStore:
@@ -39,6 +57,7 @@ class VideoStore:
 
     def __init__(self, repo: Repository) -> None:
         self.repo = repo
+        self._videos: dict[int, VideoRecord] = {}
 
     # --- videos ------------------------------------------------------------------------------------
 
@@ -59,8 +78,12 @@ class VideoStore:
             return self._video_record(video)
 
     def get_video(self, video_id: int) -> VideoRecord:
-        with self.repo.reading() as s:
-            return self._video_record(self._video(s, video_id))
+        """The video task (kept once read: a video row never changes after it is added)."""
+        found = self._videos.get(video_id)
+        if found is None:
+            with self.repo.reading() as s:
+                found = self._videos[video_id] = self._video_record(self._video(s, video_id))
+        return found
 
     def videos(self) -> list[VideoRecord]:
         with self.repo.reading() as s:
@@ -69,9 +92,8 @@ class VideoStore:
     # --- reading -----------------------------------------------------------------------------------
 
     def tracks(self, video_id: int) -> list[TrackRecord]:
-        with self.repo.reading() as s:
-            return [track_record(r) for r in s.execute(track_query().where(Track.video_id == video_id)
-                                                       .order_by(Track.id))]
+        with self.repo._connect() as conn:
+            return [track_record(r) for r in conn.execute(_TRACKS_OF_VIDEO, {"video_id": video_id})]
 
     def get_track(self, track_id: int) -> TrackRecord:
         with self.repo.reading() as s:
@@ -91,12 +113,18 @@ class VideoStore:
 
     def boxes_at(self, video_id: int, frame: int) -> list[FrameBox]:
         """What frame ``frame`` shows: the stored boxes on it (rejected ones left out) and each live track's
-        interpolated box, ordered by track (plain boxes last)."""
+        interpolated box, ordered by track (plain boxes last). Reads only the anchors around ``frame`` (the
+        last one at or before it and the first one after it, per track): a step costs the same whatever the
+        number of keyframes."""
         video = self.get_video(video_id)
         _check_frame(video, frame)
-        tracks = self.tracks(video_id)
-        stored = self.stored_boxes(video_id)
-        anchors = _anchors(tracks, stored)
+        with self.repo._connect() as conn:
+            tracks = [track_record(r) for r in conn.execute(_TRACKS_OF_VIDEO, {"video_id": video_id})]
+            params = {"video_path": video.stored_path, "frame": frame}
+            frames = {frame, *conn.scalars(_ANCHOR_BEFORE, params), *conn.scalars(_ANCHOR_AFTER, params)}
+            rows = conn.execute(_BOXES_AT_FRAMES, {"video_id": video_id, "frames": sorted(frames)})
+            stored = [box_record(r) for r in rows]
+        anchors = _anchors(tracks, [b for b in stored if b.frame != frame or b.track_id is not None])
         by_id = {b.id: b for b in stored}
         out: list[FrameBox] = []
         for track in tracks:

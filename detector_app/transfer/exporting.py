@@ -21,6 +21,7 @@ from detector_app.plugins_api.api import PluginError
 from detector_app.plugins_api.manager import get_manager
 from detector_app.storage.label_export import Scope, read_label_set, read_predictions
 from detector_app.storage.repository import Repository
+from detector_app.storage.video_export import with_video_frames
 from detector_app.transfer.formats import find_format
 
 
@@ -35,7 +36,7 @@ def export_labels(repo: Repository, format_name: str, out_dir: str | Path, scope
     refuse_top_folder(out_dir)
     if fmt.legacy:
         return fmt.export_legacy(repo, out_dir, scope, copy_images)
-    labels = read_label_set(repo, scope)
+    labels = with_video_frames(repo, read_label_set(repo, scope), scope)  # interpolated frames of video tasks
     if not copy_images:
         check_images_root(labels)
 

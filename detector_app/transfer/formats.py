@@ -20,6 +20,7 @@ from detector_app.core.names import printable
 from detector_app.errors import DetectorAppError
 from detector_app.formats.coco import CocoCodec
 from detector_app.formats.codec import Codec
+from detector_app.formats.mot import MotCodec
 from detector_app.formats.target import RESERVED, STAGING_PREFIX
 from detector_app.plugins_api.api import PluginError
 from detector_app.plugins_api.manager import get_manager
@@ -30,7 +31,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-BUILT_IN: dict[str, Codec] = {codec.name: codec for codec in (CocoCodec(),)}
+BUILT_IN: dict[str, Codec] = {codec.name: codec for codec in (CocoCodec(), MotCodec())}
 PLUGIN_KINDS = ("format", "exporter")  # FormatPlugin codecs; ExporterPlugin writes from the project itself
 
 
