@@ -36,3 +36,13 @@ def test_each_kind_of_correction(origin: str, status: str, bbox: tuple[float, ..
 def test_box_corrected_before_provenance_counts_as_adjusted_with_unknown_overlap() -> None:
     assert correction_action("model", "corrected", PROPOSAL, 1, None, None) == Correction(Action.ADJUSTED, None)
     assert correction_action("model", "accepted", PROPOSAL, 1, None, None) == Correction(Action.ACCEPTED, None)
+
+
+def test_the_version_of_an_image_is_the_one_that_proposed_most_of_its_boxes() -> None:
+    from detector_app.core.provenance import proposing_version
+
+    assert proposing_version([]) is None
+    assert proposing_version([1, 2, 2]) == 2
+    assert proposing_version([1, 2]) == 2  # a tie goes to the newer version
+    assert proposing_version([None, None, 3]) is None  # mostly a pretrained model's boxes
+    assert proposing_version([None, 3]) == 3

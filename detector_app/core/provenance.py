@@ -15,7 +15,8 @@ unknown IoU (None), the most it can be said to be.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -80,3 +81,14 @@ def correction_action(origin: str, status: str, bbox: BBox, category_id: int,
     if moved(bbox, proposal_bbox):
         return Correction(Action.ADJUSTED, iou)
     return Correction(Action.ACCEPTED, 1.0)
+
+
+def proposing_version(model_version_ids: Iterable[int | None]) -> int | None:
+    """The version whose proposals are on an image, given the version of each of its model boxes: the one that
+    proposed most of them, the newest on a tie. ``None`` for an image without model boxes, and for boxes of a
+    model outside the project's versions (a pretrained one). The review clock and the correction report both
+    attribute an image's review with this."""
+    counts = Counter(model_version_ids)
+    if not counts:
+        return None
+    return max(counts, key=lambda v: (counts[v], -1 if v is None else v))

@@ -17,12 +17,12 @@ unreviewed (an undo) and is done again, and then the record holds the time since
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from detector_app.core.labels import Origin
+from detector_app.core.provenance import proposing_version
 from detector_app.storage.records import AnnotationRecord
 
 IDLE_LIMIT_S = 60.0  # a gap between two events longer than this is idle and counts as nothing
@@ -108,7 +108,4 @@ def proposals_version(annotations: Iterable[AnnotationRecord]) -> int | None:
     """The model version whose proposals are on an image: the one that proposed most of its model boxes, the
     newest on a tie; boxes of a model outside the project's versions count as ``None``, and so does an image
     without model boxes. The same attribution as the correction-cost report (``training.correction_cost``)."""
-    counts = Counter(a.model_version_id for a in annotations if a.origin == Origin.MODEL)
-    if not counts:
-        return None
-    return max(counts, key=lambda v: (counts[v], -1 if v is None else v))
+    return proposing_version(a.model_version_id for a in annotations if a.origin == Origin.MODEL)

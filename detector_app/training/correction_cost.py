@@ -30,7 +30,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from detector_app.core.labels import Origin
-from detector_app.core.provenance import Action, correction_action
+from detector_app.core.provenance import Action, correction_action, proposing_version
 from detector_app.storage.correction_rows import BoxRow, ReviewTimeRow, box_rows, review_time_rows
 from detector_app.storage.sessions import ProjectDatabase
 
@@ -82,12 +82,11 @@ class VersionCost:
 
 def image_versions(rows: Iterable[BoxRow]) -> dict[int, int | None]:
     """Image id -> the version it was reviewed from (see the module docstring)."""
-    votes: dict[int, Counter[int | None]] = {}
+    votes: dict[int, list[int | None]] = {}
     for row in rows:
         if row.origin == Origin.MODEL:
-            votes.setdefault(row.image_id, Counter())[row.model_version_id] += 1
-    return {image: max(counter, key=lambda v: (counter[v], -1 if v is None else v))
-            for image, counter in votes.items()}
+            votes.setdefault(row.image_id, []).append(row.model_version_id)
+    return {image: proposing_version(versions) for image, versions in votes.items()}
 
 
 def costs_from_rows(rows: Sequence[BoxRow], times: Sequence[ReviewTimeRow]) -> dict[int | None, VersionCost]:
