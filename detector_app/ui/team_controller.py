@@ -54,6 +54,7 @@ class TeamController(QObject):
         self.timer.setInterval(POLL_MS)
         self.timer.timeout.connect(self.poll)
         self._poll: CallWorker | None = None
+        self._polled: tuple[Project | None, int | None] = (None, None)  # what the running poll reads
         self._project_marker: Any = None  # as the image list was last loaded
         self._poll_error: str | None = None
 
@@ -123,12 +124,12 @@ class TeamController(QObject):
     def poll(self) -> None:
         if self.project is None or self._poll is not None or self.images.review is None:
             return
-        if QApplication.mouseButtons() != Qt.MouseButton.NoButton:
-            return  # a drag in progress: look again at the next tick
+        if not self.window.isVisible() or QApplication.mouseButtons() != Qt.MouseButton.NoButton:
+            return  # a closed window; a drag in progress (look again at the next tick)
         image_id = self.images.review.image_id
         worker = CallWorker(partial(read_markers, self.project.repo, image_id))
-        project = self.project
-        worker.returned.connect(lambda markers: self._on_markers(project, image_id, markers))
+        self._polled = (self.project, image_id)
+        worker.returned.connect(self._on_markers)  # a bound slot: dropped with this controller
         worker.errored.connect(self._on_poll_failed)
         worker.finished.connect(self._poll_done)
         self._poll = worker
@@ -143,10 +144,11 @@ class TeamController(QObject):
             self.messages.show_error(message)
         self._poll_error = message
 
-    def _on_markers(self, project: Project, image_id: int | None, markers: tuple[Any, Any]) -> None:
+    def _on_markers(self, markers: tuple[Any, Any]) -> None:
+        project, image_id = self._polled
         review = self.images.review
-        if project is not self.project or review is None:
-            return  # another project was opened meanwhile
+        if project is not self.project or review is None or not self.window.isVisible():
+            return  # another project was opened meanwhile, or the window closed
         self._poll_error = None
         image_marker, project_marker = markers
         if project_marker != self._project_marker:
