@@ -226,3 +226,24 @@ def test_bad_input_leaves_the_database_unchanged(tasks: VideoTasks, video: Path,
             call()
     assert sqlite3.connect(db).execute("SELECT count(*) FROM annotations").fetchone() == before
     assert len(tasks.store.tracks(v)) == 1
+
+
+def test_boxes_at_reads_only_nearby_anchors_and_agrees_with_the_whole_track(tasks: VideoTasks, video: Path) -> None:
+    """boxes_at fetches each track's nearest anchors around the frame; the export computes every frame from all
+    anchors at once: both must show the same boxes on every frame (ends, rejected proposals and plain boxes too)."""
+    v = tasks.open_video(video).id
+    a = tasks.new_track(v, 3, "car", (0, 0, 10, 10)).tracks_after[0]
+    b = tasks.new_track(v, 8, "person", (50, 50, 8, 20)).tracks_after[0]
+    assert a is not None and b is not None
+    for f, x in ((9, 20), (17, 5), (30, 60)):
+        tasks.set_box(a.id, f, (x, 10, 12, 12))
+    tasks.set_box(b.id, 14, (60, 40, 8, 20))
+    tasks.end_track(b.id, 22)
+    tasks.propagate(v, 30, 4, green_square)
+    rejected = tasks.boxes_at(v, 33)
+    tasks.reject(next(x.annotation_id for x in rejected if x.kind == BoxKind.PROPOSAL))
+    tasks.add_box(v, 12, "sign", (1, 1, 3, 3))
+    every = tasks.store.track_boxes(v)
+    for f in range(FRAMES):
+        assert tasks.boxes_at(v, f) == every.get(f, []), f
+    assert any(x.kind == BoxKind.INTERPOLATED for x in every[12])

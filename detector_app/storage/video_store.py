@@ -12,7 +12,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import bindparam, func, select
+from sqlalchemy import Integer, bindparam, func, select, union_all
 from sqlalchemy.orm import Session
 
 from detector_app.core.labels import Status, counts_as_label
@@ -35,9 +35,6 @@ if TYPE_CHECKING:  # cv2 and numpy only where frames are decoded: an export read
 _VIDEO_COLUMNS = (Video.id, Video.path, Video.frame_count, Video.fps, Video.width, Video.height, Video.fingerprint)
 _BOXES_OF_VIDEO = box_query().where(Video.id == bindparam("video_id")).order_by(Image.frame_index, Annotation.id)
 _TRACKS_OF_VIDEO = track_query().where(Track.video_id == bindparam("video_id")).order_by(Track.id)
-_BOXES_AT_FRAMES = (box_query().where(Video.id == bindparam("video_id"),
-                                      Image.frame_index.in_(bindparam("frames", expanding=True)))
-                    .order_by(Image.frame_index, Annotation.id))
 
 
 def _anchor_frames(aggregate: Any, where: Any) -> Any:
@@ -48,8 +45,11 @@ def _anchor_frames(aggregate: Any, where: Any) -> Any:
             .group_by(Annotation.track_id))
 
 
-_ANCHOR_BEFORE = _anchor_frames(func.max, Image.frame_index <= bindparam("frame"))
-_ANCHOR_AFTER = _anchor_frames(func.min, Image.frame_index > bindparam("frame"))
+# The boxes on the frame itself and on each track's nearest anchors around it: one statement per step.
+_BOXES_AROUND = (box_query().where(Video.id == bindparam("video_id"), Image.frame_index.in_(union_all(
+    select(bindparam("frame", type_=Integer)), _anchor_frames(func.max, Image.frame_index <= bindparam("frame")),
+    _anchor_frames(func.min, Image.frame_index > bindparam("frame")))))
+    .order_by(Image.frame_index, Annotation.id))
 
 
 class VideoStore:
@@ -120,9 +120,8 @@ class VideoStore:
         _check_frame(video, frame)
         with self.repo._connect() as conn:
             tracks = [track_record(r) for r in conn.execute(_TRACKS_OF_VIDEO, {"video_id": video_id})]
-            params = {"video_path": video.stored_path, "frame": frame}
-            frames = {frame, *conn.scalars(_ANCHOR_BEFORE, params), *conn.scalars(_ANCHOR_AFTER, params)}
-            rows = conn.execute(_BOXES_AT_FRAMES, {"video_id": video_id, "frames": sorted(frames)})
+            rows = conn.execute(_BOXES_AROUND, {"video_id": video_id, "video_path": video.stored_path,
+                                                "frame": frame})
             stored = [box_record(r) for r in rows]
         anchors = _anchors(tracks, [b for b in stored if b.frame != frame or b.track_id is not None])
         by_id = {b.id: b for b in stored}
