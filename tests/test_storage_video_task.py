@@ -192,7 +192,7 @@ def test_propagate_runs_a_real_detector(tasks: VideoTasks, video: Path) -> None:
     v = tasks.open_video(video).id
     edit = tasks.propagate(v, 0, 3, detector.predict, min_score=0.3)
     stored = tasks.store.stored_boxes(v)
-    assert {b.frame for b in stored} <= {1, 2, 3}
+    assert {b.frame for b in stored} == {1, 2, 3}  # random spread weights score many boxes above 0.3
     assert all(b.status == "predicted" and not b.keyframe and b.track_id is not None for b in stored)
     tasks.undo(edit)
     assert tasks.store.stored_boxes(v) == []

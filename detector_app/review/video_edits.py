@@ -205,7 +205,8 @@ class VideoTasks:
         ours = _seed(tracker, seeds)  # tracker id -> project track id
         found: list[tuple[int, int, str, BBox, float]] = []  # frame, tracker id, class, box, score
         for index in range(frame + 1, last + 1):
-            tracked = tracker.update(detector(self.frame(video_id, index))).confirmed()
+            # a copy: the cached frame is read-only and shared, a detector may write into its input
+            tracked = tracker.update(detector(self.frame(video_id, index).copy())).confirmed()
             xywh = tracked.detections.xywh.tolist()
             for tid, name, box, score in zip(tracked.track_ids.tolist(), tracked.detections.names, xywh,
                                              tracked.detections.scores.tolist(), strict=True):
