@@ -60,12 +60,13 @@ class VideoEdit:
 
 
 class VideoTasks:
-    """The labelling operations on the video tasks of ``repo``'s project (``user``: who makes the edits)."""
+    """The labelling operations on the video tasks of ``repo``'s project (``user``: who creates tracks, by
+    default the repository's annotator, who is recorded on every box edit)."""
 
     def __init__(self, repo: Repository, *, user: str | None = None, cache_bytes: int = DEFAULT_BUDGET) -> None:
         self.repo = repo
         self.store = VideoStore(repo)
-        self.user = user
+        self.user = user if user is not None else repo.annotator  # who creates tracks (boxes: repo.annotator)
         self.cache_bytes = cache_bytes
         self._caches: dict[int, FrameCache] = {}
 

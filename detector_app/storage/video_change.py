@@ -114,7 +114,7 @@ class VideoChange:
         ann.image_id, ann.category_id, ann.track_id, ann.keyframe = frame_image, category_id, track_id, keyframe
         ann.x, ann.y, ann.w, ann.h = bbox
         ann.status, ann.origin, ann.score, ann.model_version_id = status, origin, score, model_version_id
-        ann.updated_at = now
+        ann.updated_at, ann.updated_by = now, self.repo.annotator
         self.s.flush()
         self._boxes.setdefault(ann.id, None)
         self.repo._after_edit(self.s, frame_image, by_person=status != Status.PREDICTED, status=status)
@@ -126,6 +126,7 @@ class VideoChange:
         ann = self._box_row(box_id)
         self._note_box(box_id)
         ann.status, ann.updated_at, ann.revision = status, utcnow(), (ann.revision or 1) + 1
+        ann.updated_by = self.repo.annotator
         self.s.flush()
         self.repo._after_edit(self.s, ann.image_id, by_person=True, status=status)
 
