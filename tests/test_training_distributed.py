@@ -13,10 +13,8 @@ import os
 import socket
 import subprocess
 import sys
-from functools import partial
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 import torch.multiprocessing as mp
@@ -26,11 +24,10 @@ from detector_app.cli.train_run import command_line
 from detector_app.detection.presets import build_model
 from detector_app.storage import Project
 from detector_app.training import register_version
-from detector_app.training.data import DetectionDataset, Sample, make_transform
-from detector_app.training.distributed import process_group, shard
-from detector_app.training.features import batch_loss, index_batches, load_batch
-from detector_app.training.model_setup import apply_freeze, set_train_mode
+from detector_app.training.data import Sample
+from detector_app.training.distributed import shard
 
+from .ddp_one_step import ddp_process, one_step
 from .synthetic_shapes import make_shapes_dataset
 
 # Per-step losses of the two runs agree to this absolute difference (measured: see the test's assertion message).
@@ -65,45 +62,17 @@ def test_batch_that_does_not_split_is_refused_before_any_process_starts(shapes_p
     assert "--batch-size 3 does not split among 2 processes" in capsys.readouterr().err
 
 
-def _one_step(folder: Path, dist: object | None = None) -> tuple[dict[str, float], torch.Tensor]:
-    """Losses and gradient of one step on the 3 images in ``folder`` (in a process group when ``dist``)."""
-    data = make_shapes_dataset(3, seed=5, out_dir=folder, size=64)
-    samples = [Sample(i, d.path, 64, 64, d.boxes, d.labels) for i, d in enumerate(data.images)]
-    dataset = DetectionDataset(samples, CLASSES[1:], make_transform(64, 0.0, flip=True, photometric=True))
-    torch.manual_seed(0)
-    model = build_model("retinanet_light", len(CLASSES))
-    params = apply_freeze(model, "fpn")
-    set_train_mode(model, "fpn")
-    items = next(index_batches(len(dataset), 3, np.random.default_rng(1)))
-    if dist is None:
-        losses = batch_loss(model, load_batch(dataset, items), torch.device("cpu"), False)
-    else:
-        loss_fn = dist.wrap_loss(model, batch_loss, False)  # type: ignore[attr-defined]
-        losses = loss_fn(model, next(dist.batches([items], partial(load_batch, dataset))),  # type: ignore[attr-defined]
-                         dist.device, False)  # type: ignore[attr-defined]
-    sum(losses.values()).backward()
-    return {k: float(v.detach()) for k, v in losses.items()}, torch.cat([p.grad.flatten() for p in params])
-
-
-def _ddp_process(rank: int, port: int, folder: Path) -> None:
-    os.environ.update(RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE="2", MASTER_ADDR="127.0.0.1",
-                      MASTER_PORT=str(port))
-    torch.set_num_threads(1)
-    with process_group("cpu") as dist:
-        result = _one_step(folder, dist)
-    if rank == 0:
-        torch.save(result, folder / "ddp.pt")
-
-
-@pytest.mark.slow  # spawns 2 processes that import torch and the app: 20 s to 2 min on a shared 2-core box
+@pytest.mark.slow  # spawns 2 processes that import torch: about 15 s idle, 2 min on a busy 2-core box
 def test_one_step_in_two_gloo_processes_equals_one_process(tmp_path: Path) -> None:
     """3 images on 2 processes (2 + 1, weighted 2/3 and 1/3): the whole batch's losses and gradient."""
+    data = make_shapes_dataset(3, seed=5, out_dir=tmp_path, size=64)
+    samples = [Sample(i, d.path, 64, 64, d.boxes, d.labels) for i, d in enumerate(data.images)]
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    mp.start_processes(_ddp_process, args=(port, tmp_path), nprocs=2, start_method="spawn")
+    mp.start_processes(ddp_process, args=(port, samples, tmp_path / "ddp.pt"), nprocs=2, start_method="spawn")
     losses, grad = torch.load(tmp_path / "ddp.pt")
-    one_losses, one_grad = _one_step(tmp_path)
+    one_losses, one_grad = one_step(samples)
     assert losses == pytest.approx(one_losses, abs=LOSS_TOLERANCE)
     assert float((grad - one_grad).abs().max()) <= 1e-5 * max(1.0, float(one_grad.abs().max()))
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from detector_app.cli.project_arg import add_project_argument
 from detector_app.detection.preset_names import DEFAULT_PRESET, PRESET_NAMES
 
 
@@ -37,4 +38,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--track", action="store_true",
                    help="videos and webcams: give each detection a track_id that follows its object across frames "
                         "(ByteTrack)")
+    add_project_argument(p)
+    for action in p._actions:  # the shared option reads "default: the default project"; here none is the default
+        if action.dest == "project":
+            action.help = ("also store every image or frame with its detections in this project (folder or team "
+                           "database URL) as predictions to review, as Detect all does (frames of a video: only "
+                           "those with detections)")
+    p.add_argument("--ray", nargs="?", const="local", default=None, metavar="ADDRESS",
+                   help="run the model on Ray actors: on the cluster at ADDRESS (ray://HOST:10001, or HOST:6379 on a "
+                        "node of it), or, with no ADDRESS, on a Ray started on this machine for the run; needs "
+                        "pip install 'detector-app[cluster]'")
+    p.add_argument("--actors", type=int, default=2, metavar="N",
+                   help="with --ray: N actors, one model each (default 2); each takes one CPU, or one GPU with "
+                        "--device cuda")
     p.set_defaults(run="detector_app.cli.detect_run:run")

@@ -153,21 +153,22 @@ def fit(job: FitJob, emit: Emit | None = None, cancel: threading.Event | None = 
     if job.resume is not None:
         _load_resume(optimizer, scheduler, job.resume)
     cache: FeatureCache | None = None
+    # In a distributed run every process checks the same cancel at the same point (any process's Ctrl-C).
+    step_cancel: Any = cancel if dist is None else dist.agreed_cancel(cancel)
     try:
-        if s.freeze == "heads" and s.cache_features:
+        if s.freeze == "heads" and s.cache_features:  # each process caches every image: heads-only runs are small
             spill = "features" if dist is None else f"features-rank{dist.rank}"
             cache = FeatureCache(spill_dir=job.checkpoint_path.parent / spill)
-            if not _build_cache(cache, job, model, device, bf16, emit, cancel):
+            if not _build_cache(cache, job, model, device, bf16, emit, step_cancel):
                 return _outcome(job, True, job.start_epoch, None)
         bad_steps, last_eval = BadSteps(), None
         cached = cache is not None
         loss_fn = cache.loss if cache is not None else batch_loss
-        step_cancel: Any = cancel
         if dist is not None:
-            loss_fn, step_cancel = dist.wrap_loss(model, loss_fn, bf16), dist.agreed_cancel(cancel)
+            loss_fn = dist.wrap_loss(model, loss_fn, bf16)
         for epoch in range(job.start_epoch, s.epochs):
             rng = np.random.default_rng([s.seed, epoch])
-            torch.manual_seed(s.seed * 100_003 + epoch)  # the v2 transforms draw from torch's generator
+            torch.manual_seed(s.seed * 100_003 + epoch)  # augmentation has its own seeds (index_batches)
             set_train_mode(model, s.freeze, train_batchnorm=PRESETS[job.preset].coco_weights is None)
             items = cache.epoch_batches(rng, s.batch_size) if cache is not None else index_batches(
                 len(dataset), s.batch_size, rng)
@@ -209,7 +210,7 @@ def _outcome(job: FitJob, cancelled: bool, epochs_done: int, last_eval: EvalResu
 
 
 def _build_cache(cache: FeatureCache, job: FitJob, model: RetinaNet, device: torch.device, bf16: bool,
-                 emit: Emit, cancel: threading.Event) -> bool:
+                 emit: Emit, cancel: threading.Event | Any) -> bool:
     """Backbone features of every training image, computed once (False when cancelled)."""
     plain = DetectionDataset(job.train, job.classes, make_transform(job.settings.size))
     emit(PhaseChanged("cache", f"Computing backbone features of {len(plain)} images once"))

@@ -13,6 +13,7 @@ from PySide6.QtWidgets import QProgressDialog, QWidget
 
 from detector_app.core.detections import Detections
 from detector_app.detection.storing import boxes_to_store
+from detector_app.review.predictions import store_frame
 from detector_app.sources import Frame, FrameSource
 from detector_app.sources.images import ImageFilesSource
 from detector_app.storage.repository import Repository
@@ -38,37 +39,6 @@ def format_duration(seconds: float) -> str:
     if seconds < 5400:
         return f"{seconds // 60} min"
     return f"{seconds / 3600:.1f} h"
-
-
-@dataclass(frozen=True)
-class Stored:
-    """What storing one frame did: predictions ``added`` to image ``image_id``, or the ``kept`` boxes of an
-    image that was already labelled or reviewed (then nothing is added)."""
-
-    image_id: int
-    added: int
-    kept: int = 0
-    already_reviewed: bool = False
-
-    @property
-    def left_alone(self) -> bool:
-        return self.kept > 0 or self.already_reviewed
-
-
-def store_frame(repo: Repository, frame: Frame, detections: Detections, version_id: int | None) -> Stored:
-    """Put ``frame`` into the project with ``detections`` as predictions to review.
-
-    An image (or video frame) the project already holds with boxes, or already reviewed, keeps its boxes and
-    its review state: new predictions would put it back "to review", and a reviewed export would drop it."""
-    if frame.kind == "image":
-        image = repo.add_image(Path(frame.origin))
-    else:
-        image = repo.add_frame(frame.image, origin=frame.kind, video_path=frame.video_path, frame_index=frame.index)
-    existing = repo.annotations_for_image(image.id)
-    if existing or image.reviewed:
-        return Stored(image.id, 0, len(existing), image.reviewed)
-    added = repo.add_predictions(image.id, detections, model_version_id=version_id) if len(detections) else []
-    return Stored(image.id, len(added))
 
 
 def project_images_source(paths: Sequence[Path]) -> ImageFilesSource:
