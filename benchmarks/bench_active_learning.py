@@ -21,6 +21,10 @@ weaker arm's final mAP (a level both arms reach, so the question is which gets t
 Two sets: generated shapes on generated backgrounds, and the same shapes pasted on crops of the coco-tiny photos
 (``../shared/data/coco-tiny``; skipped with a message when absent). Both arms train with the proven settings of
 ``tests/test_training_run_learning.py`` (light preset from scratch, AdamW, batch 4, one thread), at 64 px by default.
+
+Read the cost columns first: while the model proposes nothing above the detector's threshold (no accepted, adjusted,
+relabelled or rejected boxes), the queue scores every pool image as unseen (1.0) and orders them by id, so the
+uncertainty arm is an arbitrary order too and a difference between the arms is training noise.
 """
 
 from __future__ import annotations
