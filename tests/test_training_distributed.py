@@ -77,18 +77,26 @@ def test_one_step_in_two_gloo_processes_equals_one_process(tmp_path: Path) -> No
     assert float((grad - one_grad).abs().max()) <= 1e-5 * max(1.0, float(one_grad.abs().max()))
 
 
+def test_a_missing_project_is_one_line_before_any_process_starts(tmp_path: Path,
+                                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["train", "--project", str(tmp_path / "nope"), "--nproc-per-node", "2"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: ") and "nope" in err[0]
+
+
 def _steps(path: Path) -> list[dict[str, float]]:
     return [json.loads(line)["losses"] for line in path.read_text().splitlines()]
 
 
 @pytest.mark.slow  # torchrun, two processes and a one-process baseline: about 1 min idle, 3 on a busy 2-core box
-def test_two_gloo_processes_train_like_one_and_register_one_version(shapes_project_dir: Path,
-                                                                    tmp_path: Path) -> None:
+@pytest.mark.parametrize("freeze", ["fpn", "heads"])  # images through backbone + FPN; cached features (heads only)
+def test_two_gloo_processes_train_like_one_and_register_one_version(shapes_project_dir: Path, tmp_path: Path,
+                                                                    freeze: str) -> None:
     with Project.open(shapes_project_dir, create=False) as project:
         torch.manual_seed(0)
         parent = register_version(project, build_model("retinanet_light", len(CLASSES)), preset="retinanet_light",
                                   class_names=CLASSES, parent_id=None, settings={"size": 64}, metrics={})
-    common = ["train", "--project", str(shapes_project_dir), "--parent", str(parent.id), "--freeze", "fpn",
+    common = ["train", "--project", str(shapes_project_dir), "--parent", str(parent.id), "--freeze", freeze,
               "--size", "64", "--batch-size", "4", "--epochs", "1", "--val-share", "0.25", "--scale-jitter", "0",
               "--device", "cpu", "--threads", "1", "--no-bf16", "--seed", "3"]
     assert main([*common, "--name", "one", "--log-steps", str(tmp_path / "one.jsonl")]) == 0

@@ -105,6 +105,8 @@ def _launch(args: argparse.Namespace) -> int:
         raise TrainingError("--resume continues a run in one process: leave out --nproc-per-node")
     settings = settings_from_args(args)  # refuse bad settings here, once, not in every process
     check_batch_size(settings.batch_size, args.nproc_per_node)
+    with open_project(args.project, create=False):  # so too a missing project (and migrate it before they start)
+        pass
     try:
         torchrun.main(["--standalone", "--nproc-per-node", str(args.nproc_per_node), "-m", "detector_app", "train",
                        *command_line(args)])
