@@ -44,7 +44,8 @@ class ProjectController(QObject):
                                    icon="new-project")
         self.act_open = make_action(window, "Open project…", self.choose_project, "Ctrl+Shift+P", icon="open-project")
         self.act_open_team = make_action(window, "Open team project…", self.choose_team_project,
-                                         tip="A project on a PostgreSQL server, shared by a labelling team")
+                                         tip="A project on a PostgreSQL server, shared by a labelling team",
+                                         icon="open-team-project")
         self.team_dialog: TeamProjectDialog | None = None
         self.reconnect: CallWorker | None = None
         # Read before the folder project opened at start-up overwrites it.

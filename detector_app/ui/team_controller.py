@@ -46,9 +46,10 @@ class TeamController(QObject):
         self.project: Project | None = None
         self.act_next_for_me = make_action(
             window, "Next image for me", self.next_image_for_me, "Ctrl+Return",
-            tip="Open the next unreviewed image nobody else is reviewing, and hold it for you (team projects)")
+            tip="Open the next unreviewed image nobody else is reviewing, and hold it for you (team projects)",
+            icon="next-for-me")
         self.act_annotator = make_action(window, "Annotator name…", self.ask_annotator,
-                                         tip="The name your edits are recorded under")
+                                         tip="The name your edits are recorded under", icon="annotator")
         self.actions: list[QAction] = [self.act_next_for_me, self.act_annotator]
         self.timer = QTimer(self)
         self.timer.setInterval(POLL_MS)
