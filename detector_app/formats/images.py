@@ -8,10 +8,14 @@ import shutil
 import stat
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from detector_app.core.labels import LabelledImage, LabelSet
 from detector_app.core.names import printable
-from detector_app.errors import StorageError
+from detector_app.errors import SourceError, StorageError
+
+if TYPE_CHECKING:
+    from detector_app.sources.video_frames import VideoFrames
 
 
 def copy_images(labels: LabelSet, folder: Path) -> LabelSet:
@@ -22,23 +26,32 @@ def copy_images(labels: LabelSet, folder: Path) -> LabelSet:
     folder.mkdir(parents=True, exist_ok=True)
     taken: set[str] = set()
     images = []
-    for image in labels.images:
-        source = image.path
-        exists = source is not None and source.is_file()
-        stem = Path(image.file_name).stem
-        name = source.name if exists and source is not None else f"{stem}.png"
-        name = f"{image.id}_{name}" if name in taken else name
-        target = folder / name
-        if exists and source is not None:
-            _check_image_file(image, source)
-            _copy_checked(image, source, target)
-        elif image.video_path is not None and image.frame_index is not None:
-            _write_video_frame(image, target)
-        else:
-            raise StorageError(f"cannot export: image {image.id}: {printable(source)} is missing or not a regular "
-                               "file; nothing was written")
-        taken.add(name)
-        images.append(replace(image, file_name=name, path=target))
+    frames: VideoFrames | None = None  # opened at the first frame whose file is gone
+    try:
+        for image in labels.images:
+            source = image.path
+            exists = source is not None and source.is_file()
+            stem = Path(image.file_name).stem
+            name = source.name if exists and source is not None else f"{stem}.png"
+            name = f"{image.id}_{name}" if name in taken else name
+            target = folder / name
+            if exists and source is not None:
+                _check_image_file(image, source)
+                _copy_checked(image, source, target)
+            elif image.video_path is not None and image.frame_index is not None:
+                if frames is None:
+                    # Imports OpenCV: only exports of frames whose file is gone need video decoding.
+                    from detector_app.sources.video_frames import VideoFrames
+                    frames = VideoFrames()
+                _write_video_frame(image, target, frames)
+            else:
+                raise StorageError(f"cannot export: image {image.id}: {printable(source)} is missing or not a "
+                                   "regular file; nothing was written")
+            taken.add(name)
+            images.append(replace(image, file_name=name, path=target))
+    finally:
+        if frames is not None:
+            frames.close()
     return replace(labels, images=tuple(images), images_dir=folder)
 
 
@@ -87,22 +100,13 @@ def _opens_as_image(path: Path) -> bool:
         return False
 
 
-def _write_video_frame(image: LabelledImage, target: Path) -> None:
+def _write_video_frame(image: LabelledImage, target: Path, frames: VideoFrames) -> None:
     import cv2  # only exports of frames whose file is gone need video decoding
 
+    assert image.video_path is not None and image.frame_index is not None
     try:
-        regular = stat.S_ISREG(os.stat(image.video_path).st_mode)
-    except OSError:
-        regular = True  # a missing video is reported when the frame cannot be read
-    if not regular:  # a FIFO or a device would block the decoder
-        raise StorageError(f"cannot export: image {image.id} has a video path {printable(image.video_path)} that "
-                           "is not a file; nothing was written")
-    capture = cv2.VideoCapture(str(image.video_path))
-    try:
-        capture.set(cv2.CAP_PROP_POS_FRAMES, image.frame_index)
-        ok, frame = capture.read()
-    finally:
-        capture.release()
-    if not ok or not cv2.imwrite(str(target), frame):
-        raise StorageError(f"cannot export image {image.id}: frame {image.frame_index} of "
-                           f"{image.video_path} cannot be read")
+        frame = frames.frame(image.video_path, image.frame_index)
+    except SourceError as exc:
+        raise StorageError(f"cannot export image {image.id}: {exc}; nothing was written") from None
+    if not cv2.imwrite(str(target), frame):
+        raise StorageError(f"cannot export image {image.id}: {target} cannot be written; nothing was written")

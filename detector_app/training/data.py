@@ -16,7 +16,8 @@ from torchvision.transforms import v2
 
 from detector_app.core.images import UnusableImageError, check_image, decode_image
 from detector_app.core.labels import BACKGROUND, Split, counts_as_label
-from detector_app.errors import TrainingError
+from detector_app.errors import SourceError, TrainingError
+from detector_app.sources.video_frames import VideoFrames
 
 
 @dataclass(frozen=True)
@@ -30,6 +31,7 @@ class Sample:
     boxes: np.ndarray
     labels: tuple[str, ...]
     split: str | None = None  # the user's split (train, val, test), None when they chose none
+    frame: tuple[Path, int] | None = None  # (video, index): where the pixels are when ``path`` is gone
 
 
 def target_boxes(annotations: Iterable[Any]) -> tuple[np.ndarray, tuple[str, ...]]:
@@ -48,8 +50,10 @@ def build_samples(images: Iterable[Any], annotations: Mapping[int, Sequence[Any]
     samples = []
     for image in images:
         boxes, labels = target_boxes(annotations.get(image.id, ()))
+        frame = ((Path(image.video_path), int(image.frame_index))
+                 if image.video_path is not None and image.frame_index is not None else None)
         samples.append(Sample(image.id, Path(image.path), int(image.width), int(image.height), boxes, labels,
-                              image.split))
+                              image.split, frame))
     return sorted(samples, key=lambda s: s.image_id)
 
 
@@ -121,15 +125,21 @@ def resolve_classes(train: Sequence[Sample], requested: Sequence[str] | None,
 
 def check_files(samples: Iterable[Sample]) -> None:
     """Refuse, before training starts, a set with missing files or files the image rule refuses (too thin,
-    too large, damaged, unsupported pixels): one line naming how many and the first one."""
-    samples = list(samples)
-    missing = [s for s in samples if not s.path.is_file()]
+    too large, damaged, unsupported pixels): one line naming how many and the first one. A frame whose file is
+    gone needs its video instead (decoding errors surface when the frame is read)."""
+    on_disk, missing = [], []
+    for sample in samples:
+        if sample.path.is_file():
+            on_disk.append(sample)
+        elif sample.frame is None or not sample.frame[0].is_file():
+            missing.append(sample)
     if missing:
         first = missing[0]
+        where = f"{first.path}" if first.frame is None else f"{first.path} (its video {first.frame[0]} too)"
         raise TrainingError(
-            f"{len(missing)} image file(s) of the training set are missing, e.g. {first.path} (image {first.image_id})")
+            f"{len(missing)} image file(s) of the training set are missing, e.g. {where} (image {first.image_id})")
     unusable: list[tuple[Sample, str]] = []
-    for sample in samples:
+    for sample in on_disk:
         try:
             check_image(sample.path)
         except UnusableImageError as exc:
@@ -139,6 +149,19 @@ def check_files(samples: Iterable[Sample]) -> None:
         raise TrainingError(
             f"{len(unusable)} image(s) of the training set cannot be used, e.g. {first.path} (image {first.image_id}): "
             f"{reason}; remove them from the project or replace the files")
+
+
+def load_sample(sample: Sample, frames: VideoFrames) -> torch.Tensor:
+    """The sample's pixels: its file, or when that is gone (a video task's frame is never written), its frame
+    decoded from its video (the rule of ``sources/video_frames.py``)."""
+    if sample.frame is None or sample.path.is_file():
+        return load_image(sample.path)
+    video, index = sample.frame
+    try:
+        bgr = frames.frame(video, index)
+    except SourceError as exc:
+        raise TrainingError(f"cannot read image {sample.image_id} (frame {index} of {video}): {exc}") from None
+    return torch.from_numpy(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)).permute(2, 0, 1).contiguous()
 
 
 def load_image(path: Path) -> torch.Tensor:
@@ -176,6 +199,7 @@ class DetectionDataset(torch.utils.data.Dataset):
         self.samples = list(samples)
         self.index = {name: i + 1 for i, name in enumerate(classes)}
         self.transform = transform
+        self.frames = VideoFrames()  # a video task's frames, decoded from their videos
 
     def __len__(self) -> int:
         return len(self.samples)
@@ -187,7 +211,7 @@ class DetectionDataset(torch.utils.data.Dataset):
 
     def __getitem__(self, i: int) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         sample = self.samples[i]
-        image = load_image(sample.path)
+        image = load_sample(sample, self.frames)
         boxes, labels = self.target(sample)
         target = {
             "boxes": tv_tensors.BoundingBoxes(torch.from_numpy(boxes), format="XYXY",

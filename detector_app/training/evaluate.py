@@ -18,7 +18,8 @@ from pycocotools.cocoeval import COCOeval
 from torchvision.models.detection import RetinaNet
 
 from detector_app.errors import TrainingError
-from detector_app.training.data import Sample, load_image
+from detector_app.sources.video_frames import VideoFrames
+from detector_app.training.data import Sample, load_sample
 from detector_app.training.events import EvalResult
 from detector_app.training.model_setup import set_input_size
 
@@ -39,12 +40,13 @@ def predict_samples(model: RetinaNet, class_names: Sequence[str], samples: Seque
     set_input_size(model, size)
     model.score_thresh = min(model.score_thresh, EVAL_SCORE_THRESHOLD)
     out: list[Prediction] = []
+    frames = VideoFrames()  # a video task's frames, decoded from their videos
     try:
         for start in range(0, len(samples), batch_size):
             if should_stop():
                 return None
             chunk = samples[start:start + batch_size]
-            images = [load_image(s.path).to(device).float().div_(255) for s in chunk]
+            images = [load_sample(s, frames).to(device).float().div_(255) for s in chunk]
             for det in model(images):
                 labels = det["labels"].cpu().numpy()
                 names = [class_names[i] if 0 <= i < len(class_names) else f"class_{i}" for i in labels]
@@ -52,6 +54,7 @@ def predict_samples(model: RetinaNet, class_names: Sequence[str], samples: Seque
     finally:
         model.transform.min_size, model.transform.max_size, model.score_thresh = saved
         model.train(was_training)
+        frames.close()
     return out
 
 
