@@ -3,25 +3,14 @@ done carry over to the one that does, a record only on the turn to reviewed."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
 
 from detector_app.review.review_clock import IDLE_LIMIT_S, ReviewClock, ReviewTiming, proposals_version
 from detector_app.storage.records import AnnotationRecord
 
-T0 = datetime(2026, 12, 2, 9, 0, 0, tzinfo=UTC)
-
-
-class FakeTime:
-    def __init__(self) -> None:
-        self.t = T0
-
-    def __call__(self) -> datetime:
-        return self.t
-
-    def wait(self, seconds: float) -> None:
-        self.t += timedelta(seconds=seconds)
+from .fake_clock import T0, FakeTime
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ from detector_app.storage import Project
 from detector_app.ui.dialogs import ClassPicker
 from detector_app.ui.main_window import MainWindow
 
-from .ui_helpers import drag, make_settings, seed_project, write_image
+from .ui_helpers import active_window, drag, make_settings, seed_project, write_image
 
 pytestmark = pytest.mark.gui
 
@@ -75,13 +75,7 @@ def type_into_picker(text: str):
 
 
 def open_window(qtbot, tmp_path: Path, project_dir: Path, image_id: int) -> MainWindow:
-    win = MainWindow(make_settings(tmp_path), project_path=project_dir)
-    qtbot.addWidget(win)
-    win.resize(1200, 800)
-    win.show()
-    qtbot.waitExposed(win)
-    win.activateWindow()  # window shortcuts (D, 1-9, Ctrl+Z) need the active window
-    qtbot.waitUntil(win.isActiveWindow)
+    win = active_window(qtbot, make_settings(tmp_path), project_dir)
     win.show_image(image_id)
     return win
 

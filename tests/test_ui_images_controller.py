@@ -14,20 +14,14 @@ from detector_app.storage import Project
 from detector_app.ui.main_window import MainWindow
 
 from .test_ui_review_loop import project_ids  # noqa: F401 (fixture)
-from .ui_helpers import click, make_settings
+from .ui_helpers import active_window, click, make_settings
 
 pytestmark = pytest.mark.gui
 
 
 @pytest.fixture
 def window(qtbot, tmp_path: Path, project_dir: Path, project_ids):  # noqa: F811
-    win = MainWindow(make_settings(tmp_path), project_path=project_dir)
-    qtbot.addWidget(win)
-    win.resize(1200, 800)
-    win.show()
-    qtbot.waitExposed(win)
-    win.activateWindow()  # window shortcuts need the active window
-    qtbot.waitUntil(win.isActiveWindow)
+    win = active_window(qtbot, make_settings(tmp_path), project_dir)
     yield win
     win.close()
 

@@ -4,7 +4,7 @@ drawn) made with the mouse and keys, then checked in the database row (its propo
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import numpy as np
@@ -20,26 +20,13 @@ from detector_app.storage import Project
 from detector_app.storage.models import Annotation
 from detector_app.ui.main_window import MainWindow
 
-from .ui_helpers import click, drag, make_settings, write_image
+from .fake_clock import T0, FakeTime
+from .ui_helpers import active_window, click, drag, make_settings, write_image
 
 pytestmark = pytest.mark.gui
 
 CAT = (100.0, 100.0, 200.0, 150.0)  # the proposals, COCO x, y, w, h
 DOG = (350.0, 200.0, 150.0, 200.0)
-T0 = datetime(2026, 12, 2, 9, 0, 0, tzinfo=UTC)
-
-
-class FakeTime:
-    def __init__(self) -> None:
-        self.t = T0
-
-    def __call__(self) -> datetime:
-        return self.t
-
-    def wait(self, seconds: float) -> None:
-        self.t += timedelta(seconds=seconds)
-
-
 @pytest.fixture
 def ids(project_dir: Path) -> dict[str, int]:
     """Image a: cat 0.9 and dog 0.8 proposed by version v1; image b: one cat by v1; classes cat, dog, bird."""
@@ -67,13 +54,7 @@ def time() -> FakeTime:
 
 @pytest.fixture
 def window(qtbot, tmp_path: Path, project_dir: Path, ids: dict[str, int], time: FakeTime):
-    win = MainWindow(make_settings(tmp_path), project_path=project_dir)
-    qtbot.addWidget(win)
-    win.resize(1200, 800)
-    win.show()
-    qtbot.waitExposed(win)
-    win.activateWindow()  # window shortcuts need the active window
-    qtbot.waitUntil(win.isActiveWindow)
+    win = active_window(qtbot, make_settings(tmp_path), project_dir)
     win.queue_combo.setCurrentIndex(1)  # all images
     win.review.clock = ReviewClock(time)  # before the first image is shown
     win.show_image(ids["a"])

@@ -18,7 +18,7 @@ from detector_app.ui.main_window import MainWindow
 from detector_app.ui.queue_order import FILE, NEXT_KEY, NO_VERSION_TIP, NOTHING_LEFT, USEFUL
 from detector_app.ui.shortcuts import shortcut_rows
 
-from .ui_helpers import make_settings, write_image
+from .ui_helpers import active_window, make_settings, write_image
 
 pytestmark = pytest.mark.gui
 NAMES = ("__background__", "cat", "dog")
@@ -42,13 +42,7 @@ def _fill(project_dir: Path, with_version: bool) -> dict[str, int]:
 
 
 def _window(qtbot, settings, project_dir: Path) -> MainWindow:
-    win = MainWindow(settings, project_path=project_dir)
-    qtbot.addWidget(win)
-    win.show()
-    qtbot.waitExposed(win)
-    win.activateWindow()  # window shortcuts need the active window
-    qtbot.waitUntil(win.isActiveWindow)
-    return win
+    return active_window(qtbot, settings, project_dir, size=None)
 
 
 def _rows(win: MainWindow) -> list[int]:

@@ -16,7 +16,7 @@ from detector_app.storage import Project
 from detector_app.ui.image_list import EMPTY_MARK, REVIEWED_MARK
 from detector_app.ui.main_window import MainWindow
 
-from .ui_helpers import click, drag, make_settings, seed_project, write_image
+from .ui_helpers import active_window, click, drag, make_settings, seed_project, write_image
 
 pytestmark = pytest.mark.gui
 
@@ -37,13 +37,7 @@ def project_ids(project_dir: Path) -> tuple[int, int, int]:
 
 @pytest.fixture
 def window(qtbot, tmp_path: Path, project_dir: Path, project_ids):
-    win = MainWindow(make_settings(tmp_path), project_path=project_dir)
-    qtbot.addWidget(win)
-    win.resize(1200, 800)
-    win.show()
-    qtbot.waitExposed(win)
-    win.activateWindow()  # window shortcuts need the active window
-    qtbot.waitUntil(win.isActiveWindow)
+    win = active_window(qtbot, make_settings(tmp_path), project_dir)
     win.queue_combo.setCurrentIndex(1)  # all images, so reviewed ones stay listed
     win.show_image(project_ids[0])
     yield win

@@ -11,6 +11,7 @@ from PySide6.QtTest import QTest
 
 from detector_app.core.detections import Detections
 from detector_app.storage.project import Project
+from detector_app.ui.main_window import MainWindow
 
 
 def make_settings(tmp_path: Path, **values: object) -> QSettings:
@@ -22,6 +23,20 @@ def make_settings(tmp_path: Path, **values: object) -> QSettings:
         settings.setValue(key.replace("__", "/"), value)
     settings.sync()
     return settings
+
+
+def active_window(qtbot, settings: QSettings, project_dir: Path, size: tuple[int, int] | None = (1200, 800)):
+    """The main window on ``project_dir``, shown and active: window shortcuts (D, 1-9, Ctrl+Z) need the active
+    window."""
+    win = MainWindow(settings, project_path=project_dir)
+    qtbot.addWidget(win)
+    if size is not None:
+        win.resize(*size)
+    win.show()
+    qtbot.waitExposed(win)
+    win.activateWindow()
+    qtbot.waitUntil(win.isActiveWindow)
+    return win
 
 
 def write_image(path: Path, width: int = 640, height: int = 480, seed: int = 0) -> Path:
