@@ -83,17 +83,20 @@ def project_source(request: pytest.FixtureRequest, project_dir: Path) -> Iterato
     server.drop_database(name)
 
 
-def dump_project(engine: Engine) -> list[str]:
+def dump_project(engine: Engine, *, bookkeeping: bool = True) -> list[str]:
     """Every row (SQLite: and the schema, sqlite_sequence included) as text: equal dumps mean an unchanged
-    database, on either backend."""
+    database, on either backend. ``bookkeeping=False`` leaves out each box's revision and author, which an
+    undo moves forward instead of back (storage/team.py), and the SQLite schema."""
     from sqlalchemy import select
 
-    from detector_app.storage.models import Base
+    from detector_app.storage.models import Annotation, Base
 
-    if engine.dialect.name == "sqlite":
+    if engine.dialect.name == "sqlite" and bookkeeping:
         from .helpers_storage import dump_database
 
         return dump_database(Path(str(engine.url.database)))
+    left_out = set() if bookkeeping else {Annotation.__table__.c.revision, Annotation.__table__.c.updated_by}
     with engine.connect() as conn:
         return [f"{table.name}: {tuple(row)!r}" for table in Base.metadata.sorted_tables
-                for row in conn.execute(select(table).order_by(*table.primary_key.columns))]
+                for row in conn.execute(select(*(c for c in table.columns if c not in left_out))
+                                        .order_by(*table.primary_key.columns))]

@@ -33,12 +33,14 @@ class Reviewer:
     """Edits of one person. ``revision`` is the box's revision the person saw (the view's copy): a box someone
     else changed since is refused with ``StaleEditError`` (None: the revision read just before the edit).
 
-    Undo and redo expect each box at the revision this reviewer last wrote (``revision_of``): a box someone else
-    changed after that is refused, never overwritten; one this person changed again is theirs to undo."""
+    Undo and redo expect each box at the revision this client last wrote (``revision_of``; class merges and
+    their undo count too): a box someone else changed after that is refused, never overwritten; one this person
+    changed again is theirs to undo."""
 
     def __init__(self, repo: Repository) -> None:
         self.repo = repo
-        self._written: dict[int, int | None] = {}  # box id -> the revision this reviewer last wrote (None: deleted)
+        # Box id -> the revision this client last wrote (None: deleted), shared with its class edits.
+        self._written = repo.written_revisions
 
     def revision_of(self, box: AnnotationRecord) -> int:
         """The revision undo/redo expect ``box`` at: the one this reviewer last wrote, else the record's."""

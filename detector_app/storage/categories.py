@@ -9,8 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import Update, case, delete, func, or_, select, text, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from detector_app.core.labels import BACKGROUND, STATUSES
@@ -20,27 +23,58 @@ from detector_app.errors import StorageError
 from detector_app.storage.image_store import CHUNK, ImageStore
 from detector_app.storage.models import Annotation, Category
 from detector_app.storage.records import CategoryRecord
+from detector_app.storage.team import edit_marks, lock_images, lock_images_of
 
 # The user's order: positioned classes first, then the rest by COCO id (a new class goes last).
 CATEGORY_ORDER = (Category.position.is_(None), Category.position, Category.coco_id)
+_CREATE_TRIES = 3  # under the class list's lock a lost race is a client without it (an older version)
+_CLASS_LIST_LOCK_KEY = 0x636C6173736573  # "classes"
 
 
 def ensure_category_row(s: Session, name: str, coco_id: int | None, color: str | None,
-                     supercategory: str) -> Category:
+                        supercategory: str) -> Category:
+    """The class called ``name``, created when missing with ``coco_id`` when still free (else the next free one).
+
+    Safe against other clients creating classes at the same moment (PostgreSQL): creating one takes the class
+    list's lock (held to the end of the transaction, so creators of classes go one after another: two of them
+    each waiting for a name or a COCO id the other inserted would be a deadlock), reads again, and inserts with
+    ``ON CONFLICT DO NOTHING``, reading back what won. A transaction creates its classes before it locks any
+    image (storage/team.py): the lock order is the class list, then images, then boxes.
+    """
     name = name.strip()
     if not name or name == BACKGROUND:
         raise StorageError(f"{name!r} cannot be a class name")
     category = s.scalars(select(Category).where(Category.name == name)).first()
     if category is not None:
         return category
-    taken = coco_id is None or coco_id <= 0 or s.scalar(select(Category.id).where(Category.coco_id == coco_id))
-    if taken:
-        coco_id = int(s.scalar(select(func.coalesce(func.max(Category.coco_id), 0))) or 0) + 1
-    category = Category(name=name, coco_id=coco_id, color=color or class_color_hex(name),
-                        supercategory=supercategory or "")
-    s.add(category)
-    s.flush()
-    return category
+    lock_class_list(s)
+    for _ in range(_CREATE_TRIES):
+        category = s.scalars(select(Category).where(Category.name == name)).first()
+        if category is not None:
+            return category
+        taken = coco_id is None or coco_id <= 0 or s.scalar(select(Category.id).where(Category.coco_id == coco_id))
+        if taken:
+            coco_id = int(s.scalar(select(func.coalesce(func.max(Category.coco_id), 0))) or 0) + 1
+        insert = dialect_insert(s)(Category).values(name=name, coco_id=coco_id, color=color or class_color_hex(name),
+                                                    supercategory=supercategory or "")
+        created = s.scalar(insert.on_conflict_do_nothing().returning(Category.id))
+        if created is not None:
+            category = s.get(Category, created)
+            assert category is not None  # inserted just now, in this transaction
+            return category
+        coco_id = None  # lost a race: the name is read back above, a taken COCO id makes room for the next
+    raise StorageError(f"could not add the class {printable(name)}: other clients kept taking its id; try again")
+
+
+def lock_class_list(s: Session) -> None:
+    """Hold the right to add classes until this transaction ends (PostgreSQL; SQLite has one writer)."""
+    if s.get_bind().dialect.name == "postgresql":
+        s.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _CLASS_LIST_LOCK_KEY})
+
+
+def dialect_insert(s: Session) -> Any:
+    """The INSERT construct of the session's database, which has ``on_conflict_do_nothing`` on both backends."""
+    return postgresql_insert if s.get_bind().dialect.name == "postgresql" else sqlite_insert
 
 
 def category_record(c: Category) -> CategoryRecord:
@@ -112,14 +146,21 @@ class CategoryStore(ImageStore):
             raise StorageError("a class cannot be merged into itself")
         with self.transaction() as s:
             _row(s, source_id), _row(s, target_id)
-            moved = s.execute(update(Annotation).where(Annotation.category_id == source_id)
-                              .values(category_id=target_id)).rowcount
+            of_source = or_(Annotation.category_id == source_id, Annotation.proposal_category_id == source_id)
+            lock_images_of(s, of_source)
+            marks = edit_marks(self.annotator)  # type: ignore[attr-defined]  (TeamStore's: a Repository is one)
+            moved = int(s.scalar(select(func.count(Annotation.id)).where(Annotation.category_id == source_id)) or 0)
             # A merge says the two classes are one: a proposal of the source class was a proposal of the target.
             # Remapped like the box's class, a merged box is not counted as relabelled (no person changed it).
-            s.execute(update(Annotation).where(Annotation.proposal_category_id == source_id)
-                      .values(proposal_category_id=target_id))
+            # One statement for both: each box changed goes up one revision.
+            written = s.execute(_returning(update(Annotation).where(of_source).values(
+                category_id=case((Annotation.category_id == source_id, target_id), else_=Annotation.category_id),
+                proposal_category_id=case((Annotation.proposal_category_id == source_id, target_id),
+                                          else_=Annotation.proposal_category_id),
+                **marks))).all()
             s.execute(delete(Category).where(Category.id == source_id))
-            return int(moved or 0)
+        self.wrote(dict(written))  # type: ignore[attr-defined]  (TeamStore's)
+        return moved
 
     def delete_category(self, category_id: int) -> None:
         """Delete a class without boxes; one with boxes is refused (merge it instead), nothing changed."""
@@ -169,6 +210,13 @@ class CategoryStore(ImageStore):
     def restore_class_state(self, state: ClassState) -> None:
         """Write a snapshot back in one transaction: rows first, then the boxes, then rows that must not exist."""
         with self.transaction() as s:
+            marks = edit_marks(self.annotator)  # type: ignore[attr-defined]  (see merge_categories)
+            changed = [a for a, _ in state.boxes] + [a for a, _ in state.proposals]
+            images: set[int] = set()
+            for start in range(0, len(changed), CHUNK):
+                chunk = changed[start:start + CHUNK]
+                images.update(s.scalars(select(Annotation.image_id).where(Annotation.id.in_(chunk))))
+            lock_images(s, images)
             for category_id, row in state.rows:
                 if row is not None:
                     category = s.get(Category, category_id) or Category(id=category_id)
@@ -176,19 +224,27 @@ class CategoryStore(ImageStore):
                     category.supercategory, category.position = row.supercategory, row.position
                     s.add(category)
             s.flush()
-            for start in range(0, len(state.boxes), CHUNK):
-                for annotation_id, category_id in state.boxes[start:start + CHUNK]:
-                    s.execute(update(Annotation).where(Annotation.id == annotation_id)
-                              .values(category_id=category_id))
+            values: dict[int, dict[str, int]] = {}  # one change per box: it goes up one revision
+            for annotation_id, category_id in state.boxes:
+                values.setdefault(annotation_id, {})["category_id"] = category_id
             for annotation_id, category_id in state.proposals:
-                s.execute(update(Annotation).where(Annotation.id == annotation_id)
-                          .values(proposal_category_id=category_id))
+                values.setdefault(annotation_id, {})["proposal_category_id"] = category_id
+            written: dict[int, int] = {}
+            for annotation_id, changed_values in values.items():
+                query = update(Annotation).where(Annotation.id == annotation_id).values(**changed_values, **marks)
+                written.update(s.execute(_returning(query)).all())
             for category_id, row in state.rows:
                 if row is None and (category := s.get(Category, category_id)) is not None:
                     if s.scalar(select(Annotation.id).where(Annotation.category_id == category_id).limit(1)):
                         raise StorageError(f"class {printable(category.name)} has boxes again: "
                                            "it was not removed")
                     s.delete(category)
+        self.wrote(written)  # type: ignore[attr-defined]  (TeamStore's)
+
+
+def _returning(query: Update) -> Update:
+    """A bulk change of boxes that gives back (id, new revision) of each: what this client wrote."""
+    return query.returning(Annotation.id, Annotation.revision).execution_options(synchronize_session=False)
 
 
 def _row(s: Session, category_id: int) -> Category:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import (
@@ -21,6 +21,7 @@ from sqlalchemy import (
     delete,
     exists,
     func,
+    insert,
     select,
     update,
 )
@@ -35,7 +36,7 @@ from detector_app.storage.categories import (
     ensure_category_row,
 )
 from detector_app.storage.db import insert_rows
-from detector_app.storage.image_store import CHUNK, check_choice, last_id
+from detector_app.storage.image_store import CHUNK, check_choice
 from detector_app.storage.models import (
     Annotation,
     Category,
@@ -90,16 +91,15 @@ class Repository(CategoryStore, ReviewTimeStore, TeamStore):
                         model_version_id: int | None = None) -> list[AnnotationRecord]:
         """Store a model's boxes for one image as ``predicted`` (one transaction)."""
         with self.transaction() as s:
-            first_new = last_id(s, Annotation) + 1  # we hold the write lock: new ids come after this
-            self._insert_predictions(s, [(image_id, detections)], model_version_id)
-            rows = s.execute(_ANNOTATIONS_OF_IMAGE.where(Annotation.id >= first_new), {"image_id": image_id})
+            _, ids = self._insert_predictions(s, [(image_id, detections)], model_version_id, returning=True)
+            rows = s.execute(_ANNOTATIONS_OF_IMAGE.where(Annotation.id.in_(ids)), {"image_id": image_id})
             return [_annotation_record(r) for r in rows]
 
     def add_predictions_many(self, items: Iterable[tuple[int, Detections]],
                              model_version_id: int | None = None) -> int:
         """Predictions for many images (a video or folder run) in one transaction; returns the box count."""
         with self.transaction() as s:
-            return self._insert_predictions(s, list(items), model_version_id)
+            return self._insert_predictions(s, list(items), model_version_id)[0]
 
     def add_annotation(self, image_id: int, category: str | int, bbox: Sequence[float], origin: str = Origin.HUMAN,
                        status: str = Status.ACCEPTED, score: float | None = None, *, iscrowd: int = 0,
@@ -108,9 +108,9 @@ class Repository(CategoryStore, ReviewTimeStore, TeamStore):
         check_choice("status", status, STATUSES)
         check_choice("origin", origin, ORIGINS)
         with self.transaction() as s:
+            category_id = self._category_id(s, category)  # classes before images: the lock order (team.py)
             lock_image(s, image_id)
             now = utcnow()
-            category_id = self._category_id(s, category)
             ann = Annotation(image_id=image_id, category_id=category_id, x=box[0], y=box[1],
                              w=box[2], h=box[3], score=score, origin=origin, status=status, iscrowd=int(iscrowd),
                              model_version_id=model_version_id, created_at=now, updated_at=now,
@@ -134,9 +134,7 @@ class Repository(CategoryStore, ReviewTimeStore, TeamStore):
 
     def set_category(self, annotation_id: int, category: str | int, revision: int | None = None) -> AnnotationRecord:
         """Relabel; a relabelled prediction becomes ``corrected``."""
-        def relabel(ann: Annotation, s: Session) -> None:
-            ann.category_id = self._category_id(s, category)
-        return self._edit(annotation_id, relabel, revision=revision)
+        return self._edit(annotation_id, lambda _ann, _s: None, revision=revision, category=category)
 
     def delete_annotation(self, annotation_id: int, revision: int | None = None) -> AnnotationRecord:
         """Delete a box; returns the snapshot that ``restore_annotation`` brings back."""
@@ -152,11 +150,11 @@ class Repository(CategoryStore, ReviewTimeStore, TeamStore):
         ``revision``: the box's revision the undo stack expects (None: the box is gone, or no check)."""
         box = _check_bbox(snapshot.bbox)
         with self.transaction() as s:
-            lock_image(s, snapshot.image_id)
             if s.get(Category, snapshot.category_id) is not None:
                 category_id = snapshot.category_id
-            else:
+            else:  # classes before images: the lock order (team.py)
                 category_id = self._category_id(s, snapshot.category_name)
+            lock_image(s, snapshot.image_id)
             ann = restore_target(s, snapshot.id, snapshot.revision, revision, self.annotator)
             old_image = ann.image_id
             _restore_fields(ann, snapshot, box, category_id)
@@ -249,11 +247,16 @@ class Repository(CategoryStore, ReviewTimeStore, TeamStore):
         return int(category)
 
     def _edit(self, annotation_id: int, change: Callable[[Annotation, Session], None],
-              keep_status: bool = False, revision: int | None = None) -> AnnotationRecord:
-        """Apply ``change`` to one annotation in its own transaction and refresh the image's review state."""
+              keep_status: bool = False, revision: int | None = None,
+              category: str | int | None = None) -> AnnotationRecord:
+        """Apply ``change`` to one annotation in its own transaction and refresh the image's review state;
+        ``category``: the box's new class (found or created before the image is locked: the lock order)."""
         with self.transaction() as s:
+            category_id = None if category is None else self._category_id(s, category)
             ann = guard_annotation(s, annotation_id, revision, self.annotator)
             change(ann, s)
+            if category_id is not None:
+                ann.category_id = category_id
             if not keep_status and ann.origin == Origin.MODEL and ann.status in (Status.PREDICTED, Status.ACCEPTED):
                 ann.status = Status.CORRECTED
             ann.updated_at = utcnow()
@@ -273,23 +276,30 @@ class Repository(CategoryStore, ReviewTimeStore, TeamStore):
             s.execute(update(Image).where(Image.id == image_id, Image.reviewed_at.is_(None))
                       .values(reviewed_at=utcnow(), reviewed_by=self.annotator))
 
-    def _insert_predictions(self, s: Session, items: list[tuple[int, Detections]],
-                            model_version_id: int | None) -> int:
-        """Insert predictions for several images inside ``s``; their images become unreviewed."""
+    def _insert_predictions(self, s: Session, items: list[tuple[int, Detections]], model_version_id: int | None,
+                            returning: bool = False) -> tuple[int, list[int]]:
+        """Insert predictions for several images inside ``s``; their images become unreviewed. Classes are
+        created first, then the images locked (the lock order, team.py). Returns the number of boxes and, with
+        ``returning`` (a few rows: INSERT ... RETURNING), their ids; the bulk path (COPY) has none."""
         image_ids = sorted({image_id for image_id, _ in items})
+        categories = _prediction_categories(s, [dets for _, dets in items])
         found: set[int] = set()
         for start in range(0, len(image_ids), CHUNK):
-            found.update(s.scalars(select(Image.id).where(Image.id.in_(image_ids[start:start + CHUNK]))))
+            found.update(s.scalars(select(Image.id).where(Image.id.in_(image_ids[start:start + CHUNK]))
+                                   .order_by(Image.id).with_for_update(key_share=True)))
         if missing := [i for i in image_ids if i not in found]:
             raise StorageError(f"image {missing[0]} is not in the project")
-        categories: dict[str, int] = {}  # one lookup per class for the whole batch
         rows = [row for image_id, dets in items
-                for row in _prediction_rows(s, image_id, dets, model_version_id, categories)]
-        insert_rows(s, Annotation.__table__, rows)
+                for row in _prediction_rows(image_id, dets, model_version_id, categories)]
+        ids: list[int] = []
+        if returning and rows:
+            ids = list(s.scalars(insert(Annotation).returning(Annotation.id), rows))
+        else:
+            insert_rows(s, Annotation.__table__, rows)
         touched = sorted({row["image_id"] for row in rows})
         for start in range(0, len(touched), CHUNK):
             s.execute(update(Image).where(Image.id.in_(touched[start:start + CHUNK])).values(reviewed_at=None))
-        return len(rows)
+        return len(rows), ids
 
 
 # --- helpers ------------------------------------------------------------------------------------------
@@ -341,21 +351,32 @@ def _annotation_record(row: Any) -> AnnotationRecord:
         revision=row.revision, updated_by=row.updated_by)
 
 
-def _prediction_rows(s: Session, image_id: int, dets: Detections, model_version_id: int | None,
-                     categories: dict[str, int]) -> list[dict[str, Any]]:
-    """Rows for the real (non-background, finite, non-empty) boxes; categories created as needed."""
-    now = utcnow()
+def _prediction_categories(s: Session, found: Sequence[Detections]) -> dict[str, int]:
+    """Class name -> category id for the class of every box that will be stored (``_real_boxes``), classes
+    created as needed, one lookup per class for the whole batch. torchvision's COCO models emit the COCO
+    category id as the label: it is kept as the class's COCO id."""
+    labels: dict[str, int] = {}
+    for dets in found:
+        for name, label, _box, _score in _real_boxes(dets):
+            labels.setdefault(name, label)
+    return {name: ensure_category_row(s, name, label, None, "").id for name, label in sorted(labels.items())}
+
+
+def _real_boxes(dets: Detections) -> Iterator[tuple[str, int, BBox, float]]:
+    """(class name, label, xywh, score) of the real boxes: not background, finite, not empty."""
     xywh = dets.xywh.astype("float64")
-    rows = []
     for (x, y, w, h), score, label in zip(xywh.tolist(), dets.scores.tolist(), dets.labels.tolist(), strict=True):
         name = dets.label_name(int(label))
-        if name == BACKGROUND or not (math.isfinite(x + y + w + h) and w > 0 and h > 0):
-            continue
-        if name not in categories:
-            # torchvision COCO models emit the COCO category id as label: keep it as the class's COCO id.
-            categories[name] = ensure_category_row(s, name, int(label), None, "").id
-        rows.append({"image_id": image_id, "category_id": categories[name], "x": x, "y": y, "w": w, "h": h,
-                     "score": float(score), "origin": Origin.MODEL.value, "status": Status.PREDICTED.value, "iscrowd": 0,
-                     "model_version_id": model_version_id, "created_at": now, "updated_at": now,
-                     **proposal_values(Origin.MODEL, (x, y, w, h), categories[name], float(score))})
-    return rows
+        if name != BACKGROUND and math.isfinite(x + y + w + h) and w > 0 and h > 0:
+            yield name, int(label), (x, y, w, h), float(score)
+
+
+def _prediction_rows(image_id: int, dets: Detections, model_version_id: int | None,
+                     categories: dict[str, int]) -> list[dict[str, Any]]:
+    """Rows for the real boxes; ``categories`` holds their classes (``_prediction_categories``)."""
+    now = utcnow()
+    return [{"image_id": image_id, "category_id": categories[name], "x": box[0], "y": box[1], "w": box[2],
+             "h": box[3], "score": score, "origin": Origin.MODEL.value, "status": Status.PREDICTED.value,
+             "iscrowd": 0, "model_version_id": model_version_id, "created_at": now, "updated_at": now,
+             **proposal_values(Origin.MODEL, box, categories[name], score)}
+            for name, _label, box, score in _real_boxes(dets)]

@@ -7,6 +7,10 @@ deleted) it since, and the edit is refused with ``StaleEditError`` (``guard_anno
 The image row is locked first (``FOR UPDATE`` on PostgreSQL; SQLite's ``BEGIN IMMEDIATE`` already serialises
 writers): edits of one image run one after another, so the review rule sees the others' committed boxes, and
 every edit takes its locks in the same order (image, then box), which leaves no room for a deadlock.
+
+Every other write that changes box rows (class merges and their undo, video edits) writes the same bookkeeping
+with ``edit_marks`` / ``mark_edited``, after ``lock_images_of`` for bulk changes, so that a copy loaded before
+it is stale too.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import and_, case, func, or_, select, update
+from sqlalchemy import ColumnElement, and_, case, func, inspect, or_, select, update
 from sqlalchemy.orm import Session
 
 from detector_app.core.names import printable
@@ -45,6 +49,37 @@ def lock_image(s: Session, image_id: int) -> None:
         raise StorageError(f"image {image_id} is not in the project")
 
 
+def edit_marks(annotator: str) -> dict[str, Any]:
+    """THE bookkeeping of a change to a box row, as ``UPDATE ... SET`` values: the revision goes up (in SQL, so
+    two writers never both write the same number) and the author is recorded."""
+    return {"revision": Annotation.revision + 1, "updated_by": annotator}
+
+
+def mark_edited(ann: Annotation, annotator: str) -> None:
+    """``edit_marks`` on an ORM row that is changed in this transaction (flushed with its other changes;
+    ``ann.revision`` reads the new number back). A row not yet inserted starts at revision 1."""
+    if ann.id is None or inspect(ann).pending:
+        ann.revision, ann.updated_by = 1, annotator
+        return
+    for name, value in edit_marks(annotator).items():
+        setattr(ann, name, value)
+
+
+def lock_images_of(s: Session, boxes: ColumnElement[bool]) -> None:
+    """Before a bulk change of the boxes matching ``boxes``: lock their images (image, then box, as every edit
+    does), so that it waits for box edits in progress on them instead of deadlocking with one."""
+    lock_images(s, s.scalars(select(Annotation.image_id).where(boxes).distinct()))
+
+
+def lock_images(s: Session, image_ids: Iterable[int]) -> None:
+    """``lock_image`` for many images, in ascending id order (two bulk changes then never wait on each other
+    in a circle); ids no longer in the project are passed over."""
+    ids = sorted(set(image_ids))
+    for start in range(0, len(ids), CHUNK):
+        s.execute(select(Image.id).where(Image.id.in_(ids[start:start + CHUNK])).order_by(Image.id)
+                  .with_for_update(key_share=True))
+
+
 def guard_annotation(s: Session, annotation_id: int, loaded: int | None, annotator: str) -> Annotation:
     """Inside an edit's transaction: lock the box's image, then bump the box's revision and author, but only if
     it is still at revision ``loaded`` (None: no check, the caller holds no copy). Returns the locked row.
@@ -60,7 +95,7 @@ def guard_annotation(s: Session, annotation_id: int, loaded: int | None, annotat
     query = update(Annotation).where(Annotation.id == annotation_id)
     if loaded is not None:
         query = query.where(Annotation.revision == loaded)
-    bumped = s.execute(query.values(revision=Annotation.revision + 1, updated_by=annotator)
+    bumped = s.execute(query.values(**edit_marks(annotator))
                        .execution_options(synchronize_session=False))
     if bumped.rowcount != 1:  # type: ignore[attr-defined]
         now = s.execute(select(Annotation.revision, Annotation.updated_by).where(Annotation.id == annotation_id))
@@ -108,6 +143,26 @@ class TeamStore(ImageStore):
     @annotator.setter
     def annotator(self, name: str) -> None:
         self._annotator = annotator_name(name)
+
+    _written: dict[int, int | None] | None = None
+
+    @property
+    def written_revisions(self) -> dict[int, int | None]:
+        """Box id -> the revision this client last wrote (None: it deleted the box): the revision its undo and
+        redo expect the box at (review/edits.Reviewer keeps it up to date; class merges and their undo add
+        the boxes they moved), so that this person's own class edit does not make their box undo stale."""
+        if self._written is None:
+            self._written = {}
+        return self._written
+
+    def wrote(self, revisions: dict[int, int]) -> None:
+        """Boxes this client changed outside the Reviewer (committed) at their new revisions: followed where
+        this client's last write is the revision just before, i.e. nobody else changed the box in between (a
+        bulk change does not check, and must not make someone else's edit this person's to undo)."""
+        written = self.written_revisions
+        for box_id, revision in revisions.items():
+            if written.get(box_id) == revision - 1:
+                written[box_id] = revision
 
     # --- next image for me ------------------------------------------------------------------------
 

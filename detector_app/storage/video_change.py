@@ -16,6 +16,7 @@ from detector_app.core.labels import Origin, Status
 from detector_app.errors import StorageError
 from detector_app.storage.models import Annotation, Category, Image, Track, Video, utcnow
 from detector_app.storage.repository import Repository
+from detector_app.storage.team import lock_image, mark_edited
 from detector_app.storage.video_records import BBox, FrameBoxRecord, TrackRecord
 
 BOX_COLUMNS = (Annotation.id, Annotation.image_id, Video.id.label("video_id"), Image.frame_index,
@@ -94,6 +95,7 @@ class VideoChange:
         if not 0 <= frame < video.frame_count:
             raise StorageError(f"frame {frame} is outside the video (frames 0 to {video.frame_count - 1})")
         frame_image = self._frame_image(video, frame, image_id)
+        lock_image(self.s, frame_image)  # image, then box: the lock order of every box edit (storage/team.py)
         ann = None
         if box_id is not None:
             ann = self.s.get(Annotation, box_id)
@@ -109,12 +111,12 @@ class VideoChange:
             self.s.add(ann)
         else:
             self._note_box(ann.id)
-            ann.revision = (ann.revision or 1) + 1
         old_image = ann.image_id
         ann.image_id, ann.category_id, ann.track_id, ann.keyframe = frame_image, category_id, track_id, keyframe
         ann.x, ann.y, ann.w, ann.h = bbox
         ann.status, ann.origin, ann.score, ann.model_version_id = status, origin, score, model_version_id
-        ann.updated_at, ann.updated_by = now, self.repo.annotator
+        ann.updated_at = now
+        mark_edited(ann, self.repo.annotator)
         self.s.flush()
         self._boxes.setdefault(ann.id, None)
         self.repo._after_edit(self.s, frame_image, by_person=status != Status.PREDICTED, status=status)
@@ -124,14 +126,16 @@ class VideoChange:
 
     def set_status(self, box_id: int, status: str) -> None:
         ann = self._box_row(box_id)
+        lock_image(self.s, ann.image_id)
         self._note_box(box_id)
-        ann.status, ann.updated_at, ann.revision = status, utcnow(), (ann.revision or 1) + 1
-        ann.updated_by = self.repo.annotator
+        ann.status, ann.updated_at = status, utcnow()
+        mark_edited(ann, self.repo.annotator)
         self.s.flush()
         self.repo._after_edit(self.s, ann.image_id, by_person=True, status=status)
 
     def delete_box(self, box_id: int) -> None:
         ann = self._box_row(box_id)
+        lock_image(self.s, ann.image_id)
         self._note_box(box_id)
         image_id = ann.image_id
         self.s.execute(delete(Annotation).where(Annotation.id == box_id))
