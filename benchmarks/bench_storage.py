@@ -7,14 +7,19 @@ with its first page, on SQLite, PostgreSQL or both, and prints them with the tar
 export <= 15 s, opening and the first page <= 1 s).
 
     .venv/bin/python benchmarks/bench_storage.py [--images 100000] [--per-image 10] [--backend both] [--strict]
+
+The issue 16 run: ``nice .venv/bin/python benchmarks/bench_storage.py --images 100000 --backend both`` (about
+10 minutes on the 2-core build machine: generating the files takes seconds, each backend a few minutes). The
+image files are checked by worker processes, one per core (core/image_batch.py), so the import's figure
+depends on the cores that are free; the line after the import gives its rate.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
-import io
 import json
+import os
 import random
 import statistics
 import sys
@@ -36,7 +41,8 @@ from detector_app.transfer.importing import import_coco
 WIDTH, HEIGHT = 320, 240
 TARGETS = {"import COCO": 10.0, "export COCO": 5.0, "one image's annotations (p95)": 0.005}
 # Issue 16, at 100,000 images and 1,000,000 boxes on either backend.
-TARGETS_100K = {"import COCO": 30.0, "export COCO": 15.0, "open the project and its first page": 1.0}
+TARGETS_100K = {"import COCO": 30.0, "export COCO": 15.0, "open the project and its first page": 1.0,
+                "one image's annotations (p95)": 0.005}
 
 
 def timed(fn: Callable[[], Any]) -> tuple[float, Any]:
@@ -46,22 +52,28 @@ def timed(fn: Callable[[], Any]) -> tuple[float, Any]:
 
 
 def make_dataset(root: Path, n_images: int, per_image: int, seed: int = 0) -> tuple[Path, Path]:
-    """Tiny real PNG files (a few distinct ones, copied) and a COCO file with random boxes inside them."""
+    """Tiny real PNG files and a COCO file with random boxes inside them.
+
+    Eight distinct PNGs are written; every other image is a hard link to one of them. For the import that is
+    the same work as a copy: each name is its own directory entry, confined, stat-ed as a regular file, opened,
+    identified, verified and hashed. What it does not reproduce is a cold disk cache (a copy just written is
+    in the page cache too), so neither way measures reading 100,000 files from a cold disk. Links make the
+    generation of 100,000 files take seconds instead of minutes."""
     rng = random.Random(seed)
     images_dir = root / "images"
     images_dir.mkdir(parents=True)
-    variants = []
+    variants: list[Path] = []
     for shade in range(8):
-        buf = io.BytesIO()
-        Image.new("RGB", (WIDTH, HEIGHT), (shade * 30, 80, 160)).save(buf, format="PNG")
-        variants.append(buf.getvalue())
+        variant = root / f"variant-{shade}.png"
+        Image.new("RGB", (WIDTH, HEIGHT), (shade * 30, 80, 160)).save(variant, format="PNG")
+        variants.append(variant)
     categories = [{"id": i + 1, "name": f"class_{i:02d}", "supercategory": "thing"} for i in range(20)]
     images, annotations = [], []
     for i in range(n_images):
         name = f"{i // 1000:02d}/img_{i:06d}.png"
         path = images_dir / name
         path.parent.mkdir(exist_ok=True)
-        path.write_bytes(variants[i % len(variants)])
+        os.link(variants[i % len(variants)], path)
         images.append({"id": i + 1, "file_name": name, "width": WIDTH, "height": HEIGHT})
         for _ in range(per_image):
             w, h = rng.uniform(4, 80), rng.uniform(4, 80)
@@ -111,7 +123,8 @@ def measure(project_path: str | Path, json_path: Path, images_dir: Path, out: Pa
     with Project.open(project_path, media_root=images_dir.parent if _is_url(project_path) else None) as project:
         repo = project.repo
         t, report = timed(lambda: import_coco(repo, json_path, images_dir))
-        rows.append(("import COCO", t, f"{report.images_added} images, {report.annotations_added} boxes"))
+        rows.append(("import COCO", t, f"{report.images_added} images, {report.annotations_added} boxes: "
+                     f"{report.images_added / t:,.0f} images/s, {report.annotations_added / t:,.0f} boxes/s"))
         t, path = timed(lambda: export_coco(repo, out / "export"))
         rows.append(("export COCO", t, f"{path.stat().st_size / 1e6:.1f} MB JSON"))
         if full:

@@ -174,17 +174,16 @@ def test_failure_while_writing_rolls_everything_back(source: tuple[Path, Path], 
                                                      monkeypatch: pytest.MonkeyPatch) -> None:
     json_path, images_dir = source
     before = dump_database(project.db_path)
-    real, calls = label_import._annotation_row, []
+    real, calls = label_import._annotation_rows, []
 
-    def failing_row(*args: Any) -> dict[str, Any]:
-        calls.append(1)
-        if len(calls) == 4:
-            raise OSError("disk full (simulated)")
-        return real(*args)
+    def failing_rows(*args: Any) -> list[dict[str, Any]]:  # after the image rows were inserted
+        calls.append(real(*args))
+        raise OSError("disk full (simulated)")
 
-    monkeypatch.setattr(label_import, "_annotation_row", failing_row)
+    monkeypatch.setattr(label_import, "_annotation_rows", failing_rows)
     with pytest.raises(OSError, match="simulated"):
         import_coco(project.repo, json_path, images_dir)
+    assert calls and calls[0]  # the boxes were about to be written
     assert dump_database(project.db_path) == before
 
 

@@ -17,10 +17,12 @@ from detector_app.errors import StaleEditError
 from detector_app.review import ClassEditor, Reviewer
 from detector_app.review.video_edits import VideoTasks
 from detector_app.storage import Project
+from detector_app.storage.team import AnnotatorCounts
+from detector_app.transfer.importing import import_coco
 
 from .backends import ProjectSource
 from .helpers_detection import write_video
-from .helpers_storage import detections, write_image
+from .helpers_storage import detections, small_dataset, write_image
 
 
 @pytest.fixture
@@ -175,3 +177,16 @@ def test_clients_creating_the_same_classes_at_once_get_one_row_each(project_sour
     for _, got, _ in reports:  # every client was handed the one row of each class
         assert got == {name: stored[name].id for name in NAMES}
     assert sum(sum(by_status.values()) for by_status in counts.values()) == workers * 8  # 4 boxes + 4 predictions
+
+
+def test_imported_boxes_and_reviews_are_recorded_for_the_person_importing(project_source: ProjectSource,
+                                                                         tmp_path: Path) -> None:
+    json_path, images_dir = small_dataset(tmp_path / "set", n_images=2)
+    with project_source.open() as project:
+        project.repo.annotator = "carol"
+        report = import_coco(project.repo, json_path, images_dir)
+        boxes = [a for i in project.repo.image_ids() for a in project.repo.annotations_for_image(i)]
+        assert len(boxes) == report.annotations_added > 0
+        assert {(a.revision, a.updated_by) for a in boxes} == {(1, "carol")}
+        counts = project.repo.annotator_counts()
+        assert counts == {"carol": AnnotatorCounts(len(boxes), 2)}

@@ -49,7 +49,12 @@ class Confinement:
         self._real_folders: dict[PurePosixPath, str] = {}
 
     def __call__(self, relative: object) -> Path:
-        pure = check_relative(relative)
+        return self.place(check_relative(relative), relative)
+
+    def place(self, pure: PurePosixPath, relative: object = None) -> Path:
+        """:meth:`__call__` for a name ``check_relative`` already passed (``pure``: what it returned;
+        ``relative``: the name as written, for messages)."""
+        relative = pure.as_posix() if relative is None else relative
         candidate = self.root / pure
         try:
             real_root = self._real_root or os.path.realpath(self.root)

@@ -231,7 +231,7 @@ def _check_file_name(label: str, name: Any, seen: set[str], problems: _Problems,
         problems.add(f"{label} needs a non-empty string 'file_name', not {_short(name)}")
         return False
     try:
-        check_relative(name)
+        pure = check_relative(name)
     except UnsafePathError as exc:
         problems.add(f"{label} file_name {exc}")
         return False
@@ -242,7 +242,7 @@ def _check_file_name(label: str, name: Any, seen: set[str], problems: _Problems,
     if confinement is None:
         return True
     try:
-        path = confinement(name)
+        path = confinement.place(pure, name)
     except UnsafePathError as exc:
         problems.add(f"{label} file_name {exc}")
         return False

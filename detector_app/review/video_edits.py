@@ -214,6 +214,8 @@ class VideoTasks:
                 if score >= min_score and name != BACKGROUND:
                     found.append((index, int(tid), name, tuple(box), float(score)))  # type: ignore[arg-type]
         with self.store.change() as ch:
+            # Classes before any frame is locked (the lock order of storage/team.py).
+            classes = {name: self.repo._category_id(ch.s, name) for name in sorted({f[2] for f in found})}
             row = self.store.video_row(ch.s, video_id)
             keyframes = {(b.track_id, b.frame) for b in self.store.stored_boxes(video_id) if b.keyframe}
             new_tracks: dict[int, int] = {}
@@ -221,8 +223,7 @@ class VideoTasks:
             for index, tid, name, box, score in found:
                 track_id = ours.get(tid) or new_tracks.get(tid)
                 if track_id is None:
-                    track_id = new_tracks[tid] = ch.new_track(video_id, self.repo._category_id(ch.s, name),
-                                                              MODEL_TRACK)
+                    track_id = new_tracks[tid] = ch.new_track(video_id, classes[name], MODEL_TRACK)
                 if (track_id, index) in keyframes:
                     continue
                 ch.put_box(row, index, clamp_bbox(box, row.width, row.height),

@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import logging
 import sqlite3
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from sqlalchemy import Engine, Table, create_engine, event, inspect, text
+from sqlalchemy import Engine, Float, Table, create_engine, event, inspect, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
@@ -108,23 +108,15 @@ def insert_rows(session: Session, table: Table, rows: Sequence[Mapping[str, Any]
         return
     columns = list(rows[0])
     dialect = session.get_bind().dialect
-    processors = [(i, table.c[name].type.dialect_impl(dialect).bind_processor(dialect))
-                  for i, name in enumerate(columns)]
-    processors = [(i, proc) for i, proc in processors if proc is not None]
-    memo: dict[tuple[int, Any], Any] = {}
-
-    def convert(row: Mapping[str, Any]) -> tuple[Any, ...]:
-        values = [row[name] for name in columns]
-        for i, proc in processors:
-            value = values[i]
-            try:
-                values[i] = memo[i, value]
-            except (KeyError, TypeError):  # TypeError: unhashable (JSON) values are not memoised
-                converted = proc(value)
-                if value.__hash__ is not None:
-                    memo[i, value] = converted
-                values[i] = converted
-        return tuple(values)
+    values = [[row[name] for row in rows] for name in columns]  # column by column: one processor per column
+    for i, name in enumerate(columns):
+        column_type = table.c[name].type
+        processor = column_type.dialect_impl(dialect).bind_processor(dialect)
+        # SQLite's Float processor turns Decimals into floats: a column of plain floats needs none.
+        if processor is not None and not (isinstance(column_type, Float)
+                                          and all(v is None or type(v) is float for v in values[i])):
+            values[i] = _converted(values[i], processor)
+    tuples = list(zip(*values, strict=True))
 
     quote = dialect.identifier_preparer.quote
     names = ", ".join(quote(c) for c in columns)
@@ -132,11 +124,26 @@ def insert_rows(session: Session, table: Table, rows: Sequence[Mapping[str, Any]
         # COPY, in the session's transaction: 3x faster than psycopg's executemany (measured, 100k rows).
         driver = session.connection().connection.driver_connection
         with driver.cursor() as cursor, cursor.copy(f"COPY {quote(table.name)} ({names}) FROM STDIN") as copy:
-            for row in rows:
-                copy.write_row(convert(row))
+            for row in tuples:
+                copy.write_row(row)
         return
     sql = f"INSERT INTO {quote(table.name)} ({names}) VALUES ({', '.join(['?'] * len(columns))})"
-    session.connection().exec_driver_sql(sql, [convert(row) for row in rows])
+    session.connection().exec_driver_sql(sql, tuples)
+
+
+def _converted(values: list[Any], processor: Callable[[Any], Any]) -> list[Any]:
+    """``processor`` applied to each value, once per distinct value (timestamps of one import repeat)."""
+    memo: dict[Any, Any] = {}
+    out = []
+    for value in values:
+        try:
+            converted = memo[value]
+        except KeyError:
+            converted = memo[value] = processor(value)
+        except TypeError:  # unhashable (JSON) values are not memoised
+            converted = processor(value)
+        out.append(converted)
+    return out
 
 
 # --- migrations -------------------------------------------------------------------------------------

@@ -20,13 +20,12 @@ from typing import TYPE_CHECKING
 from sqlalchemy import exists, func, select, update
 from sqlalchemy.orm import Session
 
-from detector_app.core.labels import Box, LabelledImage, LabelSet, Origin, Status, label_set_problems
+from detector_app.core.labels import LabelledImage, LabelSet, Origin, Status, label_set_problems
 from detector_app.core.names import printable
-from detector_app.core.paths import UnsafePathError
-from detector_app.errors import LabelSetError, StorageError
+from detector_app.errors import LabelSetError
 from detector_app.storage.categories import ensure_category_row
 from detector_app.storage.db import insert_rows
-from detector_app.storage.files import ImageInfo, read_image_info
+from detector_app.storage.files import ImageInfo
 from detector_app.storage.models import Annotation, Category, Image, utcnow
 
 if TYPE_CHECKING:
@@ -69,22 +68,27 @@ def import_label_set(repo: Repository, labels: LabelSet, source: Path,
 
 
 def check_image_files(labels: LabelSet, source: Path, error: type[LabelSetError]) -> list[ImageInfo]:
-    """Hash each file and check that it is a usable image of the size the label file gives."""
-    infos: list[ImageInfo] = []
+    """Hash each file and check that it is a usable image of the size the label file gives (many files are
+    checked by worker processes, each with the same rule: ``core.image_batch``)."""
+    # Pillow: only commands that add image files load it.
+    from detector_app.core.image_batch import check_images
+
     problems: list[str] = []
+    checks = iter(check_images([image.path for image in labels.images if image.path is not None]))
+    infos: list[ImageInfo] = []
     for image in labels.images:
-        label = f"image id {image.id}" if image.id is not None else f"image {image.file_name!r}"
         if image.path is None:
-            problems.append(f"{label}: no image file")
+            problems.append(f"{_label(image)}: no image file")
             continue
-        try:
-            info = read_image_info(image.path)
-        except (StorageError, UnsafePathError, OSError) as exc:  # the folder may have changed since reading
-            problems.append(f"{label}: {printable(exc)}")
+        checked = next(checks)
+        if isinstance(checked, str):
+            problems.append(f"{_label(image)}: {printable(checked)}")
             continue
+        assert checked.sha256 is not None  # asked for
+        info = ImageInfo(checked.width, checked.height, checked.sha256, checked.rotated)
         sizes = {(info.width, info.height), (info.height, info.width) if info.rotated else (info.width, info.height)}
         if (image.width, image.height) not in sizes:
-            problems.append(f"{label} file {image.file_name!r} is {info.width}x{info.height}, "
+            problems.append(f"{_label(image)} file {image.file_name!r} is {info.width}x{info.height}, "
                             f"not {image.width}x{image.height} as the labels say")
         infos.append(info)
     if problems:
@@ -111,7 +115,7 @@ def _write(repo: Repository, s: Session, labels: LabelSet, files: Sequence[Image
     categories, added, changed = _map_categories(s, labels)
     new_rows = [
         {"path": path, "content_hash": info.sha256, "width": image.width, "height": image.height, "origin": "file",
-         "reviewed_at": now, "created_at": now, "coco_id": image.id,
+         "reviewed_at": now, "reviewed_by": repo.annotator, "created_at": now, "coco_id": image.id,
          "split": None if image.split is None else str(image.split)}
         for image, path, info in zip(images, stored, files, strict=True) if path not in existing
     ]
@@ -119,12 +123,11 @@ def _write(repo: Repository, s: Session, labels: LabelSet, files: Sequence[Image
     insert_rows(s, Image.__table__, new_rows)
     new_ids = {path: image_id for path, image_id in s.execute(select(Image.path, Image.id).where(Image.id >= first_new))}
     image_ids = [existing.get(path) or new_ids[path] for path in stored]
-    rows = [_annotation_row(box, image_id, categories, now)
-            for image, image_id in zip(images, image_ids, strict=True) for box in image.boxes]
+    rows = _annotation_rows(images, image_ids, categories, now, repo.annotator)
     insert_rows(s, Annotation.__table__, rows)
     reused = [(image_id, image) for image, path, image_id in zip(images, stored, image_ids, strict=True)
               if path in existing]
-    _mark_reused_images(s, reused, now)
+    _mark_reused_images(s, reused, now, repo.annotator)
     _set_reused_splits(s, reused)
     return ImportReport(source, len(new_rows), len(images) - len(new_rows), len(rows), added, changed,
                         labels.notes)
@@ -198,12 +201,15 @@ def _map_categories(s: Session, labels: LabelSet) -> tuple[dict[str, int], int, 
     return mapping, added, changed
 
 
-def _annotation_row(box: Box, image_id: int, categories: dict[str, int], now: object) -> dict[str, object]:
-    x, y, w, h = box.bbox
-    return {"image_id": image_id, "category_id": categories[box.category], "x": float(x), "y": float(y), "w": float(w), "h": float(h),
-            "score": None, "origin": Origin.HUMAN.value, "status": Status.ACCEPTED.value,
-            "iscrowd": int(box.iscrowd), "model_version_id": None, "created_at": now, "updated_at": now,
-            "coco_id": box.id}
+def _annotation_rows(images: Sequence[LabelledImage], image_ids: Sequence[int], categories: dict[str, int],
+                     now: object, annotator: str) -> list[dict[str, object]]:
+    """The rows of every box: human labels, accepted, made by the person importing them (revision 1)."""
+    human, accepted = Origin.HUMAN.value, Status.ACCEPTED.value  # looked up once, not per box (1M of them)
+    return [{"image_id": image_id, "category_id": categories[box.category], "x": float(box.bbox[0]),
+             "y": float(box.bbox[1]), "w": float(box.bbox[2]), "h": float(box.bbox[3]), "score": None,
+             "origin": human, "status": accepted, "iscrowd": int(box.iscrowd), "model_version_id": None,
+             "created_at": now, "updated_at": now, "coco_id": box.id, "updated_by": annotator}
+            for image, image_id in zip(images, image_ids, strict=True) for box in image.boxes]
 
 
 def _set_reused_splits(s: Session, reused: list[tuple[int, LabelledImage]]) -> None:
@@ -217,7 +223,7 @@ def _set_reused_splits(s: Session, reused: list[tuple[int, LabelledImage]]) -> N
             s.execute(update(Image).where(Image.id.in_(ids[start:start + _CHUNK])).values(split=split))
 
 
-def _mark_reused_images(s: Session, reused: list[tuple[int, LabelledImage]], now: object) -> None:
+def _mark_reused_images(s: Session, reused: list[tuple[int, LabelledImage]], now: object, annotator: str) -> None:
     """Images already in the project keep their row; they gain the file's id and count as reviewed
     unless model predictions on them still wait for review."""
     for db_id, image in reused:
@@ -225,4 +231,4 @@ def _mark_reused_images(s: Session, reused: list[tuple[int, LabelledImage]], now
             s.execute(update(Image).where(Image.id == db_id, Image.coco_id.is_(None)).values(coco_id=image.id))
         pending = exists().where(Annotation.image_id == db_id, Annotation.status == Status.PREDICTED.value)
         s.execute(update(Image).where(Image.id == db_id, Image.reviewed_at.is_(None), ~pending)
-                  .values(reviewed_at=now))
+                  .values(reviewed_at=now, reviewed_by=annotator))

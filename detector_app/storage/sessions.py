@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -21,6 +22,7 @@ class ProjectDatabase:
     def __init__(self, engine: Engine, root: Path) -> None:
         self.engine = engine
         self.root = Path(root).resolve()
+        self._root_text = str(self.root)
         self._reader = sessionmaker(engine, expire_on_commit=False)
         self._writer = sessionmaker(write_engine(engine), expire_on_commit=False)
         self.read_only = is_read_only(engine)
@@ -73,11 +75,17 @@ class ProjectDatabase:
 
     def stored_path(self, path: str | Path) -> str:
         """How a file path is stored: relative (POSIX) inside the project folder, else absolute."""
-        full = _resolve(Path(path).expanduser())
+        if os.sep == "/" and not os.altsep:  # POSIX: with strings, 5x faster than pathlib (imports store 100,000s)
+            full = _resolve_text(os.path.expanduser(os.fspath(path)))
+            root = self._root_text
+            if full == root:
+                return "."
+            return full[len(root) + 1:] if full.startswith(root + "/") and root != "/" else full
+        full_path = _resolve(Path(path).expanduser())
         try:
-            return full.relative_to(self.root).as_posix()
+            return full_path.relative_to(self.root).as_posix()
         except ValueError:
-            return full.as_posix()
+            return full_path.as_posix()
 
     def absolute_path(self, stored: str) -> Path:
         path = Path(stored)
@@ -87,6 +95,22 @@ class ProjectDatabase:
 @functools.lru_cache(maxsize=4096)
 def _resolve_dir(folder: str) -> Path:
     return Path(folder).resolve()
+
+
+@functools.lru_cache(maxsize=4096)
+def _real_dir(folder: str) -> str:
+    return os.path.realpath(folder)
+
+
+def _resolve_text(text: str) -> str:
+    """``_resolve`` on POSIX path text (the same result: absolute, symlinks resolved in the folders only)."""
+    text = text.rstrip("/") or text  # "x.png/" names x.png, as pathlib reads it; "/" stays
+    folder, name = os.path.split(text)
+    if name in ("", ".", ".."):
+        return os.path.realpath(text)
+    folder = folder if folder.startswith("/") else os.path.join(os.getcwd(), folder)
+    real = _real_dir(folder)
+    return real + name if real.endswith("/") else f"{real}/{name}"
 
 
 def _resolve(path: Path) -> Path:

@@ -1,0 +1,64 @@
+"""Checking many image files at once (core/image_batch.py, used by imports): worker processes give exactly
+what checking each file here gives, good files and refused ones alike, and an import through them refuses a
+bad file with the same one line."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from detector_app.core import image_batch
+from detector_app.core.images import CheckedImage
+from detector_app.formats.coco_validate import CocoValidationError
+from detector_app.storage import Project
+from detector_app.transfer.importing import import_coco
+
+from .helpers_storage import small_dataset, write_image
+
+
+def mixed_files(folder: Path) -> list[Path]:
+    """Good PNGs and JPEGs (one rotated by EXIF), a truncated PNG, a text file, a folder and a missing file."""
+    paths = [write_image(folder / f"{n:03}.png", 40 + n, 30, color=n) for n in range(30)]
+    paths.append(write_image(folder / "rotated.jpg", 60, 20, exif_orientation=6))
+    truncated = folder / "truncated.png"
+    truncated.write_bytes(paths[0].read_bytes()[:-20])
+    text = folder / "notes.png"
+    text.write_text("not an image")
+    (folder / "dir.png").mkdir()
+    return [*paths, truncated, text, folder / "dir.png", folder / "missing.png"]
+
+
+def same(result: CheckedImage | str) -> tuple:
+    if isinstance(result, str):
+        return ("refused", result)
+    return (result.width, result.height, result.rotated, result.sha256)
+
+
+def test_workers_give_what_checking_here_gives(tmp_path: Path) -> None:
+    paths = mixed_files(tmp_path)
+    here = image_batch.check_images(paths, workers=1)
+    there = image_batch.check_images(paths, workers=2)
+    assert [same(r) for r in there] == [same(r) for r in here]
+    assert sum(isinstance(r, str) for r in here) == 4  # truncated, text, folder, missing: each refused
+    assert same(here[30])[:3] == (20, 60, True)  # EXIF orientation 6: displayed 20 x 60
+    assert len({same(r)[3] for r in here[:30]}) == 30  # one hash per distinct file
+
+
+def test_an_import_checked_by_workers_refuses_a_bad_file_with_one_line(
+        tmp_path: Path, project_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(image_batch, "PARALLEL_FROM", 2)  # a small set goes through the workers too
+    json_path, images_dir = small_dataset(tmp_path / "set", n_images=4)
+    data = json.loads(json_path.read_text())
+    (images_dir / data["images"][2]["file_name"]).write_bytes(b"\x89PNG\r\n\x1a\n broken")
+    with Project.open(project_dir) as project:
+        assert image_batch.worker_count(4) == image_batch.worker_count(10_000)  # one per core
+        with pytest.raises(CocoValidationError, match=r"image id \d+: .*is not a readable image") as refused:
+            import_coco(project.repo, json_path, images_dir)
+        assert len(refused.value.problems) == 1 and project.repo.count_images() == 0
+        write_image(images_dir / data["images"][2]["file_name"], data["images"][2]["width"],
+                    data["images"][2]["height"])
+        report = import_coco(project.repo, json_path, images_dir)
+        assert report.images_added == 4
+        assert all(len(image.content_hash or "") == 64 for image in project.repo.list_images())
