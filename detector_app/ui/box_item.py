@@ -16,6 +16,7 @@ from PySide6.QtWidgets import (
 )
 
 from detector_app.core.labels import Status
+from detector_app.core.tracks import BoxKind
 
 HANDLE_PX = 8.0  # handle size on screen, whatever the zoom
 MIN_SIZE = 2.0  # smallest box side in image pixels
@@ -29,7 +30,7 @@ class BoxSpec:
     bbox: tuple[float, float, float, float]  # x, y, w, h in image pixels
     label: str
     score: float | None
-    status: str  # predicted | accepted | corrected | rejected | live
+    status: str  # predicted | accepted | corrected | rejected | live | interpolated (a video frame's)
     color: tuple[int, int, int]
     locked: bool = False  # view state: a locked box is selectable but cannot be moved or resized
     track_id: int | None = None  # live overlays that follow tracks: shown first in the tag, "#12 person 0.87"
@@ -189,6 +190,8 @@ class BoxItem(QGraphicsRectItem):
         pen.setCosmetic(True)
         if self.spec.status == Status.PREDICTED:
             pen.setStyle(Qt.PenStyle.DashLine)
+        elif self.spec.status == BoxKind.INTERPOLATED:  # a video frame between keyframes (ui/video_boxes.py)
+            pen.setStyle(Qt.PenStyle.DotLine)
         painter.setPen(pen)
         fill = QColor(color)
         fill.setAlpha(40 if self.isSelected() else 0)

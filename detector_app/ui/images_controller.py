@@ -47,6 +47,7 @@ class ImagesController(QObject):
         self.class_dialog: ClassManagerDialog | None = None
         self.image_model: ImageListModel | None = None
         self.sort_ids: Callable[[str, list[int]], list[int]] | None = None  # the queue's order (queue_order.py)
+        self.open_frame: Callable[[int], bool] | None = None  # shows a video task's frame (video_controller.py)
         self.undo_stack = QUndoStack(self)
         self.settings = getattr(window, "settings", None)
         self.mode_label = QLabel()  # says when drawing mode is on, and with which class
@@ -192,6 +193,8 @@ class ImagesController(QObject):
             self.show_image(int(image_id))
 
     def show_image(self, image_id: int) -> None:
+        if self.open_frame is not None and self.open_frame(image_id):  # a video task's frame: shown as video
+            return
         self.live.stop()
         self.stack.setCurrentWidget(self.canvas)
         self.review.show_image(image_id)

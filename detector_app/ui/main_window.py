@@ -40,7 +40,7 @@ from detector_app.ui.icons import app_icon
 from detector_app.ui.image_list import THUMB, ImageListModel
 from detector_app.ui.images_controller import ImagesController
 from detector_app.ui.live_view import LiveController
-from detector_app.ui.menus import build_menus, build_toolbars, set_action_icons
+from detector_app.ui.menus import build_menus, build_toolbars, build_video_menu, set_action_icons
 from detector_app.ui.messages import Messages
 from detector_app.ui.model_controller import ModelController
 from detector_app.ui.panels import BoxTable, ClassHeader, ClassTable
@@ -54,6 +54,8 @@ from detector_app.ui.sliders import KeySlider
 from detector_app.ui.source_controller import SourceController
 from detector_app.ui.team_controller import TeamController
 from detector_app.ui.theme import apply_saved_theme
+from detector_app.ui.video_controller import VideoController
+from detector_app.ui.video_timeline import VideoTimeline
 from detector_app.ui.workers import BackgroundTasks
 
 if TYPE_CHECKING:
@@ -98,6 +100,9 @@ class MainWindow(QMainWindow):
         self.sources = SourceController(self, settings, self.live, self.canvas, self.stack, self.webcam_combo,
                                         self.seek_slider, self.status_rates, self.filters, self.projects,
                                         self.model, self.images, self.messages, self.tasks)
+        self.video = VideoController(self, settings, self.canvas, self.stack, self.timeline, self.images, self.live,
+                                     self.model, self.filters, self.messages, self.tasks)  # a video as a task
+        self.projects.closing.connect(self.video.close_project)
         self.team = TeamController(self, settings, self.images, self.messages, self.tasks)  # several annotators
         self.class_header.manage.clicked.connect(self.images.open_class_manager)
         self.projects.opened.connect(self._on_project_opened)
@@ -111,6 +116,7 @@ class MainWindow(QMainWindow):
                                                          self.correction_report.act_report],
                                        team_actions=self.team.actions)
         build_toolbars(self, self.sources, self.images, self.webcam_combo, self.seek_slider)
+        build_video_menu(self, self.video, self.sources)
         self._restore_layout()
         self.projects.open_project(project_path or Path(settings.value("project/last", str(default_project_path()))))
         if project_path is None:
@@ -143,7 +149,8 @@ class MainWindow(QMainWindow):
         self.banner = Banner()
         self.empty = QLabel("<h3>Nothing open yet</h3><p>Start the <b>webcam</b>, open a <b>video</b> or an "
                             "<b>image folder</b> from the toolbar,<br>or pick an image from the project list "
-                            "on the left to review its boxes.</p><p>Press <b>F1</b> for keyboard shortcuts.</p>")
+                            "on the left to review its boxes.</p><p>To label a video frame by frame: "
+                            "<b>Label a video</b> (File menu).</p><p>Press <b>F1</b> for keyboard shortcuts.</p>")
         self.empty.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.empty.setObjectName("emptyState")
         self.stack = QStackedWidget()
@@ -154,6 +161,8 @@ class MainWindow(QMainWindow):
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addWidget(self.banner)
         layout.addWidget(self.stack, 1)
+        self.timeline = VideoTimeline()  # under the frame while a video task is shown (video_controller.py)
+        layout.addWidget(self.timeline)
         self.setCentralWidget(central)
 
         self.queue_combo = QComboBox()
@@ -212,6 +221,7 @@ class MainWindow(QMainWindow):
         self.images.set_project(project)
         self.team.set_project(project)
         self.sources.set_project(project)
+        self.video.set_project(project)
         self.setWindowTitle(f"Detector {__version__} — {project.path}{' (read-only)' if project.read_only else ''}")
 
     # settings and closing -------------------------------------------------------------------------------
@@ -234,6 +244,7 @@ class MainWindow(QMainWindow):
         self._model_load_pending = False  # closed before its first paint: no model to load any more
         self._save_settings()
         self.sources.close()
+        self.video.close_project()  # cancels a propagate before the workers are joined
         self.tasks.join()  # a model load or a cancelled batch: nothing may run on a closed project
         self.projects.close()
         self.settings.sync()

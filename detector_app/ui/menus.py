@@ -20,6 +20,7 @@ from detector_app.ui.model_controller import ModelController
 from detector_app.ui.project_controller import ProjectController
 from detector_app.ui.source_controller import SourceController
 from detector_app.ui.theme import add_theme_menu
+from detector_app.ui.video_controller import VideoController
 
 
 def set_action_icons(images: ImagesController, sources: SourceController) -> None:
@@ -131,3 +132,27 @@ def build_toolbars(window: QMainWindow, sources: SourceController, images: Image
     review.addActions([images.act_draw, images.act_accept, images.act_accept_all, images.act_reject,
                        images.act_delete, images.act_prev, images.act_next, images.act_undo, images.act_redo,
                        images.act_fit])
+
+
+def build_video_menu(window: QMainWindow, video: VideoController, sources: SourceController) -> None:
+    """File › Label a video… and Video tasks (after the sources; the first on the Sources toolbar too), and the
+    Video menu before Model."""
+    bar = window.menuBar()
+    menus = {a.text(): a for a in bar.actions()}
+    file_menu = menus["&File"].menu()
+    anchor = next(a for a in file_menu.actions() if a.text() == "Recent sources")
+    file_menu.insertAction(anchor, video.actions.act_label_video)
+    tasks_menu = QMenu("Video tasks", file_menu)
+    set_icon(tasks_menu.menuAction(), "open-video")
+    tasks_menu.aboutToShow.connect(lambda: video.fill_videos_menu(tasks_menu))
+    file_menu.insertMenu(anchor, tasks_menu)
+    video_menu = QMenu("V&ideo", bar)
+    for action in video.actions.menu_actions():
+        if action is None:
+            video_menu.addSeparator()
+        else:
+            video_menu.addAction(action)
+    bar.insertMenu(menus["&Model"], video_menu)
+    toolbar = window.findChild(QToolBar, "sources")
+    if toolbar is not None:
+        toolbar.insertAction(sources.act_folder, video.actions.act_label_video)

@@ -175,6 +175,8 @@ class ReviewController(QObject):
         return next((a.revision for a in self.annotations if a.id == key), None)
 
     def _on_box_edited(self, key: int, _before: tuple, after: tuple) -> None:
+        if self.image_id is None:  # the canvas shows something else (a video task's frame: its keys are tracks)
+            return
         self._do(lambda: self.reviewer.move(key, after, self.loaded_revision(key)))
 
     def _on_box_drawn(self, bbox: tuple) -> None:
