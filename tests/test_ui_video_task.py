@@ -79,7 +79,7 @@ def test_label_a_video_steps_keyframes_interpolates_and_undoes(window: MainWindo
     assert win.video.active and win.timeline.isVisible() and win.stack.currentWidget() is win.canvas
     assert (video.frame_count, video.width, video.height) == (FRAMES, 160, 120)
     assert repo.count_images() == 0 and len(win.video.tasks.store.videos()) == 1  # one row, no frame copied
-    assert "frame 1 / 30" in win.video.status.text() and "0 tracks" in win.video.status.text()
+    assert "Frame 1 / 30" in win.video.status.text() and "0 tracks" in win.video.status.text()
 
     press(win, Qt.Key.Key_Right)
     assert win.video.frame == 1

@@ -41,14 +41,14 @@ def frame_specs(boxes: Sequence[FrameBox]) -> list[BoxSpec]:
 
 
 def box_summary(boxes: Sequence[FrameBox]) -> str:
-    """"2 boxes: 1 keyframe, 1 interpolated" for the status bar."""
+    """"2 boxes (1 keyframe, 1 interpolated)" for the status bar."""
     if not boxes:
         return "no box here"
     counts: dict[str, int] = {}
     for b in boxes:
         counts[b.kind.value] = counts.get(b.kind.value, 0) + 1
     parts = ", ".join(f"{n} {kind}" for kind, n in counts.items())
-    return f"{len(boxes)} box{'es' if len(boxes) != 1 else ''}: {parts}"
+    return f"{len(boxes)} box{'es' if len(boxes) != 1 else ''} ({parts})"
 
 
 class VideoCommand(QUndoCommand):

@@ -219,8 +219,9 @@ class VideoController(QObject):
 
     def _show_status(self) -> None:
         tracks = len(self.timeline.lines)
-        self.status.setText(f"{self.video.path.name} · frame {self.frame + 1} / {self.video.frame_count} · "
-                            f"{tracks} track{'s' if tracks != 1 else ''} · {box_summary(self.shown)}")
+        self.status.setText(f"Frame {self.frame + 1} / {self.video.frame_count} · {tracks} track"
+                            f"{'s' if tracks != 1 else ''} · {box_summary(self.shown)}")
+        self.status.setToolTip(str(self.video.path))
 
     def _on_selection(self, key: object) -> None:
         if self.active:

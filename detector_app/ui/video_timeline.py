@@ -19,8 +19,8 @@ RULER_PX = 18  # the frame ruler on top
 LANE_PX = 16
 MAX_LANES = 6  # lanes shown at once (more scroll)
 LEFT_PX = 64  # the lane titles ("#12 car")
-EMPTY_TEXT = ("No tracks yet: press D and drag a box around an object to start a track, or Propagate (Ctrl+P) "
-              "to let the model propose tracks from this frame on.")
+EMPTY_TEXT = ("No tracks yet: press D and drag around an object to start one, or Propagate (Ctrl+P) to let the "
+              "model propose tracks.")
 
 
 class VideoTimeline(QWidget):
@@ -60,7 +60,7 @@ class VideoTimeline(QWidget):
         self.update()
 
     def _update_height(self) -> None:
-        lanes = min(max(len(self.lines), 1), MAX_LANES)
+        lanes = min(max(len(self.lines), 2), MAX_LANES)  # without tracks: room for the two-line hint
         self.setFixedHeight(RULER_PX + lanes * LANE_PX + 6)
 
     # geometry -------------------------------------------------------------------------------------------
@@ -110,8 +110,9 @@ class VideoTimeline(QWidget):
                     self._paint_lane(painter, RULER_PX + lane * LANE_PX, line, text)
             else:
                 painter.setPen(pal.color(QPalette.ColorRole.PlaceholderText))
-                painter.drawText(QRectF(LEFT_PX, RULER_PX, self.width() - LEFT_PX, LANE_PX),
-                                 Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft, EMPTY_TEXT)
+                painter.drawText(QRectF(LEFT_PX, RULER_PX, self.width() - LEFT_PX - 8, self.height() - RULER_PX),
+                                 Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft
+                                 | Qt.TextFlag.TextWordWrap, EMPTY_TEXT)
             self._paint_cursor(painter, band=False)
         painter.end()
 
