@@ -187,3 +187,10 @@ def test_copy_previous_end_track_and_export(window: MainWindow, clip: Path, qtbo
     mine = rows.xs(track.id, level="Id")
     assert mine.index.tolist() == list(range(5, 11))  # MOT frames are 1-based
     assert mine.loc[10][["X", "Y", "Width", "Height"]].tolist() == pytest.approx(list(shown_before_9), abs=0.5)
+
+    win.project.repo.ensure_category("person")
+    win.video.go_to(25)
+    press(win, Qt.Key.Key_2)  # the second class for the next track drawn
+    win.act_draw.trigger()
+    drag(win, win.canvas, (100, 10), (130, 60))
+    assert [t.category_name for t in win.video.tasks.store.tracks(v)] == ["car", "person"]

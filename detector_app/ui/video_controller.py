@@ -8,7 +8,9 @@ benchmarks/bench_video_task.py); propagate, which runs the model, goes to a supe
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 from PySide6.QtCore import QObject, QSettings
@@ -72,6 +74,10 @@ class VideoController(QObject):
         images.act_draw.triggered.connect(self._on_draw_toggled)
         live.first_frame.connect(self.leave)  # a live source took the canvas
         images.open_frame = self.open_frame_image
+        for action in window.actions():  # 1 … 9 choose the class of the next track drawn
+            digit = re.fullmatch(r"Class (\d)", action.text())
+            if digit:
+                action.triggered.connect(partial(self._class_key, int(digit.group(1))))
 
     @property
     def active(self) -> bool:
@@ -274,6 +280,13 @@ class VideoController(QObject):
         edit = self._do(lambda t: t.new_track(video, frame, category, bbox))
         if edit is not None and edit.tracks_after and edit.tracks_after[0] is not None:
             self.canvas.select(edit.tracks_after[0].id)
+
+    def _class_key(self, digit: int) -> None:
+        """Number keys on a video frame: the class of the tracks drawn next (a track keeps its class)."""
+        names = [c.name for c in self.project.repo.categories()] if self.active else []
+        if digit <= len(names):
+            self.images.review.draw_class = names[digit - 1]
+            self.messages.show_info(f"New tracks are drawn as {names[digit - 1]} (press D and drag)", 4000)
 
     def _on_draw_toggled(self, on: bool) -> None:
         """Draw (D) works on a video frame too (the images' handler only turns it on for a project image)."""
