@@ -5,6 +5,7 @@ bad file with the same one line."""
 from __future__ import annotations
 
 import json
+import threading
 from pathlib import Path
 
 import pytest
@@ -44,6 +45,23 @@ def test_workers_give_what_checking_here_gives(tmp_path: Path) -> None:
     assert sum(isinstance(r, str) for r in here) == 4  # truncated, text, folder, missing: each refused
     assert same(here[30])[:3] == (20, 60, True)  # EXIF orientation 6: displayed 20 x 60
     assert len({same(r)[3] for r in here[:30]}) == 30  # one hash per distinct file
+
+
+def test_from_a_worker_thread_as_the_gui_imports_the_workers_are_spawned(tmp_path: Path) -> None:
+    """The GUI imports on a worker thread: forking a threaded process is unsafe, so fresh processes check."""
+    paths = mixed_files(tmp_path)
+    results: list[list[CheckedImage | str]] = []
+    contexts: list[str] = []
+
+    def work() -> None:
+        contexts.append(image_batch._context().get_start_method())
+        results.append(image_batch.check_images(paths, workers=2))
+
+    thread = threading.Thread(target=work)
+    thread.start()
+    thread.join(timeout=120)
+    assert contexts == ["spawn"]
+    assert [same(r) for r in results[0]] == [same(r) for r in image_batch.check_images(paths, workers=1)]
 
 
 def test_an_import_checked_by_workers_refuses_a_bad_file_with_one_line(
