@@ -83,7 +83,28 @@ def test_saved_file_round_trips_with_its_metadata(tmp_path: Path) -> None:
     assert loaded.name == "shapes" and loaded.weights_path == path
     for key, value in original.model.state_dict().items():
         assert torch.equal(loaded.model.state_dict()[key], value), key
-    assert torch.load(path, weights_only=True).keys() == {"preset", "class_names", "state_dict"}
+    assert torch.load(path, weights_only=True).keys() == {"preset", "class_names", "anchor_sizes", "state_dict"}
+
+
+def test_fitted_anchors_travel_with_the_file_and_older_files_keep_torchvisions(tmp_path: Path) -> None:
+    from detector_app.detection.presets import DEFAULT_ANCHOR_SIZES, anchor_sizes_from, build_model
+
+    model = build_model("retinanet_light_gn", len(SHAPES) + 1, anchor_sizes_from(16))
+    path = save_model(tmp_path / "fitted.pth", model, preset="retinanet_light_gn", class_names=SHAPES)
+    loaded = load_model(path)
+    assert loaded.preset == "retinanet_light_gn"
+    assert loaded.model.anchor_generator.sizes == anchor_sizes_from(16) and anchor_sizes_from(16)[0] == (16, 20, 25)
+
+    payload = torch.load(path, weights_only=True)
+    del payload["anchor_sizes"]  # a version saved before anchors were fitted
+    torch.save(payload, tmp_path / "older.pth")
+    assert load_model(tmp_path / "older.pth").model.anchor_generator.sizes == DEFAULT_ANCHOR_SIZES
+    assert DEFAULT_ANCHOR_SIZES[0] == (32, 40, 50)  # torchvision's
+
+    payload["anchor_sizes"] = [[16, 20]] * 5
+    torch.save(payload, tmp_path / "bad.pth")
+    with pytest.raises(WeightsError, match="bad.pth: anchor_sizes must be 5 levels of 3 sizes"):
+        load_model(tmp_path / "bad.pth")
 
 
 def test_file_in_user_models_folder_is_found_by_name() -> None:

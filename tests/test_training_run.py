@@ -43,7 +43,7 @@ def test_tiny_run_registers_a_version_the_detector_can_swap_to(shapes_project: P
     step = next(e for e in events if isinstance(e, StepDone))
     assert set(step.losses) == {"classification", "bbox_regression"} and step.images_per_s > 0
     version = shapes_project.repo.get_model_version(result.version_id)
-    assert version.preset == "retinanet_light" and version.parent_id is None
+    assert version.preset == "retinanet_light_gn" and version.parent_id is None  # the default for a new model
     assert set(version.class_names) == {"circle", "square", "triangle"}
     assert version.weights_path == shapes_project.path / "models" / "v1.pth" and version.weights_path.is_file()
     assert version.metrics["after"]["images"] == 3 and len(version.metrics["history"]) == 1
@@ -54,7 +54,9 @@ def test_tiny_run_registers_a_version_the_detector_can_swap_to(shapes_project: P
     detector = Detector(load_model("retinanet_light", weights="none"), DetectorConfig(size=64, device="cpu"))
     activate_version(shapes_project, version.id)
     detector.swap_model(load_version(shapes_project))  # the active version
-    assert detector.name == "v1 (retinanet_light)"
+    assert detector.name == "v1 (retinanet_light_gn)"
+    # Anchors fitted to the 19-32 px shapes start at 16 px, and the version's file says so to the detector.
+    assert detector._engine.net.model.anchor_generator.sizes[0] == (16.0, 20.0, 25.0)
     assert detector.class_names == ("__background__", *version.class_names)
     detector.predict(np.zeros((64, 64, 3), np.uint8))
 

@@ -86,9 +86,9 @@ def test_finished_run_shows_before_after_and_activate_switches_the_main_window(
         qtbot.mouseClick(dialog.activate_button, Qt.MouseButton.LeftButton)
     assert activated.args == [result.version_id]
     qtbot.waitUntil(lambda: window.detector is not None and window.detector.name != before_name, timeout=60_000)
-    assert window.detector.name == "v1 (retinanet_light)"
-    assert window.status_model.text() == "model: v1 (retinanet_light)"
-    assert dialog.current_label.text() == "Current model: v1 (retinanet_light)"  # not the model before
+    assert window.detector.name == "v1 (retinanet_light_gn)"  # the default preset of a new model
+    assert window.status_model.text() == "model: v1 (retinanet_light_gn)"
+    assert dialog.current_label.text() == "Current model: v1 (retinanet_light_gn)"  # not the model before
     assert "triangle" not in dialog.checked_classes()  # the user's ticks survive the run's reload
     with Project.open(shapes_project_dir, create=False) as project:
         version = project.repo.active_model_version()
@@ -123,6 +123,12 @@ def test_defaults_work_classes_with_examples_are_ticked_and_choices_are_remember
     labels = [dialog.start_from.itemText(i) for i in range(dialog.start_from.count())]
     assert all("not downloaded" in label for label in labels if "COCO" in label)
     assert dialog.size.value() == 512 and "512 px" in dialog.start_note.text()
+    # The schedule is shown before the run starts: 9 training images, epochs chosen from that (issue 18).
+    schedule = dialog.schedule.text()
+    assert dialog.epochs.text() == "auto (from the set size)"
+    assert schedule.startswith("40 epochs (chosen from the set size), 120 steps of 4 images; warm-up 30 steps")
+    for part in ("mosaic", "scale jitter", "Anchors fitted to the boxes", "best validation mAP"):
+        assert part in schedule, part
 
     # Classes with training examples are ticked, with their counts; a class without any cannot be.
     assert set(dialog.checked_classes()) == {"circle", "square", "triangle"}
@@ -147,6 +153,8 @@ def test_defaults_work_classes_with_examples_are_ticked_and_choices_are_remember
     assert "not on this computer" in dialog.start_note.text()
     _choose(dialog, "scratch")
     dialog.epochs.setValue(7)
+    dialog.minutes.setValue(5)
+    assert dialog.schedule.text().startswith("7 epochs, 21 steps") and "At most 5 min" in dialog.schedule.text()
 
     # After a run the project is reloaded: the ticks stay as the user left them.
     dialog.reload_project()

@@ -12,7 +12,11 @@ from detector_app.detection.preset_names import PRESET_NAMES
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("train", help="fine-tune a model on the project's reviewed labels")
     add_project_argument(p)
-    p.add_argument("--epochs", type=int, default=None, help="epochs (default 10; with --resume: the run's)")
+    p.add_argument("--epochs", type=int, default=None,
+                   help="epochs (default: chosen from the number of training images, see the README's training "
+                        "recipe; with --resume: the run's)")
+    p.add_argument("--minutes", type=float, default=None,
+                   help="time limit: after each epoch the run is shortened to end within it (default: none)")
     p.add_argument("--freeze", choices=("heads", "fpn", "all"), default=None,
                    help="what trains: heads only (default when fine-tuning), heads + FPN, or all "
                         "(default from scratch)")
@@ -39,6 +43,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--resume", type=int, default=None, metavar="RUN", help="continue training run RUN")
     p.add_argument("--scale-jitter", type=float, default=0.2,
                    help="random image scale in [1 - J, 1 + J] (default 0.2; 0 keeps every image at --size)")
+    p.add_argument("--mosaic", type=float, default=0.5,
+                   help="share of training images made of 4 random crops of 4 images (default 0.5; 0: none)")
+    p.add_argument("--keep", choices=("best", "last"), default="best",
+                   help="the version keeps the epoch with the best validation mAP (default) or the last")
     p.add_argument("--log-steps", type=Path, default=None, metavar="FILE",
                    help="write every step's losses to FILE (JSON lines: epoch, step, losses)")
     p.add_argument("--nproc-per-node", type=int, default=None, metavar="N",

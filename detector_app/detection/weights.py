@@ -30,6 +30,7 @@ from detector_app.detection.presets import (
     PRESETS,
     build_model,
     coco_class_names,
+    model_anchor_sizes,
     replace_classification_head,
 )
 from detector_app.detection.weights_metadata import WeightsMetadata, check_class_names, read_torch_file
@@ -151,7 +152,7 @@ def load_file(path: Path, *, class_names: Sequence[str] | None = None, preset: s
         raise WeightsError(f"{path.name}: unknown model preset {preset!r}; known: {', '.join(PRESETS)}")
     num_classes = _num_classes_in(state, path)
     names = _class_names_for(num_classes, class_names, meta_names, path)
-    model = build_model(preset, num_classes)
+    model = build_model(preset, num_classes, meta.anchor_sizes)
     if _is_torchvision_file(path, preset):
         _match_torchvision_pretrained(model, preset)
     _load_into(model, state, path, preset)
@@ -159,7 +160,8 @@ def load_file(path: Path, *, class_names: Sequence[str] | None = None, preset: s
 
 
 def save_model(path: Path, model: nn.Module, *, preset: str, class_names: Sequence[str]) -> Path:
-    """Write ``{"preset", "class_names", "state_dict"}`` atomically; :func:`load_model` reads it back."""
+    """Write ``{"preset", "class_names", "anchor_sizes", "state_dict"}`` atomically; :func:`load_model` reads it
+    back (a file without ``anchor_sizes``, from before they were fitted, has torchvision's)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     payload = {
@@ -167,6 +169,8 @@ def save_model(path: Path, model: nn.Module, *, preset: str, class_names: Sequen
         "class_names": list(normalise_class_names(class_names)),
         "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
     }
+    if isinstance(model, RetinaNet):
+        payload["anchor_sizes"] = [list(level) for level in model_anchor_sizes(model)]
     tmp = path.with_name(path.name + ".tmp")
     torch.save(payload, tmp)
     os.replace(tmp, path)

@@ -81,6 +81,22 @@ def check_state_dict(value: object, source: str, error: ErrorType = WeightsError
     return dict(value)
 
 
+def check_anchor_sizes(value: object, source: str, error: ErrorType = WeightsError) -> tuple[tuple[float, ...], ...] | None:
+    """None, or 5 levels (P3-P7) of 3 positive sizes in pixels (``presets.anchor_sizes_from``)."""
+    if value is None:
+        return None
+    levels = value if isinstance(value, list | tuple) else None
+    if levels is None or len(levels) != 5 or not all(isinstance(level, list | tuple) and len(level) == 3
+                                                     for level in levels):
+        raise error(f"{source}: anchor_sizes must be 5 levels of 3 sizes, not {describe(value)}")
+    sizes = []
+    for level in levels:
+        if not all(isinstance(x, int | float) and not isinstance(x, bool) and 1 <= x <= 4096 for x in level):
+            raise error(f"{source}: anchor_sizes must be numbers between 1 and 4096 pixels, not {describe(level)}")
+        sizes.append(tuple(float(x) for x in level))
+    return tuple(sizes)
+
+
 def check_int(value: object, source: str, what: str, error: ErrorType, *, minimum: int = 0) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         raise error(f"{source}: {what} must be a whole number, not {describe(value)}")
@@ -103,6 +119,8 @@ class WeightsMetadata:
     state_dict: dict[str, torch.Tensor]
     preset: str | None = None
     class_names: tuple[str, ...] | None = None
+    # The anchors the model was trained with (fitted to its labels); None: the preset's (torchvision's).
+    anchor_sizes: tuple[tuple[float, ...], ...] | None = None
 
     @classmethod
     def from_payload(cls, payload: object, source: str, *, error: ErrorType = WeightsError,
@@ -124,7 +142,7 @@ class WeightsMetadata:
         if require_metadata and (preset is None or names is None):
             missing = "preset" if preset is None else "class_names"
             raise error(f"{source} does not say which model it holds (no {missing})")
-        return cls(state, preset, names)
+        return cls(state, preset, names, check_anchor_sizes(payload.get("anchor_sizes"), source, error))
 
     @classmethod
     def from_dict(cls, data: object, source: str, **kwargs: Any) -> WeightsMetadata:

@@ -78,6 +78,7 @@ def check_checkpoint(state: dict[str, Any], source: str) -> dict[str, Any]:
     return {
         "epoch": check_int(state["epoch"], source, "epoch", TrainingError),
         "model": meta.state_dict, "preset": meta.preset, "class_names": meta.class_names,
+        "anchor_sizes": meta.anchor_sizes,
         "settings": settings, "optimizer": optimizer,
         "scheduler": check_dict(state["scheduler"], source, "scheduler state", TrainingError),
         "split": ids, "history": history,
@@ -89,12 +90,13 @@ def check_checkpoint(state: dict[str, Any], source: str) -> dict[str, Any]:
 
 # Field -> accepted types of TrainSettings as stored (JSON or a checkpoint): anything else is refused.
 _SETTING_TYPES: dict[str, tuple[type, ...]] = {
-    "epochs": (int,), "size": (int, type(None)), "freeze": (str, type(None)), "val_share": (float, int),
+    "epochs": (int, type(None)), "size": (int, type(None)), "freeze": (str, type(None)), "val_share": (float, int),
     "preset": (str, type(None)), "parent": (int, str, type(None)), "classes": (list, tuple, type(None)),
     "batch_size": (int,), "lr": (float, int, type(None)), "optimizer": (str,), "weight_decay": (float, int),
     "warmup_steps": (int,), "clip_grad_norm": (float, int), "scale_jitter": (float, int),
     "photometric": (bool,), "cache_features": (bool,), "bf16": (bool, type(None)), "device": (str,),
     "seed": (int,), "threads": (int, type(None)), "name": (str, type(None)),
+    "mosaic": (float, int), "minutes": (float, int, type(None)), "fit_anchors": (bool,), "keep_best": (bool,),
 }
 
 

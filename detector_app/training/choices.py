@@ -61,10 +61,16 @@ def class_examples(project: Project, val_share: float = TrainSettings.val_share,
                    seed: int = TrainSettings.seed) -> list[ClassExamples]:
     """Every class of the project with its boxes, those in the training split first (most first), then the
     classes a run could not train (no box in the training split), split as the run itself splits them."""
+    return training_examples(project, val_share, seed)[0]
+
+
+def training_examples(project: Project, val_share: float = TrainSettings.val_share,
+                      seed: int = TrainSettings.seed) -> tuple[list[ClassExamples], int]:
+    """``class_examples`` and the number of training images (the run's schedule depends on it)."""
     samples = reviewed_samples(project)
     train_samples, _val = split_samples(samples, val_share, seed)
     total = class_counts(samples)
     train = class_counts(train_samples)
     names = [c.name for c in project.repo.categories()]
     rows = [ClassExamples(n, total[n], train[n]) for n in dict.fromkeys([*names, *total])]
-    return sorted(rows, key=lambda r: (-r.train_boxes, -r.boxes, r.name))
+    return sorted(rows, key=lambda r: (-r.train_boxes, -r.boxes, r.name)), len(train_samples)

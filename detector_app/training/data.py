@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -195,10 +196,12 @@ class DetectionDataset(torch.utils.data.Dataset):
     Labels index ``("__background__", *classes)``; boxes of other classes are dropped.
     """
 
-    def __init__(self, samples: Sequence[Sample], classes: Sequence[str], transform: v2.Compose) -> None:
+    def __init__(self, samples: Sequence[Sample], classes: Sequence[str], transform: v2.Compose,
+                 mosaic: float = 0.0) -> None:
         self.samples = list(samples)
         self.index = {name: i + 1 for i, name in enumerate(classes)}
         self.transform = transform
+        self.mosaic = mosaic  # share of items made by ``mosaic`` (a small set seen in more contexts)
         self.frames = VideoFrames()  # a video task's frames, decoded from their videos
 
     def __len__(self) -> int:
@@ -211,8 +214,11 @@ class DetectionDataset(torch.utils.data.Dataset):
 
     def __getitem__(self, i: int) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         sample = self.samples[i]
-        image = load_sample(sample, self.frames)
-        boxes, labels = self.target(sample)
+        if self.mosaic > 0 and len(self.samples) > 1 and float(torch.rand(())) < self.mosaic:
+            image, boxes, labels = mosaic(self, i)
+        else:
+            image = load_sample(sample, self.frames)
+            boxes, labels = self.target(sample)
         target = {
             "boxes": tv_tensors.BoundingBoxes(torch.from_numpy(boxes), format="XYXY",
                                               canvas_size=tuple(image.shape[-2:])),
@@ -230,6 +236,43 @@ class DetectionDataset(torch.utils.data.Dataset):
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             return self[i]
+
+
+def mosaic(dataset: DetectionDataset, i: int) -> tuple[torch.Tensor, np.ndarray, np.ndarray]:
+    """Image ``i``'s canvas cut in four at a random point, each part a random crop (at the same scale) of image
+    ``i`` or of three other random images, with their boxes: a small set's objects in more contexts and
+    positions per step. A box less than 40% inside its part is dropped (the sliver left is too little to name).
+    Random draws come from torch's generator, as the v2 transforms' (``DetectionDataset.item`` seeds it)."""
+    first = load_sample(dataset.samples[i], dataset.frames)
+    height, width = first.shape[-2:]
+    cx = int(width * (0.3 + 0.4 * float(torch.rand(()))))
+    cy = int(height * (0.3 + 0.4 * float(torch.rand(()))))
+    others = torch.randint(len(dataset.samples), (3,)).tolist()
+    canvas = torch.zeros_like(first)
+    all_boxes, all_labels = [], []
+    parts = ((0, 0, cx, cy), (cx, 0, width, cy), (0, cy, cx, height), (cx, cy, width, height))
+    for (x1, y1, x2, y2), index in zip(parts, [i, *others], strict=True):
+        w, h = x2 - x1, y2 - y1
+        if w < 1 or h < 1:
+            continue
+        sample = dataset.samples[index]
+        image = first if index == i else load_sample(sample, dataset.frames)
+        boxes, labels = dataset.target(sample)
+        scale = max(w / image.shape[-1], h / image.shape[-2], 1.0)  # a smaller image is enlarged to cover
+        if scale > 1.0:
+            size = (math.ceil(image.shape[-2] * scale), math.ceil(image.shape[-1] * scale))
+            image = v2.functional.resize(image, list(size), antialias=True)
+            boxes = boxes * scale
+        sx = int(torch.randint(image.shape[-1] - w + 1, ()))
+        sy = int(torch.randint(image.shape[-2] - h + 1, ()))
+        canvas[:, y1:y2, x1:x2] = image[:, sy:sy + h, sx:sx + w]
+        moved = boxes - np.array([sx - x1, sy - y1, sx - x1, sy - y1], dtype=np.float32)
+        clipped = np.clip(moved, [x1, y1, x1, y1], [x2, y2, x2, y2]).astype(np.float32)
+        area = lambda b: (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])  # noqa: E731
+        keep = area(clipped) >= 0.4 * np.maximum(area(moved), 1e-6)
+        all_boxes.append(clipped[keep])
+        all_labels.append(labels[keep])
+    return canvas, np.concatenate(all_boxes).reshape(-1, 4), np.concatenate(all_labels).astype(np.int64)
 
 
 def collate(batch: list[tuple[torch.Tensor, dict[str, torch.Tensor]]]) -> tuple[list, list]:

@@ -7,12 +7,13 @@ checkpoint after each epoch. Both check ``cancel`` before every step.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import math
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -21,8 +22,9 @@ import numpy as np
 import torch
 from torchvision.models.detection import RetinaNet
 
-from detector_app.detection.presets import PRESETS
+from detector_app.detection.presets import PRESETS, model_anchor_sizes
 from detector_app.errors import TrainingError
+from detector_app.training import recipe
 from detector_app.training.checkpoint import save_checkpoint
 from detector_app.training.data import DetectionDataset, Sample, make_transform
 from detector_app.training.evaluate import evaluate_model
@@ -71,8 +73,24 @@ class FitOutcome:
     cancelled: bool
     epochs_done: int
     history: list[dict[str, Any]]
-    last_eval: EvalResult | None
+    last_eval: EvalResult | None  # of the weights the model holds now (the kept epoch's)
     checkpoint: Path | None
+    kept_epoch: int | None = None  # 1-based epoch whose weights the model holds (``keep_best``), None: the last
+
+
+@dataclass
+class Best:
+    """The epoch with the best validation mAP so far and a copy of its weights (``TrainSettings.keep_best``)."""
+
+    epoch: int = 0
+    result: EvalResult | None = None
+    state: dict[str, torch.Tensor] = field(default_factory=dict)
+
+    def offer(self, epoch: int, result: EvalResult | None, model: torch.nn.Module) -> None:
+        # >=: of equal epochs the later one, which trained longer at a lower rate.
+        if result is not None and (self.result is None or result.map >= self.result.map):
+            self.epoch, self.result = epoch, result
+            self.state = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
 
 
 @dataclass
@@ -146,13 +164,16 @@ def fit(job: FitJob, emit: Emit | None = None, cancel: threading.Event | None = 
     params = apply_freeze(model, s.freeze)
     main = dist is None or dist.is_main
     dataset = DetectionDataset(job.train, job.classes,
-                               make_transform(s.size, s.scale_jitter, flip=True, photometric=s.photometric))
+                               make_transform(s.size, s.scale_jitter, flip=True, photometric=s.photometric),
+                               mosaic=s.mosaic)
     steps = math.ceil(len(job.train) / s.batch_size)
     optimizer = make_optimizer(params, s, default_lr(s, job.from_scratch))
-    scheduler = make_schedule(optimizer, s.warmup_steps, s.epochs * steps)
+    # The schedule's length follows job.settings.epochs, which a time budget shortens after each epoch.
+    scheduler = make_schedule(optimizer, s.warmup_steps, lambda: job.settings.epochs * steps)
     if job.resume is not None:
         _load_resume(optimizer, scheduler, job.resume)
     cache: FeatureCache | None = None
+    started = recipe.budget_clock()  # a time budget counts from here: feature caching included
     # In a distributed run every process checks the same cancel at the same point (any process's Ctrl-C).
     step_cancel: Any = cancel if dist is None else dist.agreed_cancel(cancel)
     try:
@@ -161,12 +182,15 @@ def fit(job: FitJob, emit: Emit | None = None, cancel: threading.Event | None = 
             cache = FeatureCache(spill_dir=job.checkpoint_path.parent / spill)
             if not _build_cache(cache, job, model, device, bf16, emit, step_cancel):
                 return _outcome(job, True, job.start_epoch, None)
-        bad_steps, last_eval = BadSteps(), None
+        bad_steps, last_eval, best = BadSteps(), None, Best()
         cached = cache is not None
         loss_fn = cache.loss if cache is not None else batch_loss
         if dist is not None:
             loss_fn = dist.wrap_loss(model, loss_fn, bf16)
-        for epoch in range(job.start_epoch, s.epochs):
+        epoch_started = started
+        for epoch in itertools.count(job.start_epoch):
+            if epoch >= job.settings.epochs:
+                break
             rng = np.random.default_rng([s.seed, epoch])
             torch.manual_seed(s.seed * 100_003 + epoch)  # augmentation has its own seeds (index_batches)
             set_train_mode(model, s.freeze, train_batchnorm=PRESETS[job.preset].coco_weights is None)
@@ -188,8 +212,20 @@ def fit(job: FitJob, emit: Emit | None = None, cancel: threading.Event | None = 
             last_eval = _evaluate(job, model, device, cancel if dist is None else threading.Event())
             if last_eval is None and job.val:
                 return _outcome(job, True, epoch, None)
+            if dist is None:  # the processes of a distributed run would have to agree: no budget there
+                now = recipe.budget_clock()
+                epochs = recipe.budget_epochs(job.settings.epochs, epoch + 1, now - started, now - epoch_started,
+                                       s.minutes)
+                job.settings, epoch_started = replace(job.settings, epochs=epochs), now
             _end_epoch(job, epoch, loss, last_eval, model, optimizer, scheduler, emit)
-        return _outcome(job, False, s.epochs, last_eval)
+            if s.keep_best:
+                best.offer(epoch + 1, last_eval, job.model)
+        if best.result is not None and best.epoch < job.settings.epochs:
+            emit(PhaseChanged("best", f"Keeping epoch {best.epoch}: best validation mAP {best.result.map:.3f} "
+                                      f"(last epoch {last_eval.map if last_eval else 0.0:.3f})"))
+            job.model.load_state_dict(best.state)
+            return _outcome(job, False, job.settings.epochs, best.result, best.epoch)
+        return _outcome(job, False, job.settings.epochs, last_eval)
     finally:
         if cache is not None:
             cache.close()
@@ -204,9 +240,10 @@ def _load_resume(optimizer: torch.optim.Optimizer, scheduler: Scheduler,
         raise TrainingError(f"checkpoint optimizer state does not fit this run ({exc})") from None
 
 
-def _outcome(job: FitJob, cancelled: bool, epochs_done: int, last_eval: EvalResult | None) -> FitOutcome:
+def _outcome(job: FitJob, cancelled: bool, epochs_done: int, last_eval: EvalResult | None,
+             kept_epoch: int | None = None) -> FitOutcome:
     checkpoint = job.checkpoint_path if job.checkpoint_path.is_file() else None
-    return FitOutcome(cancelled, epochs_done, job.history, last_eval, checkpoint)
+    return FitOutcome(cancelled, epochs_done, job.history, last_eval, checkpoint, kept_epoch)
 
 
 def _build_cache(cache: FeatureCache, job: FitJob, model: RetinaNet, device: torch.device, bf16: bool,
@@ -255,6 +292,7 @@ def _end_epoch(job: FitJob, epoch: int, loss: float, result: EvalResult | None, 
         "settings": job.settings.to_dict(),
         "preset": job.preset,
         "class_names": list(job.class_names),
+        "anchor_sizes": [list(level) for level in model_anchor_sizes(job.model)],
         "history": job.history,
         **job.extra_state,
     })

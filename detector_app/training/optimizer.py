@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import torch
 
@@ -26,14 +27,19 @@ def make_optimizer(params: list[torch.nn.Parameter], settings: TrainSettings,
     return torch.optim.SGD(params, lr=lr, momentum=0.9, weight_decay=settings.weight_decay)
 
 
-def make_schedule(optimizer: torch.optim.Optimizer, warmup: int, total: int) -> torch.optim.lr_scheduler.LambdaLR:
-    """Linear warm-up, then cosine decay to 5% over the whole run (so resuming continues the curve)."""
-    warmup = max(0, min(warmup, total // 4))
+def make_schedule(optimizer: torch.optim.Optimizer, warmup: int,
+                  total: int | Callable[[], int]) -> torch.optim.lr_scheduler.LambdaLR:
+    """Linear warm-up, then cosine decay to 5% over the whole run (so resuming continues the curve).
+
+    ``total`` may be a function: a run with a time budget shortens its run after each epoch (loop.fit).
+    """
+    total_steps = total if callable(total) else (lambda: total)
+    warmup = max(0, min(warmup, total_steps() // 4))
 
     def factor(step: int) -> float:
         if step < warmup:
             return 0.001 + (1 - 0.001) * step / warmup
-        progress = min(1.0, (step - warmup) / max(1, total - warmup))
+        progress = min(1.0, (step - warmup) / max(1, total_steps() - warmup))
         return 0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * progress))
 
     return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)

@@ -16,7 +16,7 @@ import torch
 from torchvision.models.detection import RetinaNet
 
 from detector_app.core.labels import BACKGROUND
-from detector_app.detection.presets import PRESETS, build_model
+from detector_app.detection.presets import PRESETS, AnchorSizes, build_model
 from detector_app.detection.weights import load_model
 from detector_app.errors import DetectorAppError, TrainingError
 from detector_app.storage import Project
@@ -24,6 +24,7 @@ from detector_app.training.checkpoint import load_checkpoint, load_model_state, 
 from detector_app.training.data import Sample, build_samples, check_files, resolve_classes, split_samples
 from detector_app.training.holdout import is_holdout
 from detector_app.training.model_setup import adapt_classes
+from detector_app.training.recipe import auto_epochs, fit_anchor_sizes
 from detector_app.training.settings import LIGHT_PRESET, TrainSettings
 from detector_app.training.versions import load_version
 
@@ -114,14 +115,15 @@ def resolve_parent(project: Project, settings: TrainSettings) -> Parent:
                   int(size) if size else None)
 
 
-def resolve_defaults(settings: TrainSettings, parent: Parent) -> TrainSettings:
-    """Fill freeze level and size left open; refuse a frozen backbone that was never trained."""
+def resolve_defaults(settings: TrainSettings, parent: Parent, train_images: int = 0) -> TrainSettings:
+    """Fill freeze level, size and epochs left open; refuse a frozen backbone that was never trained."""
     freeze = settings.freeze or ("all" if parent.from_scratch else "heads")
     if parent.from_scratch and freeze != "all":
         raise TrainingError(f"a new model from scratch must train everything: freeze level {freeze!r} would "
                             "keep a random backbone; choose 'all' or start from a trained model")
     size = settings.size or parent.size or PRESETS[parent.preset].default_size
-    return replace(settings, freeze=freeze, size=size)
+    epochs = settings.epochs or auto_epochs(train_images, parent.from_scratch)
+    return replace(settings, freeze=freeze, size=size, epochs=epochs)
 
 
 def plan_run(project: Project, settings: TrainSettings) -> RunPlan:
@@ -130,12 +132,14 @@ def plan_run(project: Project, settings: TrainSettings) -> RunPlan:
     samples = reviewed_samples(project)
     train, val = split_samples(samples, settings.val_share, settings.seed)
     parent = resolve_parent(project, settings)
-    settings = resolve_defaults(settings, parent)
+    settings = resolve_defaults(settings, parent, len(train))
     classes = resolve_classes(train, settings.classes, parent.class_names)
     holdout = holdout_samples(samples)
     check_files(train + val + holdout)
     class_names = (BACKGROUND, *classes)
-    model = _start_model(parent, class_names, settings.seed)
+    # A new model's anchors fit its boxes; a fine-tuned one keeps its parent's (its box head learned them).
+    anchors = fit_anchor_sizes(train, settings.size) if parent.from_scratch and settings.fit_anchors else None
+    model = _start_model(parent, class_names, settings.seed, anchors)
     return RunPlan(replace(settings, classes=classes), parent, class_names, model, train, val, holdout=holdout)
 
 
@@ -158,7 +162,7 @@ def plan_resume(project: Project, run_id: int, epochs: int | None = None) -> Run
         raise TrainingError(f"weights in the checkpoint of run {run_id} do not match the model: the tensor of the "
                             f"wrong shape is head.classification_head.cls_logits.weight, which {found} while its "
                             f"{len(class_names) - 1} class names need {NUM_ANCHORS * len(class_names)} outputs")
-    model = build_model(preset, len(class_names))
+    model = build_model(preset, len(class_names), state.get("anchor_sizes"))
     load_model_state(model, state["model"], f"the checkpoint of run {run_id}")
     by_id = {s.image_id: s for s in reviewed_samples(project)}
     holdout = holdout_samples(by_id.values())
@@ -182,11 +186,12 @@ def _pick(samples: Sequence[Sample] | Any, ids: Sequence[int]) -> list[Sample]:
     return sorted((s for s in samples if s.image_id in wanted), key=lambda s: s.image_id)
 
 
-def _start_model(parent: Parent, class_names: tuple[str, ...], seed: int) -> RetinaNet:
+def _start_model(parent: Parent, class_names: tuple[str, ...], seed: int,
+                 anchors: AnchorSizes | None = None) -> RetinaNet:
     if parent.model is None:
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
-            return build_model(parent.preset, len(class_names))
+            return build_model(parent.preset, len(class_names), anchors)
     model = copy.deepcopy(parent.model)
     adapt_classes(model, parent.class_names, class_names)
     return model

@@ -168,13 +168,15 @@ def _finish(project: Project, plan: RunPlan, outcome: FitOutcome, folder: Path,
             before: EvalResult | None, after: EvalResult | None) -> TrainResult:
     assert plan.run_id is not None
     metrics = {**_metrics(before, after, outcome.history), "scored_on": _scored_on(plan)[1],
-               "holdout_ids": [s.image_id for s in plan.holdout]}
+               "holdout_ids": [s.image_id for s in plan.holdout],
+               "kept_epoch": outcome.kept_epoch or outcome.epochs_done}
     version = register_version(
         project, plan.model.cpu(), preset=plan.parent.preset, class_names=plan.class_names,
         parent_id=plan.parent.version_id, settings={**plan.settings.to_dict(), "run_id": plan.run_id},
         metrics=metrics, name=plan.settings.name)
     project.repo.update_training_run(plan.run_id, status="finished", metrics=metrics, model_version_id=version.id,
-                                     finished=True, append_log=f"registered model version {version.name}\n")
+                                     finished=True, append_log=f"registered model version {version.name} (weights of epoch "
+                                     f"{metrics['kept_epoch']})\n")
     return TrainResult("finished", plan.run_id, folder, outcome.checkpoint, outcome.epochs_done, version.id,
                        Path(version.weights_path) if version.weights_path else None, before, after,
                        outcome.history)

@@ -14,7 +14,7 @@ FREEZE_LEVELS: dict[str, str] = {
     "all": "everything",
 }
 FreezeLevel = Literal["heads", "fpn", "all"]
-LIGHT_PRESET = "retinanet_light"
+LIGHT_PRESET = "retinanet_light_gn"  # a new model when the project has no version (issue 18: was retinanet_light)
 
 
 @dataclass(frozen=True)
@@ -27,7 +27,8 @@ class TrainSettings:
     ``classes``: ``None`` means every category with a reviewed box.
     """
 
-    epochs: int = 10
+    epochs: int | None = None  # None: chosen from the training set's size (recipe.auto_epochs)
+    minutes: float | None = None  # time budget: after each epoch the run is shortened to end within it
     size: int | None = None  # long side in pixels; None: the parent version's, else the preset's
     freeze: FreezeLevel | None = None  # None: "all" from scratch, "heads" when fine-tuning
     val_share: float = 0.2
@@ -42,6 +43,9 @@ class TrainSettings:
     clip_grad_norm: float = 10.0
     scale_jitter: float = 0.2  # image scale drawn from [1 - j, 1 + j]
     photometric: bool = True
+    mosaic: float = 0.5  # share of training images made of four random crops of four images (data.mosaic)
+    fit_anchors: bool = True  # a new model's anchor sizes start at its smallest boxes (recipe.fit_anchor_sizes)
+    keep_best: bool = True  # the version keeps the epoch with the best validation mAP, not the last
     cache_features: bool = True  # heads-only runs: compute backbone+FPN features once
     # bf16 autocast: None = auto (on where the CPU or GPU has native bf16), True/False to force.
     bf16: bool | None = None
@@ -53,14 +57,18 @@ class TrainSettings:
     def __post_init__(self) -> None:
         if self.freeze is not None and self.freeze not in FREEZE_LEVELS:
             raise TrainingError(f"unknown freeze level {self.freeze!r}; choose one of {', '.join(FREEZE_LEVELS)}")
-        if self.epochs < 1:
+        if self.epochs is not None and self.epochs < 1:
             raise TrainingError(f"epochs must be at least 1 (got {self.epochs})")
+        if self.minutes is not None and not self.minutes > 0:
+            raise TrainingError(f"the time budget must be a positive number of minutes (got {self.minutes})")
         if self.size is not None and not 32 <= self.size <= 2048:
             raise TrainingError(f"input size must be between 32 and 2048 pixels (got {self.size})")
         if not 0.0 <= self.val_share < 1.0:
             raise TrainingError(f"validation share must be in [0, 1) (got {self.val_share})")
         if self.batch_size < 1:
             raise TrainingError(f"batch size must be at least 1 (got {self.batch_size})")
+        if not 0.0 <= self.mosaic <= 1.0:
+            raise TrainingError(f"mosaic share must be in [0, 1] (got {self.mosaic})")
         if self.optimizer not in ("sgd", "adamw"):
             raise TrainingError(f"unknown optimizer {self.optimizer!r}; choose sgd or adamw")
         if self.classes is not None:

@@ -9,9 +9,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import QSettings, Qt, QTimer, Signal
+from PySide6.QtCore import QSettings, QTimer, Signal
 from PySide6.QtWidgets import (
-    QAbstractItemView,
     QComboBox,
     QDialog,
     QDoubleSpinBox,
@@ -21,8 +20,6 @@ from PySide6.QtWidgets import (
     QProgressBar,
     QPushButton,
     QSpinBox,
-    QTableWidget,
-    QTableWidgetItem,
     QVBoxLayout,
     QWidget,
 )
@@ -30,7 +27,7 @@ from PySide6.QtWidgets import (
 from detector_app.errors import DetectorAppError
 from detector_app.storage import Project
 from detector_app.training.background import TrainingRunner
-from detector_app.training.choices import StartChoice, class_examples, default_choice, start_choices
+from detector_app.training.choices import StartChoice, default_choice, start_choices, training_examples
 from detector_app.training.events import (
     EpochDone,
     PhaseChanged,
@@ -41,10 +38,12 @@ from detector_app.training.events import (
     TrainEvent,
     TrainResult,
 )
+from detector_app.training.recipe import schedule_summary
 from detector_app.training.settings import FREEZE_LEVELS, TrainSettings
 from detector_app.ui.batch import format_duration
 from detector_app.ui.train_classes import ClassList
 from detector_app.ui.train_plot import TrainPlot
+from detector_app.ui.train_table import ComparisonTable
 
 POLL_MS = 100
 KEY = "train/"  # the form's choices in the app's settings: the next dialog (and the next session) starts there
@@ -74,6 +73,7 @@ class TrainDialog(QDialog):
         self._timer = QTimer(self, interval=POLL_MS, timeout=self._poll)
         self.user_set: set[str] = set()  # "size", "freeze": fields the user chose (kept across start points)
         self._quiet = False  # True while the dialog itself sets a field
+        self.train_images = 0  # in the training split, as the run will split: the schedule depends on it
         self._build()
         self._restore()
         self.reload_project()
@@ -87,7 +87,12 @@ class TrainDialog(QDialog):
         self.start_note = QLabel(objectName="startNote", wordWrap=True)
         self.class_list = ClassList()
         self.classes = self.class_list.list
-        self.epochs = QSpinBox(objectName="epochs", minimum=1, maximum=500, value=10)
+        # 0 = auto: the recipe chooses the epochs from the number of training images (training/recipe.py).
+        self.epochs = QSpinBox(objectName="epochs", minimum=0, maximum=500, value=0,
+                               specialValueText="auto (from the set size)")
+        self.minutes = QSpinBox(objectName="minutes", minimum=0, maximum=24 * 60, value=0, suffix=" min",
+                                specialValueText="none", toolTip="The run is shortened to end within this time")
+        self.schedule = QLabel(objectName="schedule", wordWrap=True)  # the recipe's choices (training/recipe.py)
         self.size = QSpinBox(objectName="size", minimum=64, maximum=1344, singleStep=32, value=512, suffix=" px")
         self.freeze = QComboBox(objectName="freeze")
         for level, text in FREEZE_LEVELS.items():
@@ -97,15 +102,20 @@ class TrainDialog(QDialog):
         self.size.valueChanged.connect(lambda _v: self._mark_user_set("size"))
         self.freeze.currentIndexChanged.connect(lambda _i: self._mark_user_set("freeze"))
         self.val_share.editingFinished.connect(self._refresh_classes)  # the split decides what has examples
+        for box in (self.epochs, self.size, self.minutes):
+            box.valueChanged.connect(lambda _v: self.update_schedule())
+        self.freeze.currentIndexChanged.connect(lambda _i: self.update_schedule())
         form = QFormLayout()
         form.addRow(self.current_label)
         form.addRow("Start from", self.start_from)
         form.addRow("", self.start_note)
         form.addRow("Classes", self.class_list)
         form.addRow("Epochs", self.epochs)
+        form.addRow("Time limit", self.minutes)
         form.addRow("Input size", self.size)
         form.addRow("Train", self.freeze)
         form.addRow("Validation share", self.val_share)
+        form.addRow("Schedule", self.schedule)
 
         self.start_button = QPushButton("Start", objectName="start", clicked=self.start)
         self.cancel_button = QPushButton("Cancel", objectName="cancel", clicked=self.cancel, enabled=False)
@@ -118,11 +128,7 @@ class TrainDialog(QDialog):
         self.status = QLabel("Ready.", objectName="status", wordWrap=True)
         self.error = QLabel(objectName="error", wordWrap=True, visible=False)
         self.plot = TrainPlot()
-        self.table = QTableWidget(0, 4, objectName="comparison")
-        self.table.setHorizontalHeaderLabels(["Metric", "Before", "After", "Change"])
-        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.table.verticalHeader().hide()
-        self.table.setMaximumHeight(150)
+        self.table = ComparisonTable()
         self.activate_button = QPushButton("Activate", objectName="activate", clicked=self.activate, enabled=False)
         self.activate_button.setToolTip("Detect with the new model version from now on")
         close = QPushButton("Close", clicked=self.close)
@@ -151,7 +157,7 @@ class TrainDialog(QDialog):
         try:
             with Project.open(self.project_path, create=False) as project:
                 choices = start_choices(project)
-                rows = class_examples(project, round(self.val_share.value(), 3))
+                rows, self.train_images = training_examples(project, round(self.val_share.value(), 3))
         except DetectorAppError as exc:
             self.show_error(str(exc))
             self.start_button.setEnabled(False)
@@ -169,17 +175,19 @@ class TrainDialog(QDialog):
             self._start_choice_changed()
         unticked = self.class_list.unticked() if self.class_list.list.count() else self._remembered_unticked()
         self.class_list.set_rows(rows, unticked)
+        self.update_schedule()
         if not any(r.train_boxes for r in rows):
             self.status.setText("No reviewed boxes yet: review some images (accept, correct or draw boxes) first.")
 
     def _refresh_classes(self) -> None:
         try:
             with Project.open(self.project_path, create=False) as project:
-                rows = class_examples(project, round(self.val_share.value(), 3))
+                rows, self.train_images = training_examples(project, round(self.val_share.value(), 3))
         except DetectorAppError as exc:
             self.show_error(str(exc))
             return
         self.class_list.set_rows(rows, self.class_list.unticked())
+        self.update_schedule()
 
     def _mark_user_set(self, field: str) -> None:
         if not self._quiet:
@@ -209,6 +217,19 @@ class TrainDialog(QDialog):
             notes.append("Its COCO weights are not on this computer: the run downloads them first, which "
                          "fails without a network connection.")
         self.start_note.setText(" ".join(notes))
+        self.update_schedule()
+
+    def update_schedule(self) -> None:
+        """The schedule line: epochs and steps, warm-up, augmentation, anchors, which epoch is kept."""
+        choice: StartChoice | None = self.start_from.currentData()
+        if choice is None or self._quiet:
+            return
+        try:
+            settings = self.settings()
+        except DetectorAppError as exc:
+            self.schedule.setText(str(exc))
+            return
+        self.schedule.setText(schedule_summary(settings, self.train_images, choice.parent == "scratch"))
 
     def set_current_model(self, name: str | None) -> None:
         """The main window switched models (an activated version): the header names the one that runs."""
@@ -233,6 +254,7 @@ class TrainDialog(QDialog):
         s = self.app_settings
         self._quiet = True
         self.epochs.setValue(int(s.value(KEY + "epochs", self.epochs.value(), type=int)))
+        self.minutes.setValue(int(s.value(KEY + "minutes", self.minutes.value(), type=int)))
         self.val_share.setValue(float(s.value(KEY + "val_share", self.val_share.value(), type=float)))
         if s.value(KEY + "size") is not None:
             self.size.setValue(int(s.value(KEY + "size", type=int)))
@@ -251,6 +273,7 @@ class TrainDialog(QDialog):
         if choice is not None:
             s.setValue(KEY + "start", str(choice.parent))
         s.setValue(KEY + "epochs", self.epochs.value())
+        s.setValue(KEY + "minutes", self.minutes.value())
         s.setValue(KEY + "val_share", round(self.val_share.value(), 3))
         for field, value in (("size", self.size.value()), ("freeze", self.freeze.currentData())):
             if field in self.user_set:
@@ -259,7 +282,8 @@ class TrainDialog(QDialog):
 
     def settings(self) -> TrainSettings:
         choice: StartChoice = self.start_from.currentData()
-        return TrainSettings(epochs=self.epochs.value(), size=self.size.value(), freeze=self.freeze.currentData(),
+        return TrainSettings(epochs=self.epochs.value() or None, minutes=self.minutes.value() or None,
+                             size=self.size.value(), freeze=self.freeze.currentData(),
                              val_share=round(self.val_share.value(), 3), parent=choice.parent,
                              preset=choice.preset, classes=self.checked_classes(), **self.extra_settings)
 
@@ -278,7 +302,7 @@ class TrainDialog(QDialog):
         self.result = None
         self.table.setRowCount(0)
         self.activate_button.setEnabled(False)
-        self.plot.clear(settings.epochs)
+        self.plot.clear(settings.epochs or 0)
         self.progress.setRange(0, 0)  # busy until the child reports its step count
         self.status.setText("Starting the training process…")
         self.runner = TrainingRunner(self.project_path, settings)
@@ -295,8 +319,9 @@ class TrainDialog(QDialog):
     def _set_running(self, running: bool) -> None:
         self.start_button.setEnabled(not running)
         self.cancel_button.setEnabled(running)
-        for widget in (self.start_from, self.class_list, self.epochs, self.size, self.freeze, self.val_share):
+        for widget in (self.start_from, self.class_list, self.epochs, self.minutes, self.size, self.freeze):
             widget.setEnabled(not running)
+        self.val_share.setEnabled(not running)
 
     def _poll(self) -> None:
         if self.runner is None:
@@ -307,6 +332,7 @@ class TrainDialog(QDialog):
     def handle_event(self, event: TrainEvent) -> None:
         if isinstance(event, RunStarted):
             self._steps = max(1, event.steps_per_epoch)
+            self.plot.clear(event.epochs)  # the run's epochs are known now (auto, or after a time limit)
             self.progress.setRange(0, event.epochs * self._steps)
             self.progress.setValue(event.start_epoch * self._steps)
             self.status.setText(f"Run {event.run_id}: {event.train_images} training, {event.val_images} "
@@ -335,8 +361,6 @@ class TrainDialog(QDialog):
             self.progress.setRange(0, 1)
 
     def _finished(self, result: TrainResult) -> None:
-        from detector_app.training.report import comparison_rows, format_change, format_value
-
         self._stopped()
         self.result = result
         self.run_finished.emit(result)
@@ -345,16 +369,7 @@ class TrainDialog(QDialog):
             self.status.setText(f"Cancelled after {result.epochs_done} epoch(s){kept}.")
             return
         self.status.setText(f"Finished: model version {result.version_id} saved to {result.weights_path}.")
-        rows = comparison_rows(result.before, result.after, self.checked_classes())
-        self.table.setRowCount(len(rows))
-        for i, row in enumerate(rows):
-            for j, text in enumerate((row.metric, format_value(row.before), format_value(row.after),
-                                      format_change(row.change))):
-                item = QTableWidgetItem(text)
-                if j:
-                    item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-                self.table.setItem(i, j, item)
-        self.table.resizeColumnsToContents()
+        self.table.show_scores(result.before, result.after, self.checked_classes())
         self.activate_button.setEnabled(result.version_id is not None)
         self.reload_project()
 
