@@ -6,6 +6,7 @@ against the database and the files. Propagate with a real detector is in test_ui
 from __future__ import annotations
 
 import json
+import random
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +15,7 @@ import pytest
 from pycocotools.coco import COCO
 from PySide6.QtCore import QPoint, Qt
 from PySide6.QtTest import QTest
-from PySide6.QtWidgets import QFileDialog
+from PySide6.QtWidgets import QApplication, QFileDialog
 
 from detector_app.core.tracks import BoxKind
 from detector_app.ui.main_window import MainWindow
@@ -194,3 +195,33 @@ def test_copy_previous_end_track_and_export(window: MainWindow, clip: Path, qtbo
     win.act_draw.trigger()
     drag(win, win.canvas, (100, 10), (130, 60))
     assert [t.category_name for t in win.video.tasks.store.tracks(v)] == ["car", "person"]
+
+
+def test_zooming_stepping_and_reopening_keep_the_canvas_sound(window: MainWindow, clip: Path) -> None:
+    """Zoom, steps, seeks and leaving/reopening the video, with events in between: each paints the boxes of the
+    frame shown (a stale scene index once kept removed boxes, and a paint crashed on them)."""
+    win, app = window, QApplication.instance()
+    video = win.video.open_video(clip)
+    for k in range(6):
+        track = win.video.tasks.new_track(video.id, 3 * k, "car", (5 + 10 * k, 20, 30, 30)).tracks_after[0]
+        win.video.tasks.set_box(track.id, 20, (50, 50 + 5 * k, 40, 30))
+    win.video.refresh(0)
+    rng = random.Random(0)
+    for _ in range(300):
+        r = rng.random()
+        if r < 0.3:
+            win.canvas.zoom(rng.choice([0.5, 0.8, 1.5, 2.0]))
+        elif r < 0.5:
+            win.video.go_to(rng.randrange(FRAMES))
+        elif r < 0.6:
+            win.video.leave()
+            win.video.show(video.id, rng.randrange(FRAMES))
+        elif r < 0.7:
+            win.canvas.select(rng.randrange(1, 7))
+        else:
+            win.video.step(rng.choice([1, -1, 10, -10]))
+        if rng.random() < 0.5:
+            app.processEvents()
+        keys = sorted(i.spec.key for i in win.canvas.box_items())
+        assert keys == sorted(b.track_id for b in win.video.tasks.boxes_at(video.id, win.video.frame))
+    app.processEvents()

@@ -29,6 +29,10 @@ class AnnotationCanvas(QGraphicsView):
     def __init__(self, parent=None) -> None:
         super().__init__(parent)
         self.setScene(QGraphicsScene(self))
+        # No BSP index: a box's bounds follow the zoom (its handles and tag keep their screen size), so they change
+        # without the item knowing; the index then kept boxes removed since, and a later paint crashed on them (a
+        # segfault when zooming and stepping video frames). A frame holds tens of boxes: a linear search is free.
+        self.scene().setItemIndexMethod(QGraphicsScene.ItemIndexMethod.NoIndex)
         self.setRenderHints(QPainter.RenderHint.Antialiasing | QPainter.RenderHint.SmoothPixmapTransform)
         self.setTransformationAnchor(QGraphicsView.ViewportAnchor.AnchorUnderMouse)
         self.setViewportUpdateMode(QGraphicsView.ViewportUpdateMode.SmartViewportUpdate)
