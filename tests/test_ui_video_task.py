@@ -46,7 +46,9 @@ def clip(tmp_path: Path) -> Path:
 
 
 def press(win: MainWindow, key: Qt.Key, modifier: Qt.KeyboardModifier = Qt.KeyboardModifier.NoModifier) -> None:
+    """A key on the canvas, the window active (window shortcuts do not reach a window behind a dialog)."""
     win.activateWindow()
+    QTest.qWaitForWindowActive(win)
     QTest.keyClick(win.canvas.viewport(), key, modifier)
 
 
@@ -189,9 +191,21 @@ def test_copy_previous_end_track_and_export(window: MainWindow, clip: Path, qtbo
     assert mine.index.tolist() == list(range(5, 11))  # MOT frames are 1-based
     assert mine.loc[10][["X", "Y", "Width", "Height"]].tolist() == pytest.approx(list(shown_before_9), abs=0.5)
 
+    # the labelled frames are project images; their thumbnails are decoded from the video (they have no file)
+    win.images.queue_combo.setCurrentIndex(win.images.queue_combo.findData("all"))
+    model = win.image_model
+    assert model.rowCount() == 3
+    for row in range(3):
+        model.data(model.index(row), Qt.ItemDataRole.DecorationRole)
+    assert model.wait_for_thumbnails()
+    qtbot.waitUntil(lambda: all(model._thumbs.get(model.image_id(r)) is not None for r in range(3)))
+    for row in range(3):
+        thumb = model.data(model.index(row), Qt.ItemDataRole.DecorationRole).pixmap(64, 64).toImage()
+        assert thumb.pixelColor(2, 2).getRgb()[:3] == pytest.approx((40, 40, 40), abs=6)  # the clip's background
+
     win.project.repo.ensure_category("person")
     win.video.go_to(25)
-    press(win, Qt.Key.Key_2)  # the second class for the next track drawn
+    next(a for a in win.actions() if a.text() == "Class 2").trigger()  # key 2: the class of the next track drawn
     win.act_draw.trigger()
     drag(win, win.canvas, (100, 10), (130, 60))
     assert [t.category_name for t in win.video.tasks.store.tracks(v)] == ["car", "person"]

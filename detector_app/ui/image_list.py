@@ -26,14 +26,19 @@ REVIEWED_MARK = "\N{CHECK MARK}"
 EMPTY_MARK = "empty"
 
 
-def make_thumbnail(path: Path, cache_dir: Path | None, key: str) -> np.ndarray | None:
-    """Decode at reduced size (JPEG scaling in the decoder) and shrink to fit THUMB px; cached as JPEG."""
+def make_thumbnail(path: Path, cache_dir: Path | None, key: str,
+                   video: tuple[str, int] | None = None) -> np.ndarray | None:
+    """Decode at reduced size (JPEG scaling in the decoder) and shrink to fit THUMB px; cached as JPEG. A frame
+    of a video task has no file of its own (``video``: the video and the frame index): it is decoded from it."""
     cached = cache_dir / f"{key}.jpg" if cache_dir else None
     if cached is not None and cached.is_file():
         image = cv2.imread(str(cached), cv2.IMREAD_COLOR)
         if image is not None:
             return image
-    image = cv2.imread(str(path), cv2.IMREAD_REDUCED_COLOR_4)
+    if video is not None and not path.is_file():
+        image = _video_frame(*video)
+    else:
+        image = cv2.imread(str(path), cv2.IMREAD_REDUCED_COLOR_4)
     if image is None:
         return None
     scale = THUMB / max(image.shape[:2])
@@ -46,18 +51,32 @@ def make_thumbnail(path: Path, cache_dir: Path | None, key: str) -> np.ndarray |
     return image
 
 
+def _video_frame(video_path: str, index: int) -> np.ndarray | None:
+    """One frame by a seek: for a thumbnail a codec's nearest keyframe would do (the canvas decodes exactly)."""
+    cap = cv2.VideoCapture(video_path)
+    try:
+        if not cap.isOpened() or not cap.set(cv2.CAP_PROP_POS_FRAMES, index):
+            return None
+        ok, image = cap.read()
+        return image if ok else None
+    finally:
+        cap.release()
+
+
 class _ThumbSignals(QObject):
     ready = Signal(int, object)  # image id, BGR array or None
 
 
 class _ThumbJob(QRunnable):
-    def __init__(self, image_id: int, path: Path, cache_dir: Path | None, signals: _ThumbSignals) -> None:
+    def __init__(self, image_id: int, path: Path, cache_dir: Path | None, signals: _ThumbSignals,
+                 video: tuple[str, int] | None = None) -> None:
         super().__init__()
         self.image_id, self.path, self.cache_dir, self.signals = image_id, path, cache_dir, signals
+        self.video = video
 
     def run(self) -> None:
         try:
-            image = make_thumbnail(self.path, self.cache_dir, str(self.image_id))
+            image = make_thumbnail(self.path, self.cache_dir, str(self.image_id), self.video)
         except Exception:  # an unreadable file gets a placeholder, never a crash
             log.warning("thumbnail failed for %s", self.path, exc_info=True)
             image = None
@@ -170,7 +189,8 @@ class ImageListModel(QAbstractListModel):
             if rec is not None:
                 self._pending.add(image_id)
                 self.thumbnails_requested += 1
-                self._pool.start(_ThumbJob(image_id, rec.path, self._cache_dir, self._signals))
+                video = (rec.video_path, rec.frame_index) if rec.video_path and rec.frame_index is not None else None
+                self._pool.start(_ThumbJob(image_id, rec.path, self._cache_dir, self._signals, video))
         return self._placeholder
 
     def _on_thumb(self, image_id: int, image: np.ndarray | None) -> None:
