@@ -98,6 +98,27 @@ def test_keyframes_interpolate_and_undo_redo_restores_rows(tasks: VideoTasks, vi
     assert tasks.store.tracks(v) == [track]
 
 
+def test_changing_a_tracks_class_relabels_every_frame_and_undoes(tasks: VideoTasks, video: Path) -> None:
+    v = tasks.open_video(video).id
+    track = tasks.new_track(v, 10, "car", (10, 20, 30, 40)).tracks_after[0]
+    tasks.set_box(track.id, 20, (30, 40, 30, 20))
+    rows_before = {i.id: [(a.id, a.category_name, a.revision) for a in tasks.repo.annotations_for_image(i.id)]
+                   for i in tasks.repo.list_images(limit=10)}
+    before = shown(tasks, v, range(FRAMES))
+    edit = tasks.relabel_track(track.id, "truck", 15)
+    names = {f: [b.category_name for b in tasks.boxes_at(v, f)] for f in range(FRAMES)}
+    assert all(n == ["truck"] for f, n in names.items() if f >= 10) and names[9] == []
+    assert tasks.store.tracks(v)[0].category_name == "truck" and shown(tasks, v, range(FRAMES)) == before
+    for image_id, rows in rows_before.items():  # each stored box: the new class, one revision more, who did it
+        after = [(a.id, a.category_name, a.revision, a.updated_by) for a in tasks.repo.annotations_for_image(image_id)]
+        assert after == [(i, "truck", r + 1, tasks.repo.annotator) for i, _name, r in rows]
+    tasks.undo(edit)
+    assert tasks.store.tracks(v)[0].category_name == "car"
+    assert all(b.category_name == "car" for f in range(10, FRAMES) for b in tasks.boxes_at(v, f))
+    tasks.redo(edit)
+    assert {b.category_name for f in range(10, FRAMES) for b in tasks.boxes_at(v, f)} == {"truck"}
+
+
 def test_ending_a_track_keeps_every_earlier_frame(tasks: VideoTasks, video: Path) -> None:
     """CVAT #1252 lost whole tracks on "end track": here frames before X show exactly what they showed."""
     v = tasks.open_video(video).id

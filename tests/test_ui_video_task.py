@@ -209,6 +209,13 @@ def test_copy_previous_end_track_and_export(window: MainWindow, clip: Path, qtbo
     win.act_draw.trigger()
     drag(win, win.canvas, (100, 10), (130, 60))
     assert [t.category_name for t in win.video.tasks.store.tracks(v)] == ["car", "person"]
+    win.act_draw.trigger()
+    win.canvas.select(win.video.tasks.store.tracks(v)[1].id)
+    next(a for a in win.actions() if a.text() == "Class 1").trigger()  # key 1 on a selected track: its class
+    assert [t.category_name for t in win.video.tasks.store.tracks(v)] == ["car", "car"]
+    assert [b.category_name for b in win.video.shown] == ["car"] and win.undo_stack.undoText() == "Change class"
+    win.undo_stack.undo()
+    assert [t.category_name for t in win.video.tasks.store.tracks(v)] == ["car", "person"]
 
 
 def test_zooming_stepping_and_reopening_keep_the_canvas_sound(window: MainWindow, clip: Path) -> None:

@@ -145,6 +145,15 @@ class VideoTasks:
             ch.delete_box(box_id)
             return self._edit("Delete box", before.video_id, before.frame, ch)
 
+    def relabel_track(self, track_id: int, category: str | int, frame: int) -> VideoEdit:
+        """The track is of another class, on every frame it lives (its boxes follow it); ``frame`` is where the
+        person made the change (what undo shows again)."""
+        with self.store.change() as ch:
+            category_id = self.repo._category_id(ch.s, category)  # a new class first: classes, then images
+            track = ch.track_row(track_id)
+            ch.set_track_category(track_id, category_id)
+            return self._edit("Change class", track.video_id, frame, ch)
+
     def end_track(self, track_id: int, frame: int) -> VideoEdit:
         """The object is gone from ``frame`` on. Every box shown before ``frame`` stays as it was (the one at
         ``frame - 1`` is stored when it was interpolated towards a later box); stored boxes from ``frame`` on go."""

@@ -16,7 +16,7 @@ from detector_app.core.labels import Origin, Status
 from detector_app.errors import StorageError
 from detector_app.storage.models import Annotation, Category, Image, Track, Video, utcnow
 from detector_app.storage.repository import Repository
-from detector_app.storage.team import lock_image, mark_edited
+from detector_app.storage.team import lock_image, lock_images_of, mark_edited
 from detector_app.storage.video_records import BBox, FrameBoxRecord, TrackRecord
 
 BOX_COLUMNS = (Annotation.id, Annotation.image_id, Video.id.label("video_id"), Image.frame_index,
@@ -74,6 +74,19 @@ class VideoChange:
     def set_end(self, track_id: int, frame: int | None) -> None:
         self._note_track(track_id)
         self.track_row(track_id).ended_at_frame = frame
+
+    def set_track_category(self, track_id: int, category_id: int) -> None:
+        """The track and every box stored on it (rejected ones too) get the class; images locked first, in id
+        order, as every bulk change of boxes does."""
+        self._note_track(track_id)
+        on_track = Annotation.track_id == track_id
+        lock_images_of(self.s, on_track)
+        self.track_row(track_id).category_id = category_id
+        for ann in self.s.scalars(select(Annotation).where(on_track).order_by(Annotation.id)):
+            self._note_box(ann.id)
+            ann.category_id, ann.updated_at = category_id, utcnow()
+            mark_edited(ann, self.repo.annotator)
+        self.s.flush()
 
     def delete_track(self, track_id: int) -> None:
         """A track without boxes (its boxes are deleted first)."""

@@ -282,11 +282,19 @@ class VideoController(QObject):
             self.canvas.select(edit.tracks_after[0].id)
 
     def _class_key(self, digit: int) -> None:
-        """Number keys on a video frame: the class of the tracks drawn next (a track keeps its class)."""
+        """Number keys on a video frame: the selected track's class, on every frame it lives; with no track
+        selected, the class of the tracks drawn next."""
         names = [c.name for c in self.project.repo.categories()] if self.active else []
-        if digit <= len(names):
-            self.images.review.draw_class = names[digit - 1]
-            self.messages.show_info(f"New tracks are drawn as {names[digit - 1]} (press D and drag)", 4000)
+        if digit > len(names):
+            return
+        name, box = names[digit - 1], self.selected_box()
+        self.images.review.draw_class = name
+        if box is None or box.track_id is None:
+            self.messages.show_info(f"New tracks are drawn as {name} (press D and drag)", 4000)
+        elif box.category_name != name:
+            track, frame = box.track_id, self.frame
+            if self._do(lambda t: t.relabel_track(track, name, frame)) is not None:
+                self.canvas.select(track)
 
     def _on_draw_toggled(self, on: bool) -> None:
         """Draw (D) works on a video frame too (the images' handler only turns it on for a project image)."""
