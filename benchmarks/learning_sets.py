@@ -11,6 +11,7 @@ are not all square), drawn at 70-100% opacity.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -26,14 +27,16 @@ OBJECT_PX = (24, 90)
 Box = tuple[int, int, int, int]
 
 
+@functools.cache
 def photo_backgrounds(data: Path = DATA) -> list[np.ndarray]:
     """Every COCO-tiny photo (BGR)."""
     photos = [cv2.imread(str(p), cv2.IMREAD_COLOR) for p in sorted((data / "coco-tiny" / "images").glob("*.jpg"))]
     return [p for p in photos if p is not None]
 
 
+@functools.cache
 def video_backgrounds(data: Path = DATA, per_video: int = 24) -> list[np.ndarray]:
-    """``per_video`` frames spread over each video of ``data/video``."""
+    """``per_video`` frames spread over each video of ``data/video`` (read once per process: seeking is slow)."""
     frames = []
     for path in sorted((data / "video").glob("*.*")):
         if path.suffix not in (".avi", ".mp4"):
