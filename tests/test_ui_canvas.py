@@ -109,6 +109,9 @@ def window(qtbot, tmp_path: Path, project_dir: Path):
     win.resize(1200, 800)
     win.show()
     qtbot.waitExposed(win)
+    # The model loads on a worker; its note (untrained weights) then takes room from the canvas: let it come first.
+    qtbot.waitUntil(lambda: win.detector is not None or win.banner.isVisible(), timeout=60_000)
+    settle(qtbot)
     win.show_image(image_id)
     yield win
     win.close()
