@@ -6,7 +6,7 @@
    ByteTrack, and a plain IoU-greedy matcher as the baseline, wall and CPU time (this machine is shared: the
    load average is printed; CPU time is the steadier figure).
 2. Quality on generated sequences (textured shapes over vtest.avi, crossings, a post that hides objects) with
-   true boxes plus noise and 10% drops: MOTA, IDF1 (motmetrics), HOTA (TrackEval, when installed).
+   true boxes plus noise and 10% drops: MOTA, IDF1 (motmetrics), HOTA (TrackEval, in the peer venv).
 3. Live overlay: a 25 fps source, the detector giving a result every 13th frame 12 frames late (about 2 fps);
    mean IoU of the box drawn on every displayed frame with the true box, for the overlay that follows tracks
    (optical flow; velocity) against the last detection as is, and the overlay's cost per captured frame.
@@ -125,7 +125,7 @@ def main() -> None:
         scores = [mot_scores(seq, [t.update(d) for t in [make()] for d in dets])
                   for seq, dets in zip(sequences, noisy, strict=True)]
         mean = {k: statistics.mean(s[k] for s in scores) for k in scores[0]}
-        hota = f"  HOTA {mean['hota']:.3f}" if "hota" in mean else "  HOTA n/a (TrackEval not installed)"
+        hota = f"  HOTA {mean['hota']:.3f}" if "hota" in mean else "  HOTA n/a (no peer venv: make peers)"
         print(f"   {name:24s} MOTA {mean['mota']:.3f}  IDF1 {mean['idf1']:.3f}{hota}  "
               f"ID switches {mean['num_switches']:.1f}")
 

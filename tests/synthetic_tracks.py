@@ -9,7 +9,9 @@ benchmarks/bench_tracking.py.
 
 from __future__ import annotations
 
+import json
 import math
+import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +25,7 @@ from detector_app.core.detections import Detections
 from detector_app.tracking import OverlayPredictor, Tracked
 from detector_app.tracking.geometry import iou_matrix
 
+from . import peers
 from .synthetic_shapes import SHAPES, _draw_shape
 
 MIN_VISIBLE = 0.2  # share of an object's pixels that must show for it to count in the ground truth
@@ -162,8 +165,8 @@ def noisy_detections(seq: TrackSequence, seed: int = 0, drop: float = 0.1, jitte
 
 
 def mot_scores(seq: TrackSequence, tracked: Sequence[Tracked]) -> dict[str, float]:
-    """MOTA, IDF1 and friends from motmetrics (a match needs IoU >= 0.5), plus HOTA from TrackEval when it
-    is installed (it is not a project dependency: its wheel requires the non-headless opencv-python)."""
+    """MOTA, IDF1 and friends from motmetrics (a match needs IoU >= 0.5), plus HOTA from TrackEval when the peer
+    venv is built (``make test`` builds it; TrackEval's wheel requires the non-headless opencv-python)."""
     acc = mm.MOTAccumulator(auto_id=True)
     for gt_boxes, gt_ids, result in zip(seq.boxes, seq.ids, tracked, strict=True):
         hyp = result.confirmed()
@@ -179,23 +182,22 @@ def mot_scores(seq: TrackSequence, tracked: Sequence[Tracked]) -> dict[str, floa
 
 
 def hota_score(seq: TrackSequence, tracked: Sequence[Tracked]) -> float | None:
-    """TrackEval's HOTA (mean over its IoU thresholds), or None when TrackEval is not installed."""
-    try:
-        from trackeval.metrics import HOTA  # optional: see mot_scores
-    except ImportError:
+    """TrackEval's HOTA (mean over its IoU thresholds), computed in the peer venv (tests/peer_readers/hota.py:
+    TrackEval requires the non-headless opencv-python); None when the peer venv has not been built."""
+    if not peers.PEER_VENV.exists():
         return None
     hyps = [t.confirmed() for t in tracked]
     gt_map = {int(i): n for n, i in enumerate(sorted({int(i) for ids in seq.ids for i in ids}))}
     tr_map = {int(i): n for n, i in enumerate(sorted({int(i) for h in hyps for i in h.track_ids}))}
     data = {
-        "num_timesteps": len(hyps),
-        "num_gt_ids": len(gt_map), "num_tracker_ids": len(tr_map),
-        "num_gt_dets": sum(len(b) for b in seq.boxes), "num_tracker_dets": sum(len(h) for h in hyps),
-        "gt_ids": [np.array([gt_map[int(i)] for i in ids], int) for ids in seq.ids],
-        "tracker_ids": [np.array([tr_map[int(i)] for i in h.track_ids], int) for h in hyps],
-        "similarity_scores": [iou_matrix(b, h.detections.boxes) for b, h in zip(seq.boxes, hyps, strict=True)],
+        "gt_ids": [[gt_map[int(i)] for i in ids] for ids in seq.ids],
+        "tracker_ids": [[tr_map[int(i)] for i in h.track_ids] for h in hyps],
+        "similarity_scores": [iou_matrix(b, h.detections.boxes).tolist() for b, h in zip(seq.boxes, hyps, strict=True)],
     }
-    return float(np.mean(HOTA().eval_sequence(data)["HOTA"]))
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "sequence.json"
+        path.write_text(json.dumps(data), encoding="utf-8")
+        return float(peers.run_reader("hota.py", path)["hota"])
 
 
 def track_all(detections: Sequence[Detections], update: Callable[[Detections], Tracked]) -> list[Tracked]:

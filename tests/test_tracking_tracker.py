@@ -12,6 +12,7 @@ import pytest
 from detector_app.core.detections import Detections
 from detector_app.tracking import NO_TRACK, Tracker, TrackerConfig
 
+from . import peers
 from .synthetic_tracks import make_track_sequence, mot_scores, noisy_detections, video_backgrounds
 
 NAMES = ("__background__", "a", "b")
@@ -75,7 +76,7 @@ def test_quality_on_true_boxes_with_noise_and_drops(shared_data: Path, backend: 
     for s in scores:
         assert s["mota"] > 0.8 and s["idf1"] > 0.85, s
         assert s["num_switches"] <= 1, s
-        if "hota" in s:
+        if peers.PEER_VENV.exists():  # TrackEval runs there (make test builds it)
             assert s["hota"] > 0.7, s
 
 
