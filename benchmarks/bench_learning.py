@@ -47,7 +47,7 @@ RECIPES: dict[str, dict[str, Any]] = {
     "previous": PREVIOUS,
     "default": NEW,
     "default-no-anchors": dict(NEW, fit_anchors=False),
-    "default-no-mosaic": dict(NEW, mosaic=0.0),
+    "default+mosaic": dict(NEW, mosaic=0.5),
     "default-old-preset": dict(NEW, preset="retinanet_light"),
     "default-no-budget": dict(BASE),
 }

@@ -57,7 +57,7 @@ def test_a_time_budget_shortens_the_run_at_the_pace_of_the_last_epoch() -> None:
 
 
 def test_the_schedule_summary_names_every_choice() -> None:
-    text = schedule_summary(TrainSettings(size=320, minutes=15), 128, True, anchor_sizes_from(16))
+    text = schedule_summary(TrainSettings(size=320, minutes=15, mosaic=0.5), 128, True, anchor_sizes_from(16))
     for part in ("20 epochs (chosen from the set size)", "640 steps of 4 images", "warm-up 50 steps",
                  "cosine", "scale jitter", "mosaic", "Anchors 16-406 px", "best validation mAP", "At most 15 min"):
         assert part in text, part

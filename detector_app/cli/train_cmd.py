@@ -43,8 +43,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--resume", type=int, default=None, metavar="RUN", help="continue training run RUN")
     p.add_argument("--scale-jitter", type=float, default=0.2,
                    help="random image scale in [1 - J, 1 + J] (default 0.2; 0 keeps every image at --size)")
-    p.add_argument("--mosaic", type=float, default=0.5,
-                   help="share of training images made of 4 random crops of 4 images (default 0.5; 0: none)")
+    p.add_argument("--mosaic", type=float, default=0.0,
+                   help="share of training images made of 4 random crops of 4 images (default 0: none)")
     p.add_argument("--keep", choices=("best", "last"), default="best",
                    help="the version keeps the epoch with the best validation mAP (default) or the last")
     p.add_argument("--log-steps", type=Path, default=None, metavar="FILE",
