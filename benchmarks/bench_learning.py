@@ -46,7 +46,7 @@ PREVIOUS: dict[str, Any] = dict(BASE, preset="retinanet_light", epochs=15, fit_a
 RECIPES: dict[str, dict[str, Any]] = {
     "previous": PREVIOUS,
     "default": NEW,
-    "default-no-anchors": dict(NEW, fit_anchors=False),
+    "default+anchors": dict(NEW, fit_anchors=True),
     "default+mosaic": dict(NEW, mosaic=0.5),
     "default-old-preset": dict(NEW, preset="retinanet_light"),
     "default-no-budget": dict(BASE),

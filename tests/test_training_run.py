@@ -55,8 +55,10 @@ def test_tiny_run_registers_a_version_the_detector_can_swap_to(shapes_project: P
     activate_version(shapes_project, version.id)
     detector.swap_model(load_version(shapes_project))  # the active version
     assert detector.name == "v1 (retinanet_light_gn)"
+    assert detector._engine.net.model.anchor_generator.sizes[0] == (32.0, 40.0, 50.0)  # torchvision's by default
     # Anchors fitted to the 19-32 px shapes start at 16 px, and the version's file says so to the detector.
-    assert detector._engine.net.model.anchor_generator.sizes[0] == (16.0, 20.0, 25.0)
+    fitted = train(shapes_project, TrainSettings(**TINY, epochs=1, fit_anchors=True))
+    assert load_version(shapes_project, fitted.version_id).model.anchor_generator.sizes[0] == (16.0, 20.0, 25.0)
     assert detector.class_names == ("__background__", *version.class_names)
     detector.predict(np.zeros((64, 64, 3), np.uint8))
 

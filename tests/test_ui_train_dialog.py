@@ -127,7 +127,7 @@ def test_defaults_work_classes_with_examples_are_ticked_and_choices_are_remember
     schedule = dialog.schedule.text()
     assert dialog.epochs.text() == "auto (from the set size)"
     assert schedule.startswith("40 epochs (chosen from the set size), 120 steps of 4 images; warm-up 30 steps")
-    for part in ("scale jitter", "Anchors fitted to the boxes", "best validation mAP"):
+    for part in ("scale jitter", "Anchors 32-406 px (torchvision's)", "best validation mAP"):
         assert part in schedule, part
 
     # Classes with training examples are ticked, with their counts; a class without any cannot be.

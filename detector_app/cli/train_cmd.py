@@ -45,6 +45,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="random image scale in [1 - J, 1 + J] (default 0.2; 0 keeps every image at --size)")
     p.add_argument("--mosaic", type=float, default=0.0,
                    help="share of training images made of 4 random crops of 4 images (default 0: none)")
+    p.add_argument("--fit-anchors", action="store_true",
+                   help="a new model's anchors start at its smallest boxes instead of torchvision's 32 px")
     p.add_argument("--keep", choices=("best", "last"), default="best",
                    help="the version keeps the epoch with the best validation mAP (default) or the last")
     p.add_argument("--log-steps", type=Path, default=None, metavar="FILE",

@@ -53,6 +53,7 @@ def settings_from_args(args: argparse.Namespace) -> TrainSettings:
         raise TrainingError(f"--scale-jitter must be in [0, 1) (got {args.scale_jitter})")
     return TrainSettings(epochs=args.epochs, minutes=args.minutes, size=args.size, freeze=args.freeze,
                          val_share=args.val_share, preset=args.preset, mosaic=args.mosaic, keep_best=args.keep == "best",
+                         fit_anchors=args.fit_anchors,
                          parent=parent, classes=classes, batch_size=args.batch_size, lr=args.lr, bf16=args.bf16,
                          cache_features=not args.no_cache, device=args.device, seed=args.seed,
                          threads=args.threads, name=args.name, scale_jitter=args.scale_jitter)
