@@ -77,5 +77,5 @@ def test_tracks_from_a_trained_detector(detections: tuple[object, list[Detection
 def test_overlay_from_a_trained_detector(detections: tuple[object, list[Detections]]) -> None:
     seq, found = detections
     iou = {mode: live_overlay_iou(seq, found.__getitem__, OverlayPredictor(mode)) for mode in ("flow", "hold")}
-    print(f"overlay IoU with the truth, trained detector at ~2 fps: {iou}")  # measured: flow 0.31, hold 0.04
+    print(f"overlay IoU with the truth, trained detector at ~2 fps: {iou}")  # measured: flow 0.38, hold 0.06 (val AP50 0.33)
     assert iou["flow"] > iou["hold"] + 0.2, iou
