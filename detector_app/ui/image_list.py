@@ -16,6 +16,8 @@ import numpy as np
 from PySide6.QtCore import QAbstractListModel, QModelIndex, QObject, QRunnable, QSize, Qt, QThreadPool, Signal
 from PySide6.QtGui import QColor, QIcon, QImage, QPixmap
 
+from detector_app.errors import SourceError
+from detector_app.sources.video_frames import check_video_file
 from detector_app.storage.records import ImageRecord
 
 log = logging.getLogger(__name__)
@@ -53,6 +55,10 @@ def make_thumbnail(path: Path, cache_dir: Path | None, key: str,
 
 def _video_frame(video_path: str, index: int) -> np.ndarray | None:
     """One frame by a seek: for a thumbnail a codec's nearest keyframe would do (the canvas decodes exactly)."""
+    try:
+        check_video_file(Path(video_path))  # a FIFO would block this worker in the decoder for good
+    except SourceError:
+        return None
     cap = cv2.VideoCapture(video_path)
     try:
         if not cap.isOpened() or not cap.set(cv2.CAP_PROP_POS_FRAMES, index):

@@ -327,18 +327,17 @@ class VideoController(QObject):
             self._do(lambda t: t.accept(box_id))
 
     def reject_selected(self) -> None:
-        box = self.selected_box()
-        if box is not None and box.annotation_id is not None:
-            box_id = box.annotation_id
-            self._do(lambda t: t.reject(box_id))
-        elif box is not None:
-            self._not_stored()
+        self._on_stored_box(VideoTasks.reject)
 
     def delete_selected(self) -> None:
+        self._on_stored_box(VideoTasks.delete_box)
+
+    def _on_stored_box(self, edit: Callable[[VideoTasks, int], VideoEdit]) -> None:
+        """``edit`` on the selected box when it is stored; an interpolated one has no row to change."""
         box = self.selected_box()
         if box is not None and box.annotation_id is not None:
             box_id = box.annotation_id
-            self._do(lambda t: t.delete_box(box_id))
+            self._do(lambda t: edit(t, box_id))
         elif box is not None:
             self._not_stored()
 
