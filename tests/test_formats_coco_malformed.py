@@ -174,16 +174,16 @@ def test_failure_while_writing_rolls_everything_back(source: tuple[Path, Path], 
                                                      monkeypatch: pytest.MonkeyPatch) -> None:
     json_path, images_dir = source
     before = dump_database(project.db_path)
-    real, calls = label_import._annotation_rows, []
+    real, calls = label_import._annotation_columns, []
 
-    def failing_rows(*args: Any) -> list[dict[str, Any]]:  # after the image rows were inserted
+    def failing_columns(*args: Any) -> dict[str, list[Any]]:  # after the image rows were inserted
         calls.append(real(*args))
         raise OSError("disk full (simulated)")
 
-    monkeypatch.setattr(label_import, "_annotation_rows", failing_rows)
+    monkeypatch.setattr(label_import, "_annotation_columns", failing_columns)
     with pytest.raises(OSError, match="simulated"):
         import_coco(project.repo, json_path, images_dir)
-    assert calls and calls[0]  # the boxes were about to be written
+    assert calls and calls[0]["image_id"]  # the boxes were about to be written
     assert dump_database(project.db_path) == before
 
 

@@ -69,7 +69,10 @@ def test_confine_never_escapes(confinement_root: Path, relative: Any) -> None:
     except UnsafePathError as exc:
         assert not any(is_unsafe_char(c) for c in str(exc))
         return
-    resolved = path.resolve()
+    try:
+        resolved = path.resolve()
+    except RuntimeError:  # a symlink loop inside the root ('loop'): nothing there to open, and it stays inside
+        resolved = Path(os.path.realpath(path))
     assert resolved == real_root or real_root in resolved.parents
     assert path == confinement_root / relative.replace("\\", "/")  # not rewritten: the caller's name is kept
 

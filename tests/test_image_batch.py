@@ -13,10 +13,10 @@ import pytest
 from detector_app.core import image_batch
 from detector_app.core.images import CheckedImage
 from detector_app.formats.coco_validate import CocoValidationError
-from detector_app.storage import Project
+from detector_app.storage import Project, label_import
 from detector_app.transfer.importing import import_coco
 
-from .helpers_storage import small_dataset, write_image
+from .helpers_storage import dump_database, small_dataset, write_image
 
 
 def mixed_files(folder: Path) -> list[Path]:
@@ -80,3 +80,23 @@ def test_an_import_checked_by_workers_refuses_a_bad_file_with_one_line(
         report = import_coco(project.repo, json_path, images_dir)
         assert report.images_added == 4
         assert all(len(image.content_hash or "") == 64 for image in project.repo.list_images())
+
+
+def test_images_written_while_later_ones_are_checked_are_rolled_back_by_a_bad_one(
+        tmp_path: Path, project_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The import writes each chunk of images as soon as its files are checked: bad files in two later chunks
+    are both named, and the chunks already written are rolled back with the rest."""
+    monkeypatch.setattr(image_batch, "PARALLEL_FROM", 2)
+    monkeypatch.setattr(label_import, "_WRITE_CHUNK", 2)
+    json_path, images_dir = small_dataset(tmp_path / "set", n_images=7)
+    data = json.loads(json_path.read_text())
+    for index in (4, 6):  # the third and fourth chunks; the first two are written before
+        (images_dir / data["images"][index]["file_name"]).write_bytes(b"\x89PNG\r\n\x1a\n broken")
+    with Project.open(project_dir) as project:
+        project.repo.add_category("kept")
+        before = dump_database(project.db_path)
+        with pytest.raises(CocoValidationError) as refused:
+            import_coco(project.repo, json_path, images_dir)
+        assert [p.split(":")[0] for p in refused.value.problems] == [
+            f"image id {data['images'][i]['id']}" for i in (4, 6)]
+        assert dump_database(project.db_path) == before

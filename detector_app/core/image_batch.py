@@ -4,17 +4,20 @@ worker processes, one per core, when there are enough files to pay for starting 
 An import of 100,000 images spends most of its time in Pillow's Python code reading headers and PNG chunks
 (GIL-bound: threads do not help), so the files are split in chunks over processes. Each file is still opened,
 identified, size-checked, verified and hashed exactly as one ``check_image(path, digest=True)`` call does.
+``streamed_checks`` hands the results out in order as the chunks finish, so an import writes the first
+images while the workers check the rest.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import multiprocessing
 import os
 import sys
 import threading
-from collections.abc import Sequence
-from concurrent.futures import ProcessPoolExecutor
+from collections.abc import Iterator, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
@@ -33,17 +36,38 @@ def check_images(paths: Sequence[Path], workers: int | None = None) -> list[Chec
 
     ``workers``: processes to use (default: one per core this process may run on, when there are at least
     ``PARALLEL_FROM`` files; 1 checks them here)."""
+    with streamed_checks(paths, workers) as results:
+        return list(results)
+
+
+@contextlib.contextmanager
+def streamed_checks(paths: Sequence[Path], workers: int | None = None) -> Iterator[Iterator[CheckedImage | str]]:
+    """:func:`check_images` as an iterator, in order: the workers start on entering and check ahead while the
+    caller uses the results already there. Leaving the block stops the checks not yet started."""
     count = worker_count(len(paths)) if workers is None else max(1, workers)
     if count <= 1:
-        return _check_chunk([str(p) for p in paths])
+        yield (result for path in paths for result in _check_chunk([str(path)]))
+        return
     size = max(1, min(_CHUNK, -(-len(paths) // (4 * count))))  # a few tasks per worker, so that they balance
     chunks = [[str(p) for p in paths[start:start + size]] for start in range(0, len(paths), size)]
+    pool = ProcessPoolExecutor(count, mp_context=_context())
     try:
-        with ProcessPoolExecutor(count, mp_context=_context()) as pool:
-            return [result for chunk in pool.map(_check_chunk, chunks) for result in chunk]
-    except BrokenProcessPool as exc:  # a worker was killed (out of memory?): the same checks, here
-        log.warning("image check workers failed (%s); checking the files in this process", exc)
-        return _check_chunk([str(p) for p in paths])
+        futures = [pool.submit(_check_chunk, chunk) for chunk in chunks]
+        yield _in_order(futures, chunks)
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _in_order(futures: list[Future[list[CheckedImage | str]]], chunks: list[list[str]]) -> Iterator[CheckedImage | str]:
+    broken = False
+    for future, chunk in zip(futures, chunks, strict=True):
+        try:
+            yield from future.result()
+        except BrokenProcessPool as exc:  # a worker was killed (out of memory?): the same checks, here
+            if not broken:
+                log.warning("image check workers failed (%s); checking the files in this process", exc)
+                broken = True
+            yield from _check_chunk(chunk)
 
 
 def _context() -> multiprocessing.context.BaseContext:

@@ -9,9 +9,10 @@ read transaction later tries to upgrade to a write.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import sqlite3
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -98,40 +99,56 @@ def write_engine(engine: Engine) -> Engine:
 
 
 def insert_rows(session: Session, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
-    """INSERT ``rows`` (dicts with the same keys) with one DBAPI ``executemany`` (SQLite) or one COPY (PostgreSQL).
+    """INSERT ``rows`` (dicts with the same keys): :func:`insert_columns` of their columns."""
+    if rows:
+        insert_columns(session, table, {name: [row[name] for row in rows] for name in rows[0]})
+
+
+def insert_columns(session: Session, table: Table, columns: Mapping[str, Sequence[Any]],
+                   same: Mapping[str, Any] | None = None) -> None:
+    """INSERT rows given column by column (lists of one length), with one DBAPI ``executemany`` (SQLite) or one
+    COPY (PostgreSQL); ``same`` holds values every row shares. Columns left out take their defaults.
 
     SQLAlchemy's own bulk insert spends ~10x longer per row than SQLite; bulk imports and prediction batches
-    use this instead. Values still go through each column type's bind processing (cached per distinct value,
-    as timestamps repeat).
+    use this instead. Values still go through each column type's bind processing (a shared value once, the
+    others once per distinct value, as timestamps repeat). Building 1,000,000 rows as columns rather than
+    dicts saves about two seconds of an import.
     """
-    if not rows:
+    count = len(next(iter(columns.values()), ()))
+    if not count:
         return
-    columns = list(rows[0])
     dialect = session.get_bind().dialect
-    values = [[row[name] for row in rows] for name in columns]  # column by column: one processor per column
-    for i, name in enumerate(columns):
+    names = [*columns, *(same or {})]
+    values: list[Iterable[Any]] = []
+    for name in names:
         column_type = table.c[name].type
         processor = column_type.dialect_impl(dialect).bind_processor(dialect)
-        # SQLite's Float processor turns Decimals into floats: a column of plain floats needs none.
-        if processor is not None and not (isinstance(column_type, Float)
-                                          and all(v is None or type(v) is float for v in values[i])):
-            values[i] = _converted(values[i], processor)
-    tuples = list(zip(*values, strict=True))
+        if name in columns:
+            column = columns[name]
+            # SQLite's Float processor turns Decimals into floats: a column of plain floats needs none.
+            if processor is not None and not (isinstance(column_type, Float)
+                                              and all(v is None or type(v) is float for v in column)):
+                column = _converted(column, processor)
+            values.append(column)
+        else:
+            value = (same or {})[name]
+            values.append(itertools.repeat(processor(value) if processor is not None else value, count))
+    tuples = zip(*values, strict=True)  # a shared value repeats count times
 
     quote = dialect.identifier_preparer.quote
-    names = ", ".join(quote(c) for c in columns)
+    listed = ", ".join(quote(c) for c in names)
     if dialect.name == "postgresql":
         # COPY, in the session's transaction: 3x faster than psycopg's executemany (measured, 100k rows).
         driver = session.connection().connection.driver_connection
-        with driver.cursor() as cursor, cursor.copy(f"COPY {quote(table.name)} ({names}) FROM STDIN") as copy:
+        with driver.cursor() as cursor, cursor.copy(f"COPY {quote(table.name)} ({listed}) FROM STDIN") as copy:
             for row in tuples:
                 copy.write_row(row)
         return
-    sql = f"INSERT INTO {quote(table.name)} ({names}) VALUES ({', '.join(['?'] * len(columns))})"
-    session.connection().exec_driver_sql(sql, tuples)
+    sql = f"INSERT INTO {quote(table.name)} ({listed}) VALUES ({', '.join(['?'] * len(names))})"
+    session.connection().exec_driver_sql(sql, list(tuples))
 
 
-def _converted(values: list[Any], processor: Callable[[Any], Any]) -> list[Any]:
+def _converted(values: Sequence[Any], processor: Callable[[Any], Any]) -> list[Any]:
     """``processor`` applied to each value, once per distinct value (timestamps of one import repeat)."""
     memo: dict[Any, Any] = {}
     out = []

@@ -12,7 +12,7 @@ and a file that does (an Ultralytics dataset) is the newer statement.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -24,14 +24,16 @@ from detector_app.core.labels import LabelledImage, LabelSet, Origin, Status, la
 from detector_app.core.names import printable
 from detector_app.errors import LabelSetError
 from detector_app.storage.categories import ensure_category_row
-from detector_app.storage.db import insert_rows
+from detector_app.storage.db import insert_columns
 from detector_app.storage.files import ImageInfo
 from detector_app.storage.models import Annotation, Category, Image, utcnow
 
 if TYPE_CHECKING:
+    from detector_app.core.images import CheckedImage
     from detector_app.storage.repository import Repository
 
 _CHUNK = 500  # SQLite bound-parameter limit per IN (...)
+_WRITE_CHUNK = 1000  # images written at once while the rest are checked
 
 
 @dataclass(frozen=True)
@@ -59,53 +61,40 @@ class ImportReport:
 
 def import_label_set(repo: Repository, labels: LabelSet, source: Path,
                      error: type[LabelSetError] = LabelSetError) -> ImportReport:
-    """Check the labels (names, boxes) and each image file (readable, the size the labels say), then write
-    them at once."""
+    """Check the labels (names, boxes) and each image file (readable, the size the labels say), and write them
+    in one transaction: worker processes check the files (``core.image_batch``) while this one writes the
+    images already checked. A problem found on the way rolls everything back, so nothing is written."""
     if problems := label_set_problems(labels):
         raise error(str(source), problems)
-    files = check_image_files(labels, source, error)
-    return add_label_set(repo, labels, files, source, error)
-
-
-def check_image_files(labels: LabelSet, source: Path, error: type[LabelSetError]) -> list[ImageInfo]:
-    """Hash each file and check that it is a usable image of the size the label file gives (many files are
-    checked by worker processes, each with the same rule: ``core.image_batch``)."""
+    if missing := [f"{_label(image)}: no image file" for image in labels.images if image.path is None]:
+        raise error(str(source), missing)
     # Pillow: only commands that add image files load it.
-    from detector_app.core.image_batch import check_images
+    from detector_app.core.image_batch import streamed_checks
 
-    problems: list[str] = []
-    checks = iter(check_images([image.path for image in labels.images if image.path is not None]))
-    infos: list[ImageInfo] = []
-    for image in labels.images:
-        if image.path is None:
-            problems.append(f"{_label(image)}: no image file")
-            continue
-        checked = next(checks)
-        if isinstance(checked, str):
-            problems.append(f"{_label(image)}: {printable(checked)}")
-            continue
-        assert checked.sha256 is not None  # asked for
-        info = ImageInfo(checked.width, checked.height, checked.sha256, checked.rotated)
-        sizes = {(info.width, info.height), (info.height, info.width) if info.rotated else (info.width, info.height)}
-        if (image.width, image.height) not in sizes:
-            problems.append(f"{_label(image)} file {image.file_name!r} is {info.width}x{info.height}, "
-                            f"not {image.width}x{image.height} as the labels say")
-        infos.append(info)
-    if problems:
-        raise error(str(source), problems)
-    return infos
+    with streamed_checks([_path(image) for image in labels.images]) as checks, repo.transaction() as s:
+        return _write(repo, s, labels, checks, source, error)
 
 
-def add_label_set(repo: Repository, labels: LabelSet, files: Sequence[ImageInfo], source: Path,
-                  error: type[LabelSetError] = LabelSetError) -> ImportReport:
-    """Write ``labels`` (images with ``path`` set, checked to be readable: ``files`` holds each one's info,
-    in order) in one transaction. ``error`` is raised for a problem found against the project."""
-    with repo.transaction() as s:
-        return _write(repo, s, labels, files, source, error)
+def _file_info(image: LabelledImage, checked: CheckedImage | str, problems: list[str]) -> ImageInfo | None:
+    """The stored facts of a checked file, or None with the problem added (unusable, or not the size the
+    labels give)."""
+    if isinstance(checked, str):
+        problems.append(f"{_label(image)}: {printable(checked)}")
+        return None
+    assert checked.sha256 is not None  # asked for
+    info = ImageInfo(checked.width, checked.height, checked.sha256, checked.rotated)
+    sizes = {(info.width, info.height), (info.height, info.width) if info.rotated else (info.width, info.height)}
+    if (image.width, image.height) not in sizes:
+        problems.append(f"{_label(image)} file {image.file_name!r} is {info.width}x{info.height}, "
+                        f"not {image.width}x{image.height} as the labels say")
+        return None
+    return info
 
 
-def _write(repo: Repository, s: Session, labels: LabelSet, files: Sequence[ImageInfo], source: Path,
+def _write(repo: Repository, s: Session, labels: LabelSet, checks: Iterator[CheckedImage | str], source: Path,
            error: type[LabelSetError]) -> ImportReport:
+    """Write ``labels`` in ``_WRITE_CHUNK`` images at a time as ``checks`` (each image's file check, in order)
+    delivers them; ``error`` is raised for a problem with a file or against the project."""
     now = utcnow()
     images = labels.images
     stored = [repo.stored_path(_path(i)) for i in images]
@@ -113,24 +102,31 @@ def _write(repo: Repository, s: Session, labels: LabelSet, files: Sequence[Image
     existing = _existing_images(s, stored)
     _refuse_reimport(s, source, images, stored, existing, error)
     categories, added, changed = _map_categories(s, labels)
-    new_rows = [
-        {"path": path, "content_hash": info.sha256, "width": image.width, "height": image.height, "origin": "file",
-         "reviewed_at": now, "reviewed_by": repo.annotator, "created_at": now, "coco_id": image.id,
-         "split": None if image.split is None else str(image.split)}
-        for image, path, info in zip(images, stored, files, strict=True) if path not in existing
-    ]
-    first_new = last_id(s, Image) + 1  # the transaction holds the write lock: new ids come after this
-    insert_rows(s, Image.__table__, new_rows)
-    new_ids = {path: image_id for path, image_id in s.execute(select(Image.path, Image.id).where(Image.id >= first_new))}
-    image_ids = [existing.get(path) or new_ids[path] for path in stored]
-    rows = _annotation_rows(images, image_ids, categories, now, repo.annotator)
-    insert_rows(s, Annotation.__table__, rows)
-    reused = [(image_id, image) for image, path, image_id in zip(images, stored, image_ids, strict=True)
-              if path in existing]
+    problems: list[str] = []
+    images_added = boxes_added = 0
+    for start in range(0, len(images), _WRITE_CHUNK):
+        part, paths = images[start:start + _WRITE_CHUNK], stored[start:start + _WRITE_CHUNK]
+        infos = [_file_info(image, checked, problems) for image, checked in zip(part, checks, strict=False)]  # part first: no check skipped
+        if problems:  # every file is still checked, so that the message lists them all; nothing more is written
+            continue
+        new = [(image, path, info) for image, path, info in zip(part, paths, infos, strict=True)
+               if path not in existing and info]
+        first_new = last_id(s, Image) + 1  # the transaction holds the write lock: new ids come after this
+        insert_columns(s, Image.__table__, _image_columns(new), same={
+            "origin": "file", "reviewed_at": now, "reviewed_by": repo.annotator, "created_at": now})
+        new_ids = {path: image_id for path, image_id in s.execute(select(Image.path, Image.id)
+                                                                  .where(Image.id >= first_new))}
+        added_boxes = _annotation_columns(part, [existing.get(path) or new_ids[path] for path in paths], categories)
+        insert_columns(s, Annotation.__table__, added_boxes, same={
+            "origin": Origin.HUMAN.value, "status": Status.ACCEPTED.value, "created_at": now, "updated_at": now,
+            "updated_by": repo.annotator})
+        images_added, boxes_added = images_added + len(new), boxes_added + len(added_boxes["image_id"])
+    if problems:
+        raise error(str(source), problems)
+    reused = [(existing[path], image) for image, path in zip(images, stored, strict=True) if path in existing]
     _mark_reused_images(s, reused, now, repo.annotator)
     _set_reused_splits(s, reused)
-    return ImportReport(source, len(new_rows), len(images) - len(new_rows), len(rows), added, changed,
-                        labels.notes)
+    return ImportReport(source, images_added, len(images) - images_added, boxes_added, added, changed, labels.notes)
 
 
 def last_id(s: Session, table: type[Image] | type[Annotation]) -> int:
@@ -201,15 +197,23 @@ def _map_categories(s: Session, labels: LabelSet) -> tuple[dict[str, int], int, 
     return mapping, added, changed
 
 
-def _annotation_rows(images: Sequence[LabelledImage], image_ids: Sequence[int], categories: dict[str, int],
-                     now: object, annotator: str) -> list[dict[str, object]]:
-    """The rows of every box: human labels, accepted, made by the person importing them (revision 1)."""
-    human, accepted = Origin.HUMAN.value, Status.ACCEPTED.value  # looked up once, not per box (1M of them)
-    return [{"image_id": image_id, "category_id": categories[box.category], "x": float(box.bbox[0]),
-             "y": float(box.bbox[1]), "w": float(box.bbox[2]), "h": float(box.bbox[3]), "score": None,
-             "origin": human, "status": accepted, "iscrowd": int(box.iscrowd), "model_version_id": None,
-             "created_at": now, "updated_at": now, "coco_id": box.id, "updated_by": annotator}
-            for image, image_id in zip(images, image_ids, strict=True) for box in image.boxes]
+def _image_columns(new: Sequence[tuple[LabelledImage, str, ImageInfo]]) -> dict[str, list[object]]:
+    return {"path": [path for _, path, _ in new], "content_hash": [info.sha256 for _, _, info in new],
+            "width": [image.width for image, _, _ in new], "height": [image.height for image, _, _ in new],
+            "coco_id": [image.id for image, _, _ in new],
+            "split": [None if image.split is None else str(image.split) for image, _, _ in new]}
+
+
+def _annotation_columns(images: Sequence[LabelledImage], image_ids: Sequence[int],
+                        categories: dict[str, int]) -> dict[str, list[object]]:
+    """The columns of every box but those all boxes share (human labels, accepted, made by the person
+    importing them: revision 1); columns rather than a dict per box, as there may be 1,000,000."""
+    pairs = [(image_id, box) for image, image_id in zip(images, image_ids, strict=True) for box in image.boxes]
+    return {"image_id": [image_id for image_id, _ in pairs],
+            "category_id": [categories[box.category] for _, box in pairs],
+            "x": [float(box.bbox[0]) for _, box in pairs], "y": [float(box.bbox[1]) for _, box in pairs],
+            "w": [float(box.bbox[2]) for _, box in pairs], "h": [float(box.bbox[3]) for _, box in pairs],
+            "iscrowd": [int(box.iscrowd) for _, box in pairs], "coco_id": [box.id for _, box in pairs]}
 
 
 def _set_reused_splits(s: Session, reused: list[tuple[int, LabelledImage]]) -> None:
