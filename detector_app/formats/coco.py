@@ -37,13 +37,25 @@ def read_coco(json_path: str | Path, images_dir: str | Path) -> LabelSet:
     """A validated label set from a COCO ``instances`` file whose ``file_name``s are relative to
     ``images_dir``. Boxes are human labels (status accepted), as a person made them."""
     json_path, images_dir = Path(json_path), Path(images_dir)
+    return label_set_from_coco(read_coco_data(json_path, images_dir), images_dir)
+
+
+def read_coco_data(json_path: Path, images_dir: Path) -> dict[str, Any]:
+    """The parsed COCO dict of ``json_path`` once :func:`validate_coco` accepts it with ``images_dir``; raises
+    ``CocoValidationError`` naming the problems otherwise."""
     if not _is_dir(images_dir):
         raise CocoValidationError(str(json_path), [f"image folder {printable(images_dir)} not found"])
     data = load_coco_json(json_path)
     problems = validate_coco(data, images_dir)
     if problems:
         raise CocoValidationError(str(json_path), problems)
-    return label_set_from_coco(data, images_dir)
+    return data
+
+
+def image_paths(data: dict[str, Any], images_dir: Path) -> list[Path]:
+    """Each image's file, in the order of ``images``, in a dict :func:`validate_coco` accepted with
+    ``images_dir`` (so every name is confined to it)."""
+    return [images_dir / entry["file_name"].replace("\\", "/") for entry in data["images"]]
 
 
 def _is_dir(path: Path) -> bool:
@@ -67,11 +79,10 @@ def label_set_from_coco(data: dict[str, Any], images_dir: Path) -> LabelSet:
             Box(names[a["category_id"]], bbox, int(a.get("iscrowd", 0)), None, Status.ACCEPTED, Origin.HUMAN,
                 a["id"], track if type(track) is int else None))
     images = []
-    for entry in data["images"]:
-        file_name = entry["file_name"].replace("\\", "/")
+    for entry, path in zip(data["images"], image_paths(data, images_dir), strict=True):
         split = entry.get("split")
-        images.append(LabelledImage(file_name, entry["width"], entry["height"], tuple(boxes.get(entry["id"], ())),
-                                    images_dir / file_name, entry["id"],  # validate_coco confined it
+        images.append(LabelledImage(entry["file_name"].replace("\\", "/"), entry["width"], entry["height"],
+                                    tuple(boxes.get(entry["id"], ())), path, entry["id"],
                                     split=Split(split) if isinstance(split, str) and split in SPLITS else split))
     return LabelSet(categories, tuple(images), images_dir)
 

@@ -294,6 +294,9 @@ def _check_annotations(items: list[Any], images: dict[int, tuple[int, int]], cat
             problems.add(f"{label} {box_problem}")
 
 
+_PLAIN_NUMBER = {float: True, int: True}  # not bool, not a subclass: those get the detailed checks
+
+
 def _annotation_ok(entry: Any, images: dict[int, tuple[int, int]], categories: set[int], ids: set[int]) -> bool:
     """Fast path for the common case, a valid annotation (100k of them must validate in well under 1 s);
     anything unusual returns False and gets the detailed checks that word the problem."""
@@ -308,7 +311,8 @@ def _annotation_ok(entry: Any, images: dict[int, tuple[int, int]], categories: s
         return False
     size = images.get(image_id)
     x, y, w, h = bbox
-    if size is None or not all(type(v) is float or type(v) is int for v in bbox):
+    if size is None or not (_PLAIN_NUMBER.get(type(x)) and _PLAIN_NUMBER.get(type(y)) and _PLAIN_NUMBER.get(type(w))
+                            and _PLAIN_NUMBER.get(type(h))):
         return False
     try:
         if not (math.isfinite(x + y + w + h) and w > 0 and h > 0):

@@ -12,6 +12,7 @@ and a file that does (an Ultralytics dataset) is the newer statement.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -59,11 +60,14 @@ class ImportReport:
         return "; ".join((text, *self.notes))
 
 
-def import_label_set(repo: Repository, labels: LabelSet, source: Path,
-                     error: type[LabelSetError] = LabelSetError) -> ImportReport:
+def import_label_set(repo: Repository, labels: LabelSet, source: Path, error: type[LabelSetError] = LabelSetError,
+                     checks: Iterator[CheckedImage | str] | None = None) -> ImportReport:
     """Check the labels (names, boxes) and each image file (readable, the size the labels say), and write them
     in one transaction: worker processes check the files (``core.image_batch``) while this one writes the
-    images already checked. A problem found on the way rolls everything back, so nothing is written."""
+    images already checked. A problem found on the way rolls everything back, so nothing is written.
+
+    ``checks``: the files' checks already started by the caller (``streamed_checks`` of every image's path,
+    in order), so that they run while the caller built ``labels``."""
     if problems := label_set_problems(labels):
         raise error(str(source), problems)
     if missing := [f"{_label(image)}: no image file" for image in labels.images if image.path is None]:
@@ -71,8 +75,10 @@ def import_label_set(repo: Repository, labels: LabelSet, source: Path,
     # Pillow: only commands that add image files load it.
     from detector_app.core.image_batch import streamed_checks
 
-    with streamed_checks([_path(image) for image in labels.images]) as checks, repo.transaction() as s:
-        return _write(repo, s, labels, checks, source, error)
+    started = contextlib.nullcontext(checks) if checks is not None else streamed_checks(
+        [_path(image) for image in labels.images])
+    with started as in_order, repo.transaction() as s:
+        return _write(repo, s, labels, in_order, source, error)
 
 
 def _file_info(image: LabelledImage, checked: CheckedImage | str, problems: list[str]) -> ImageInfo | None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from detector_app.errors import LabelSetError
-from detector_app.formats.coco import read_coco
+from detector_app.formats.coco import image_paths, label_set_from_coco, read_coco_data
 from detector_app.formats.coco_validate import CocoValidationError
 from detector_app.storage.label_import import ImportReport, import_label_set
 from detector_app.storage.repository import Repository
@@ -29,8 +29,15 @@ def import_coco(repo: Repository, json_path: str | Path, images_dir: str | Path)
 
     Raises ``CocoValidationError`` listing the first problems; then the project is exactly as before.
     """
-    json_path = Path(json_path)
-    return import_label_set(repo, read_coco(json_path, images_dir), json_path, CocoValidationError)
+    # Pillow: only commands that add image files load it.
+    from detector_app.core.image_batch import streamed_checks
+
+    json_path, images_dir = Path(json_path), Path(images_dir)
+    data = read_coco_data(json_path, images_dir)
+    # Worker processes check the image files from here on, while this process builds the label set and
+    # writes it (100,000 images: the second core is no longer idle while the boxes are read).
+    with streamed_checks(image_paths(data, images_dir)) as checks:
+        return import_label_set(repo, label_set_from_coco(data, images_dir), json_path, CocoValidationError, checks)
 
 
 def import_message(report: object) -> str:
