@@ -187,7 +187,6 @@ def fit(job: FitJob, emit: Emit | None = None, cancel: threading.Event | None = 
         loss_fn = cache.loss if cache is not None else batch_loss
         if dist is not None:
             loss_fn = dist.wrap_loss(model, loss_fn, bf16)
-        epoch_started = started
         for epoch in itertools.count(job.start_epoch):
             if epoch >= job.settings.epochs:
                 break
@@ -214,9 +213,8 @@ def fit(job: FitJob, emit: Emit | None = None, cancel: threading.Event | None = 
                 return _outcome(job, True, epoch, None)
             if dist is None:  # the processes of a distributed run would have to agree: no budget there
                 now = recipe.budget_clock()
-                epochs = recipe.budget_epochs(job.settings.epochs, epoch + 1, now - started, now - epoch_started,
-                                       s.minutes)
-                job.settings, epoch_started = replace(job.settings, epochs=epochs), now
+                epochs = recipe.budget_epochs(job.settings.epochs, epoch + 1, now - started, s.minutes)
+                job.settings = replace(job.settings, epochs=epochs)
             _end_epoch(job, epoch, loss, last_eval, model, optimizer, scheduler, emit)
             if s.keep_best:
                 best.offer(epoch + 1, last_eval, job.model)

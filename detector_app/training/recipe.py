@@ -33,13 +33,14 @@ def auto_epochs(train_images: int, from_scratch: bool) -> int:
     return int(min(EPOCH_BOUNDS[1], max(EPOCH_BOUNDS[0], round(seen / max(1, train_images)))))
 
 
-def budget_epochs(epochs: int, done: int, seconds: float, epoch_seconds: float, minutes: float | None) -> int:
-    """The run's epochs after ``done`` of them took ``seconds`` in all (the last one ``epoch_seconds``): as
-    many more as fit in what is left of ``minutes`` at the pace of the last epoch, never more than ``epochs``
-    (the machine may be shared, so the pace is measured again after every epoch)."""
+def budget_epochs(epochs: int, done: int, seconds: float, minutes: float | None) -> int:
+    """The run's epochs after ``done`` of them took ``seconds`` in all: as many more as fit in what is left of
+    ``minutes`` at the run's mean pace so far, never more than ``epochs``. Measured again after every epoch (the
+    machine may be shared); the mean, not the last epoch's time, so that one epoch slowed by other work does
+    not cut the run for good (a run only ever gets shorter: its schedule is fitted to the new length)."""
     if minutes is None:
         return epochs
-    more = math.floor((minutes * 60 - seconds) / max(epoch_seconds, 1e-3))
+    more = math.floor((minutes * 60 - seconds) / max(seconds / max(done, 1), 1e-3))
     return max(done, min(epochs, done + more))
 
 
