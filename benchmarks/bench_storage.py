@@ -10,7 +10,7 @@ export <= 15 s, opening and the first page <= 1 s).
 
 The issue 16 run: ``nice .venv/bin/python benchmarks/bench_storage.py --images 100000 --backend both`` (about
 10 minutes on the 2-core build machine: generating the files takes seconds, each backend a few minutes). The
-image files are checked by worker processes, one per core (core/image_batch.py), so the import's figure
+image files are checked by worker processes, one per core but one (core/image_batch.py), so the import's figure
 depends on the cores that are free; the line after the import gives its rate.
 """
 

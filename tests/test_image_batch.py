@@ -39,7 +39,7 @@ def same(result: CheckedImage | str) -> tuple:
 
 def test_workers_give_what_checking_here_gives(tmp_path: Path) -> None:
     paths = mixed_files(tmp_path)
-    here = image_batch.check_images(paths, workers=1)
+    here = image_batch.check_images(paths, workers=0)
     there = image_batch.check_images(paths, workers=2)
     assert [same(r) for r in there] == [same(r) for r in here]
     assert sum(isinstance(r, str) for r in here) == 4  # truncated, text, folder, missing: each refused
@@ -61,7 +61,7 @@ def test_from_a_worker_thread_as_the_gui_imports_the_workers_are_spawned(tmp_pat
     thread.start()
     thread.join(timeout=120)
     assert contexts == ["spawn"]
-    assert [same(r) for r in results[0]] == [same(r) for r in image_batch.check_images(paths, workers=1)]
+    assert [same(r) for r in results[0]] == [same(r) for r in image_batch.check_images(paths, workers=0)]
 
 
 def test_an_import_checked_by_workers_refuses_a_bad_file_with_one_line(
@@ -71,7 +71,7 @@ def test_an_import_checked_by_workers_refuses_a_bad_file_with_one_line(
     data = json.loads(json_path.read_text())
     (images_dir / data["images"][2]["file_name"]).write_bytes(b"\x89PNG\r\n\x1a\n broken")
     with Project.open(project_dir) as project:
-        assert image_batch.worker_count(4) == image_batch.worker_count(10_000)  # one per core
+        assert image_batch.worker_count(4) == image_batch.worker_count(10_000) >= 1  # one per core but one
         with pytest.raises(CocoValidationError, match=r"image id \d+: .*is not a readable image") as refused:
             import_coco(project.repo, json_path, images_dir)
         assert len(refused.value.problems) == 1 and project.repo.count_images() == 0
