@@ -160,7 +160,7 @@ class LabelSet:
             return replace(self, images_dir=Path("."))
         # Strings, not Path.relative_to, and records kept when their name is already right: an export names
         # every image of a project through here.
-        root = os.path.commonpath([os.path.dirname(p) or "." for p in paths])
+        root = os.path.commonpath({os.path.dirname(p) or "." for p in paths})  # each folder once
         start = 0 if root == "." else len(os.path.join(root, ""))
         images = tuple(i if i.path is None or (name := str(i.path)[start:].replace(os.sep, "/")) == i.file_name
                        else replace(i, file_name=name) for i in self.images)

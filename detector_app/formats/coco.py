@@ -106,10 +106,11 @@ def coco_dataset(labels: LabelSet, images_dir: str) -> dict[str, Any]:
             entry["video_id"] = videos.setdefault(str(image.video_path), len(videos) + 1)
             entry["frame_id"] = image.frame_index
         images.append(entry)
+        image_id = image.id
         for box in image.boxes:
-            ann = {"id": box.id, "image_id": image.id, "category_id": category_id[box.category],
-                   "bbox": list(box.bbox), "area": box.bbox[2] * box.bbox[3], "iscrowd": box.iscrowd,
-                   "segmentation": []}
+            x, y, w, h = box.bbox
+            ann = {"id": box.id, "image_id": image_id, "category_id": category_id[box.category], "bbox": [x, y, w, h],
+                   "area": w * h, "iscrowd": box.iscrowd, "segmentation": []}
             if box.track_id is not None:
                 ann["track_id"] = box.track_id
             annotations.append(ann)

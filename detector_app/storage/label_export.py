@@ -74,7 +74,7 @@ def read_label_set(repo: Repository, scope: Scope = "reviewed") -> LabelSet:
     # than the rest of the export. os.path.join gives an absolute stored path as it is, like absolute_path().
     root = str(repo.root)
     full = [os.path.join(root, r.path) for r in rows]
-    folder = os.path.commonpath([os.path.dirname(f) for f in full]) if full else "."
+    folder = os.path.commonpath({os.path.dirname(f) for f in full}) if full else "."  # each folder once
     start = len(os.path.join(folder, ""))
     images = tuple(
         LabelledImage(f[start:].replace(os.sep, "/"), r.width, r.height, tuple(boxes.get(r.id, ())), Path(f),
