@@ -36,7 +36,7 @@ from detector_app.core.detections import Detections
 from detector_app.storage import Project
 from detector_app.storage.repository import Repository
 from detector_app.transfer.exporting import export_coco
-from detector_app.transfer.importing import import_coco
+from detector_app.transfer.importing import import_labels
 
 WIDTH, HEIGHT = 320, 240
 TARGETS = {"import COCO": 10.0, "export COCO": 5.0, "one image's annotations (p95)": 0.005}
@@ -122,7 +122,7 @@ def measure(project_path: str | Path, json_path: Path, images_dir: Path, out: Pa
     rows: list[tuple[str, float, str]] = []
     with Project.open(project_path, media_root=images_dir.parent if _is_url(project_path) else None) as project:
         repo = project.repo
-        t, report = timed(lambda: import_coco(repo, json_path, images_dir))
+        t, report = timed(lambda: import_labels(repo, "coco", json_path, images_dir))  # as the CLI and GUI do
         rows.append(("import COCO", t, f"{report.images_added} images, {report.annotations_added} boxes: "
                      f"{report.images_added / t:,.0f} images/s, {report.annotations_added / t:,.0f} boxes/s"))
         t, path = timed(lambda: export_coco(repo, out / "export"))

@@ -182,6 +182,9 @@ class LabelSet:
         next_box = max((b.id or 0 for i in self.images for b in i.boxes), default=0) + 1
         images = []
         for image in self.images:
+            if image.id is not None and all(box.id is not None for box in image.boxes):
+                images.append(image)  # nothing to number (a COCO file numbers everything): kept as it is
+                continue
             boxes = []
             for box in image.boxes:
                 if box.id is None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from detector_app.errors import LabelSetError
-from detector_app.formats.coco import image_paths, label_set_from_coco, read_coco_data
+from detector_app.formats.coco import CocoCodec, image_paths, label_set_from_coco, read_coco_data
 from detector_app.formats.coco_validate import CocoValidationError
 from detector_app.storage.label_import import ImportReport, import_label_set
 from detector_app.storage.repository import Repository
@@ -20,6 +20,8 @@ def import_labels(repo: Repository, format_name: str, path: str | Path,
     folder = Path(images_dir) if images_dir is not None else None
     if fmt.legacy:  # an ExporterPlugin that writes into the project itself
         return fmt.import_legacy(repo, path, folder)
+    if isinstance(fmt.codec, CocoCodec) and folder is not None:  # its image checks start before the label set
+        return import_coco(repo, path, folder)
     labels = fmt.read(path, folder).numbered()
     return import_label_set(repo, labels, path, getattr(fmt.codec, "error", LabelSetError))
 
