@@ -185,6 +185,9 @@ class VideoTasks:
         alive = {b.track_id for b in here if b.track_id is not None}
         plain_here = {(b.category_name, b.bbox) for b in here if b.kind == BoxKind.PLAIN}
         with self.store.change() as ch:
+            # The plain boxes' classes first, then the frame's rows (the lock order, storage/team.py).
+            category_ids = {name: self.repo._category_id(ch.s, name)
+                            for name in {b.category_name for b in previous if b.track_id is None}}
             video = self.store.video_row(ch.s, video_id)
             for box in previous:
                 if box.track_id is not None:
@@ -193,7 +196,7 @@ class VideoTasks:
                     ch.put_box(video, frame, box.bbox, category_id=ch.track_row(box.track_id).category_id,
                                track_id=box.track_id, keyframe=True, status=Status.ACCEPTED, origin=Origin.HUMAN)
                 elif (box.category_name, box.bbox) not in plain_here:
-                    ch.put_box(video, frame, box.bbox, category_id=self.repo._category_id(ch.s, box.category_name),
+                    ch.put_box(video, frame, box.bbox, category_id=category_ids[box.category_name],
                                track_id=None, keyframe=False, status=Status.ACCEPTED, origin=Origin.HUMAN)
             return self._edit("Copy boxes from the previous frame", video_id, frame, ch)
 
