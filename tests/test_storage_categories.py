@@ -11,6 +11,7 @@ from detector_app.core.names import InvalidNameError
 from detector_app.core.palette import class_color, use_stored_colors
 from detector_app.errors import StorageError
 from detector_app.review import ClassEditor
+from detector_app.storage import categories
 from detector_app.storage.repository import Repository
 
 from .backends import ProjectSource, dump_project
@@ -67,6 +68,19 @@ def test_rename_recolor_and_refusals_leave_the_database_unchanged(repo: Reposito
         repo.set_category_color(dog.id, "red")
     with pytest.raises(StorageError, match="not in the project"):
         repo.rename_category(999, "x")
+    assert dump_project(repo.engine) == before
+
+
+def test_a_rename_racing_another_clients_gets_the_same_message(repo: Repository,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two clients renaming classes to one name at once (PostgreSQL, READ COMMITTED): both checks pass, the
+    unique rule refuses the second write, and its user reads the same sentence as for a plain clash."""
+    cat = repo.add_category("cat")
+    repo.add_category("dog")
+    before = dump_project(repo.engine)
+    monkeypatch.setattr(categories, "_name_taken", lambda *_args: False)  # checked before the other committed
+    with pytest.raises(StorageError, match="already exists: merge the two classes"):
+        repo.rename_category(cat.id, "dog")
     assert dump_project(repo.engine) == before
 
 

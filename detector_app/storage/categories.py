@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import Update, case, delete, func, or_, select, text, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from detector_app.core.labels import BACKGROUND, STATUSES
@@ -134,10 +135,14 @@ class CategoryStore(ImageStore):
         name = check_name(name)
         with self.transaction() as s:
             category = _row(s, category_id)
-            other = s.scalar(select(Category.id).where(Category.name == name, Category.id != category_id))
-            if other is not None:
-                raise StorageError(f"a class named {printable(name)} already exists: merge the two classes instead")
+            taken = f"a class named {printable(name)} already exists: merge the two classes instead"
+            if _name_taken(s, name, category_id):
+                raise StorageError(taken)
             category.name = name
+            try:
+                s.flush()
+            except IntegrityError:  # another client gave a class this name since the check (PostgreSQL)
+                raise StorageError(taken) from None
             return category_record(category)
 
     def merge_categories(self, source_id: int, target_id: int) -> int:
@@ -256,3 +261,8 @@ def _row(s: Session, category_id: int) -> Category:
 
 def _class_row(c: Category) -> ClassRow:
     return ClassRow(c.id, c.name, c.coco_id, c.color, c.supercategory or "", c.position)
+
+
+def _name_taken(s: Session, name: str, category_id: int) -> bool:
+    """Whether a class other than ``category_id`` is named ``name``, as this transaction sees it."""
+    return s.scalar(select(Category.id).where(Category.name == name, Category.id != category_id)) is not None
