@@ -132,8 +132,11 @@ class Annotation(Base):
         CheckConstraint(_in("origin", ANNOTATION_ORIGINS), name="ck_annotations_origin"),
         Index("ix_annotations_image_status", "image_id", "status"),
         Index("ix_annotations_category_image", "category_id", "image_id"),
-        Index("ix_annotations_model_version", "model_version_id"),
-        Index("ix_annotations_track", "track_id"),
+        # Only boxes that have one (migration 0006): most have neither, and an import paid for the NULLs.
+        Index("ix_annotations_model_version", "model_version_id", sqlite_where=text("model_version_id IS NOT NULL"),
+              postgresql_where=text("model_version_id IS NOT NULL")),
+        Index("ix_annotations_track", "track_id", sqlite_where=text("track_id IS NOT NULL"),
+              postgresql_where=text("track_id IS NOT NULL")),
         # Never reuse a deleted id: restore_annotation() (undo) writes a snapshot back under its old id.
         {"sqlite_autoincrement": True},
     )
