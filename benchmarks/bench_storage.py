@@ -8,10 +8,12 @@ export <= 15 s, opening and the first page <= 1 s).
 
     .venv/bin/python benchmarks/bench_storage.py [--images 100000] [--per-image 10] [--backend both] [--strict]
 
-The issue 16 run: ``nice .venv/bin/python benchmarks/bench_storage.py --images 100000 --backend both`` (about
-10 minutes on the 2-core build machine: generating the files takes seconds, each backend a few minutes). The
-image files are checked by worker processes, one per core but one (core/image_batch.py), so the import's figure
-depends on the cores that are free; the line after the import gives its rate.
+The issue 16 run: ``.venv/bin/python benchmarks/bench_storage.py --images 100000 --backend both`` on an idle
+machine (about 4 minutes on the 2-core build machine: generating the files takes seconds, each backend about
+two minutes). The import is the CLI's (``import_labels``): worker processes, one per core but one, check the
+image files while this process builds the label set and writes it (core/image_batch.py), and on PostgreSQL the
+server shares the same cores, so the import's figure depends on the cores that are free; the line after the
+import gives its rate.
 """
 
 from __future__ import annotations
