@@ -11,6 +11,7 @@ images while the workers check the rest.
 from __future__ import annotations
 
 import contextlib
+import gc
 import logging
 import multiprocessing
 import os
@@ -49,7 +50,8 @@ def streamed_checks(paths: Sequence[Path], workers: int | None = None) -> Iterat
         return
     size = max(1, min(_CHUNK, -(-len(paths) // (4 * count))))  # a few tasks per worker, so that they balance
     chunks = [[str(p) for p in paths[start:start + size]] for start in range(0, len(paths), size)]
-    pool = ProcessPoolExecutor(count, mp_context=_context())
+    # A forked worker inherits the import's paused collector (core.gc_pause); its own work is small and steady.
+    pool = ProcessPoolExecutor(count, mp_context=_context(), initializer=gc.enable)
     try:
         futures = [pool.submit(_check_chunk, chunk) for chunk in chunks]
         yield _in_order(futures, chunks)

@@ -7,6 +7,7 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
+from detector_app.core.gc_pause import collector_paused
 from detector_app.core.labels import LabelSet
 from detector_app.errors import StorageError
 from detector_app.formats.coco import coco_results, write_json
@@ -22,7 +23,7 @@ from detector_app.plugins_api.manager import get_manager
 from detector_app.storage.label_export import Scope, read_label_set, read_predictions
 from detector_app.storage.repository import Repository
 from detector_app.storage.video_export import with_video_frames
-from detector_app.transfer.formats import find_format
+from detector_app.transfer.formats import LabelFormat, find_format
 
 
 def export_labels(repo: Repository, format_name: str, out_dir: str | Path, scope: Scope = "reviewed",
@@ -36,6 +37,11 @@ def export_labels(repo: Repository, format_name: str, out_dir: str | Path, scope
     refuse_top_folder(out_dir)
     if fmt.legacy:
         return fmt.export_legacy(repo, out_dir, scope, copy_images)
+    with collector_paused():
+        return _export(repo, fmt, out_dir, scope, copy_images)
+
+
+def _export(repo: Repository, fmt: LabelFormat, out_dir: Path, scope: Scope, copy_images: bool) -> Path:
     labels = with_video_frames(repo, read_label_set(repo, scope), scope)  # interpolated frames of video tasks
     if not copy_images:
         check_images_root(labels)
@@ -97,9 +103,10 @@ def export_coco_results(repo: Repository, out_path: str | Path, image_ids: Seque
                         model_version_id: int | None = None) -> Path:
     """Model predictions in the COCO results format; image ids match those of :func:`export_coco`."""
     out_path = Path(out_path)
-    results = coco_results(read_predictions(repo, image_ids, model_version_id))
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    _write_durably(out_path, results)
+    with collector_paused():
+        results = coco_results(read_predictions(repo, image_ids, model_version_id))
+        out_path.parent.mkdir(parents=True, exist_ok=True)
+        _write_durably(out_path, results)
     return out_path
 
 

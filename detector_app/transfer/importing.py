@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from detector_app.core.gc_pause import collector_paused
 from detector_app.errors import LabelSetError
 from detector_app.formats.coco import CocoCodec, image_paths, label_set_from_coco, read_coco_data
 from detector_app.formats.coco_validate import CocoValidationError
@@ -22,8 +23,9 @@ def import_labels(repo: Repository, format_name: str, path: str | Path,
         return fmt.import_legacy(repo, path, folder)
     if isinstance(fmt.codec, CocoCodec) and folder is not None:  # its image checks start before the label set
         return import_coco(repo, path, folder)
-    labels = fmt.read(path, folder).numbered()
-    return import_label_set(repo, labels, path, getattr(fmt.codec, "error", LabelSetError))
+    with collector_paused():
+        labels = fmt.read(path, folder).numbered()
+        return import_label_set(repo, labels, path, getattr(fmt.codec, "error", LabelSetError))
 
 
 def import_coco(repo: Repository, json_path: str | Path, images_dir: str | Path) -> ImportReport:
@@ -35,11 +37,13 @@ def import_coco(repo: Repository, json_path: str | Path, images_dir: str | Path)
     from detector_app.core.image_batch import streamed_checks
 
     json_path, images_dir = Path(json_path), Path(images_dir)
-    data = read_coco_data(json_path, images_dir)
-    # Worker processes check the image files from here on, while this process builds the label set and
-    # writes it (100,000 images: the second core is no longer idle while the boxes are read).
-    with streamed_checks(image_paths(data, images_dir)) as checks:
-        return import_label_set(repo, label_set_from_coco(data, images_dir), json_path, CocoValidationError, checks)
+    with collector_paused():
+        data = read_coco_data(json_path, images_dir)
+        # Worker processes check the image files from here on, while this process builds the label set and
+        # writes it (100,000 images: the second core is no longer idle while the boxes are read).
+        with streamed_checks(image_paths(data, images_dir)) as checks:
+            return import_label_set(repo, label_set_from_coco(data, images_dir), json_path, CocoValidationError,
+                                    checks)
 
 
 def import_message(report: object) -> str:
