@@ -28,6 +28,7 @@ from detector_app.storage.categories import ensure_category_row
 from detector_app.storage.db import insert_columns
 from detector_app.storage.files import ImageInfo
 from detector_app.storage.models import Annotation, Category, Image, utcnow
+from detector_app.storage.pg_foreign_keys import foreign_keys_checked_at_end
 
 if TYPE_CHECKING:
     from detector_app.core.images import CheckedImage
@@ -110,25 +111,30 @@ def _write(repo: Repository, s: Session, labels: LabelSet, checks: Iterator[Chec
     categories, added, changed = _map_categories(s, labels)
     problems: list[str] = []
     images_added = boxes_added = 0
-    for start in range(0, len(images), _WRITE_CHUNK):
-        part, paths = images[start:start + _WRITE_CHUNK], stored[start:start + _WRITE_CHUNK]
-        infos = [_file_info(image, checked, problems) for image, checked in zip(part, checks, strict=False)]  # part first: no check skipped
-        if problems:  # every file is still checked, so that the message lists them all; nothing more is written
-            continue
-        new = [(image, path, info) for image, path, info in zip(part, paths, infos, strict=True)
-               if path not in existing and info]
-        first_new = last_id(s, Image) + 1  # the transaction holds the write lock: new ids come after this
-        insert_columns(s, Image.__table__, _image_columns(new), same={
-            "origin": "file", "reviewed_at": now, "reviewed_by": repo.annotator, "created_at": now})
-        new_ids = {path: image_id for path, image_id in s.execute(select(Image.path, Image.id)
-                                                                  .where(Image.id >= first_new))}
-        added_boxes = _annotation_columns(part, [existing.get(path) or new_ids[path] for path in paths], categories)
-        insert_columns(s, Annotation.__table__, added_boxes, same={
-            "origin": Origin.HUMAN.value, "status": Status.ACCEPTED.value, "created_at": now, "updated_at": now,
-            "updated_by": repo.annotator})
-        images_added, boxes_added = images_added + len(new), boxes_added + len(added_boxes["image_id"])
-    if problems:
-        raise error(str(source), problems)
+    # A new project: nobody can be working in it, so PostgreSQL may check the boxes' keys once at the end.
+    new_project = contextlib.nullcontext() if last_id(s, Image) else foreign_keys_checked_at_end(
+        s, Annotation.__table__, ("image_id", "category_id"))
+    with new_project:
+        for start in range(0, len(images), _WRITE_CHUNK):
+            part, paths = images[start:start + _WRITE_CHUNK], stored[start:start + _WRITE_CHUNK]
+            # zip: part first, so that no check is skipped
+            infos = [_file_info(image, checked, problems) for image, checked in zip(part, checks, strict=False)]
+            if problems:  # every file is still checked, so that the message lists them all; nothing more is written
+                continue
+            new = [(image, path, info) for image, path, info in zip(part, paths, infos, strict=True)
+                   if path not in existing and info]
+            first_new = last_id(s, Image) + 1  # the transaction holds the write lock: new ids come after this
+            insert_columns(s, Image.__table__, _image_columns(new), same={
+                "origin": "file", "reviewed_at": now, "reviewed_by": repo.annotator, "created_at": now})
+            new_ids = {path: image_id for path, image_id in s.execute(select(Image.path, Image.id)
+                                                                      .where(Image.id >= first_new))}
+            added_boxes = _annotation_columns(part, [existing.get(path) or new_ids[path] for path in paths], categories)
+            insert_columns(s, Annotation.__table__, added_boxes, same={
+                "origin": Origin.HUMAN.value, "status": Status.ACCEPTED.value, "created_at": now, "updated_at": now,
+                "updated_by": repo.annotator})
+            images_added, boxes_added = images_added + len(new), boxes_added + len(added_boxes["image_id"])
+        if problems:
+            raise error(str(source), problems)
     reused = [(existing[path], image) for image, path in zip(images, stored, strict=True) if path in existing]
     _mark_reused_images(s, reused, now, repo.annotator)
     _set_reused_splits(s, reused)
