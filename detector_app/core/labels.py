@@ -94,6 +94,9 @@ class Category:
     supercategory: str = ""
 
 
+_new = object.__new__
+
+
 @dataclass(frozen=True)
 class Box:
     """One box on an image. ``bbox`` is COCO ``(x, y, w, h)`` in pixels of the image as displayed."""
@@ -106,6 +109,17 @@ class Box:
     origin: Origin = Origin.HUMAN
     id: int | None = None  # id in the file it came from / goes to (COCO annotation id)
     track_id: int | None = None  # the object track of a video frame's box (COCO track_id, MOT id)
+
+    @classmethod
+    def of(cls, category: str, bbox: BBox, iscrowd: int, score: float | None, status: Status, origin: Origin,
+           id: int | None, track_id: int | None) -> Box:  # noqa: A002 (the field's name)
+        """``Box(...)`` with every field given, built 2.5x faster: a frozen dataclass's ``__init__`` sets each
+        field through ``object.__setattr__`` (1.6 against 0.6 µs), which a 1,000,000-box import or export
+        pays a million times. There is no check to skip: ``__init__`` has none either."""
+        box = _new(cls)
+        box.__dict__.update(category=category, bbox=bbox, iscrowd=iscrowd, score=score, status=status,
+                            origin=origin, id=id, track_id=track_id)
+        return box
 
     @property
     def is_label(self) -> bool:

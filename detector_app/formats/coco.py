@@ -15,6 +15,7 @@ without one has no split. A value that is not a split is kept for the label-set 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -65,9 +66,9 @@ def _is_dir(path: Path) -> bool:
         return False
 
 
-def label_set_from_coco(data: dict[str, Any], images_dir: Path) -> LabelSet:
+def label_set_from_coco(data: dict[str, Any], images_dir: Path, paths: Sequence[Path] | None = None) -> LabelSet:
     """A label set from a COCO dict that :func:`validate_coco` accepted with the same ``images_dir`` (every
-    file name confined to it there)."""
+    file name confined to it there); ``paths``: its :func:`image_paths`, when the caller has them already."""
     names = {c["id"]: c["name"].strip() for c in data["categories"]}
     categories = tuple(Category(names[c["id"]], c["id"], c.get("supercategory") or "") for c in data["categories"])
     boxes: dict[int, list[Box]] = {}
@@ -75,14 +76,14 @@ def label_set_from_coco(data: dict[str, Any], images_dir: Path) -> LabelSet:
     for a in data["annotations"]:
         x, y, w, h = a["bbox"]  # validate_coco checked four numbers
         track = a.get("track_id")  # COCO-VID: kept when it is a whole number
-        box = Box(names[a["category_id"]], (float(x), float(y), float(w), float(h)), int(a.get("iscrowd", 0)), None,
-                  accepted, human, a["id"], track if type(track) is int else None)
+        box = Box.of(names[a["category_id"]], (float(x), float(y), float(w), float(h)), int(a.get("iscrowd", 0)),
+                     None, accepted, human, a["id"], track if type(track) is int else None)
         if (image_id := a["image_id"]) in boxes:
             boxes[image_id].append(box)
         else:
             boxes[image_id] = [box]
     images = []
-    for entry, path in zip(data["images"], image_paths(data, images_dir), strict=True):
+    for entry, path in zip(data["images"], image_paths(data, images_dir) if paths is None else paths, strict=True):
         split = entry.get("split")
         images.append(LabelledImage(entry["file_name"].replace("\\", "/"), entry["width"], entry["height"],
                                     tuple(boxes.get(entry["id"], ())), path, entry["id"],

@@ -213,8 +213,8 @@ def _boxes(s: Session, scope: Scope, image_ids: set[int], annotation_ids: dict[i
         if not _finite_box(x, y, w, h):
             bad.append(ann_id)
             continue
-        box = Box(names[category_id], (x, y, w, h), crowd, score, _STATUS[status], _ORIGIN[origin],
-                  annotation_ids[ann_id])
+        box = Box.of(names[category_id], (x, y, w, h), crowd, score, _STATUS[status], _ORIGIN[origin],
+                     annotation_ids[ann_id], None)
         if image_id in out:
             out[image_id].append(box)
         else:

@@ -41,9 +41,10 @@ def import_coco(repo: Repository, json_path: str | Path, images_dir: str | Path)
         data = read_coco_data(json_path, images_dir)
         # Worker processes check the image files from here on, while this process builds the label set and
         # writes it (100,000 images: the second core is no longer idle while the boxes are read).
-        with streamed_checks(image_paths(data, images_dir)) as checks:
-            return import_label_set(repo, label_set_from_coco(data, images_dir), json_path, CocoValidationError,
-                                    checks)
+        paths = image_paths(data, images_dir)
+        with streamed_checks(paths) as checks:
+            return import_label_set(repo, label_set_from_coco(data, images_dir, paths), json_path,
+                                    CocoValidationError, checks)
 
 
 def import_message(report: object) -> str:
