@@ -24,11 +24,11 @@ from sqlalchemy.orm import Session
 from detector_app.core.labels import LabelledImage, LabelSet, Origin, Status, label_set_problems
 from detector_app.core.names import printable
 from detector_app.errors import LabelSetError
+from detector_app.storage.bulk_load import built_at_end
 from detector_app.storage.categories import ensure_category_row
 from detector_app.storage.db import insert_columns
 from detector_app.storage.files import ImageInfo
 from detector_app.storage.models import Annotation, Category, Image, utcnow
-from detector_app.storage.pg_foreign_keys import foreign_keys_checked_at_end
 
 if TYPE_CHECKING:
     from detector_app.core.images import CheckedImage
@@ -111,8 +111,8 @@ def _write(repo: Repository, s: Session, labels: LabelSet, checks: Iterator[Chec
     categories, added, changed = _map_categories(s, labels)
     problems: list[str] = []
     images_added = boxes_added = 0
-    # A new project: nobody can be working in it, so PostgreSQL may check the boxes' keys once at the end.
-    new_project = contextlib.nullcontext() if last_id(s, Image) else foreign_keys_checked_at_end(
+    # A new project: nobody can be working in it, so the boxes' indexes and keys may be built once at the end.
+    new_project = contextlib.nullcontext() if last_id(s, Image) else built_at_end(
         s, Annotation.__table__, ("image_id", "category_id"))
     with new_project:
         for start in range(0, len(images), _WRITE_CHUNK):
