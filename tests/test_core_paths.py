@@ -1,13 +1,25 @@
-"""Confinement of many names under one folder (``core.paths.Confinement``) agrees with resolving each path."""
+"""Confinement of many names under one folder (``core.paths.Confinement``) agrees with resolving each path, and
+its string-only checks of a name agree with pathlib's reading of it."""
 
 from __future__ import annotations
 
 import os
-from pathlib import Path
+import re
+from pathlib import Path, PurePosixPath
 
 import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 
-from detector_app.core.paths import Confinement, UnsafePathError, confine
+from detector_app.core.paths import (
+    MAX_COMPONENT_BYTES,
+    MAX_PATH_BYTES,
+    Confinement,
+    UnsafePathError,
+    check_relative,
+    confine,
+    relative_parts,
+)
 
 
 @pytest.fixture
@@ -56,3 +68,42 @@ def test_one_confinement_answers_like_fresh_ones_for_every_name(tree: Path) -> N
 def test_text_checks_come_first(tree: Path, name: str) -> None:
     with pytest.raises(UnsafePathError):
         Confinement(tree)(name)
+
+
+def _pathlib_parts(name: str) -> tuple[str, ...] | str:
+    """The rule as pathlib reads a name (the implementation before ``relative_parts`` went to strings)."""
+    text = name.replace("\\", "/")
+    pure = PurePosixPath(text)
+    if pure.is_absolute() or re.match(r"^[A-Za-z]:", text):
+        return "absolute"
+    if ".." in pure.parts:
+        return "uses .."
+    if not pure.parts:
+        return "no file"
+    if any(len(os.fsencode(p)) > MAX_COMPONENT_BYTES for p in pure.parts):
+        return "part too long"
+    if len(os.fsencode(text)) > MAX_PATH_BYTES:
+        return "too long"
+    return pure.parts
+
+
+_NAME_PIECES = st.sampled_from(["a", "b.png", ".", "..", "...", "", "/", "//", "\\", "./", "C:", "x" * 200, "é" * 70,
+                                " ", "a b", ".hidden", "z" * 256, "w" * 250 + "/"])
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(_NAME_PIECES, min_size=1, max_size=20).map("".join))
+def test_string_parts_agree_with_pathlib(name: str) -> None:
+    """``relative_parts`` splits and refuses every name exactly as pathlib did, in the same order of checks."""
+    assume(name.strip())
+    try:
+        got: tuple[str, ...] | str = relative_parts(name)
+    except UnsafePathError as exc:
+        message = str(exc)
+        got = next(kind for kind, words in (("absolute", "absolute path"), ("uses ..", "uses '..'"),
+                                            ("no file", "does not name a file"),
+                                            ("part too long", "has a name longer"), ("too long", "is longer than"))
+                   if words in message)
+    assert got == _pathlib_parts(name)
+    if isinstance(got, tuple):
+        assert check_relative(name) == PurePosixPath(name.replace("\\", "/"))

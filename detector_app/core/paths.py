@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import re
 import stat
+from collections.abc import Sequence
 from pathlib import Path, PurePosixPath
 
 from detector_app.core.names import is_unsafe_char, printable
@@ -46,7 +47,7 @@ class Confinement:
     def __init__(self, root: str | os.PathLike[str]) -> None:
         self.root = Path(root)
         self._real_root: str | None = None
-        self._real_folders: dict[PurePosixPath, str] = {}
+        self._real_folders: dict[str, str] = {}
 
     def __call__(self, relative: object) -> Path:
         return self.place(check_relative(relative), relative)
@@ -54,22 +55,27 @@ class Confinement:
     def place(self, pure: PurePosixPath, relative: object = None) -> Path:
         """:meth:`__call__` for a name ``check_relative`` already passed (``pure``: what it returned;
         ``relative``: the name as written, for messages)."""
-        relative = pure.as_posix() if relative is None else relative
-        candidate = self.root / pure
+        self.real_path(pure.parts, pure.as_posix() if relative is None else relative)
+        return self.root / pure
+
+    def real_path(self, parts: Sequence[str], relative: object) -> str:
+        """The resolved path (text) of a name ``relative_parts`` returned ``parts`` for; raises
+        ``UnsafePathError`` when it leads out of the root. Strings only: an import checks 100,000 names."""
+        folder = "/".join(parts[:-1])
         try:
             real_root = self._real_root or os.path.realpath(self.root)
             self._real_root = real_root
-            real_folder = self._real_folders.get(pure.parent)
+            real_folder = self._real_folders.get(folder)
             if real_folder is None:
-                real_folder = self._real_folders[pure.parent] = os.path.realpath(self.root / pure.parent)
-            real = os.path.join(real_folder, pure.name)
+                real_folder = self._real_folders[folder] = os.path.realpath(os.path.join(self.root, folder))
+            real = os.path.join(real_folder, parts[-1])
             if _is_symlink(real):  # the last component may itself lead elsewhere
                 real = os.path.realpath(real)
         except (OSError, RuntimeError, ValueError) as exc:  # symlink loop, permission, ...
             raise UnsafePathError(f"{_show(relative)} cannot be resolved: {_reason(exc)}") from None
         if real != real_root and not real.startswith(os.path.join(real_root, "")):
             raise UnsafePathError(f"{_show(relative)} leads outside {printable(self.root)} (through a symlink)")
-        return candidate
+        return real
 
 
 def _is_symlink(path: str) -> bool:
@@ -81,6 +87,12 @@ def _is_symlink(path: str) -> bool:
 
 def check_relative(relative: object) -> PurePosixPath:
     """The text checks of :func:`confine`, without touching the file system."""
+    return PurePosixPath("/".join(relative_parts(relative)))
+
+
+def relative_parts(relative: object) -> tuple[str, ...]:
+    """:func:`check_relative` as the name's components (``a/./b//c`` gives ``a``, ``b``, ``c``, as pathlib
+    splits it), with string operations only."""
     if not isinstance(relative, str):
         raise UnsafePathError(f"a file name must be text, not {type(relative).__name__}")
     if not relative.strip():
@@ -91,19 +103,20 @@ def check_relative(relative: object) -> PurePosixPath:
     if bad is not None:
         raise UnsafePathError(f"{_show(relative)} contains the control character {printable(bad)}")
     text = relative.replace("\\", "/")
-    pure = PurePosixPath(text)
-    if pure.is_absolute() or _DRIVE.match(text):
+    if text.startswith("/") or _DRIVE.match(text):
         raise UnsafePathError(f"{_show(relative)} must be a path inside the image folder, not an absolute path")
-    if ".." in pure.parts:
+    parts = tuple(part for part in text.split("/") if part and part != ".")
+    if ".." in parts:
         raise UnsafePathError(f"{_show(relative)} must be a path inside the image folder (it uses '..')")
-    if not pure.parts or pure.parts == (".",):
+    if not parts:
         raise UnsafePathError(f"{_show(relative)} does not name a file")
-    for part in pure.parts:
-        if len(os.fsencode(part)) > MAX_COMPONENT_BYTES:
-            raise UnsafePathError(f"{_show(relative)} has a name longer than {MAX_COMPONENT_BYTES} bytes")
-    if len(os.fsencode(text)) > MAX_PATH_BYTES:
-        raise UnsafePathError(f"{_show(relative)} is longer than {MAX_PATH_BYTES} bytes")
-    return pure
+    if len(text) > MAX_COMPONENT_BYTES // 4:  # UTF-8 takes at most 4 bytes a character: shorter names fit
+        for part in parts:
+            if len(os.fsencode(part)) > MAX_COMPONENT_BYTES:
+                raise UnsafePathError(f"{_show(relative)} has a name longer than {MAX_COMPONENT_BYTES} bytes")
+        if len(os.fsencode(text)) > MAX_PATH_BYTES:
+            raise UnsafePathError(f"{_show(relative)} is longer than {MAX_PATH_BYTES} bytes")
+    return parts
 
 
 def is_regular_file(path: str | os.PathLike[str]) -> bool:

@@ -21,9 +21,9 @@ from detector_app.core.names import name_problem, printable
 from detector_app.core.paths import (
     Confinement,
     UnsafePathError,
-    check_relative,
     is_regular_file,
     read_regular_file,
+    relative_parts,
 )
 from detector_app.errors import ImportValidationError, LabelSetError
 
@@ -239,7 +239,7 @@ def _check_file_name(label: str, name: Any, seen: set[str], problems: _Problems,
         problems.add(f"{label} needs a non-empty string 'file_name', not {_short(name)}")
         return False
     try:
-        pure = check_relative(name)
+        parts = relative_parts(name)
     except UnsafePathError as exc:
         problems.add(f"{label} file_name {exc}")
         return False
@@ -250,13 +250,13 @@ def _check_file_name(label: str, name: Any, seen: set[str], problems: _Problems,
     if confinement is None:
         return True
     try:
-        path = confinement.place(pure, name)
+        real = confinement.real_path(parts, name)
     except UnsafePathError as exc:
         problems.add(f"{label} file_name {exc}")
         return False
-    if not is_regular_file(path):
+    if not is_regular_file(real):
         problems.add(f"{label} file {name!r} not found in {printable(confinement.root)}"
-                     + (" (it is not a regular file)" if _exists(path) else ""))
+                     + (" (it is not a regular file)" if _exists(confinement.root.joinpath(*parts)) else ""))
         return False
     return True
 
