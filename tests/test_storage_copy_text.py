@@ -82,3 +82,28 @@ def test_other_value_types_go_through_psycopg(connection: Any, column: str, valu
     fast, slow = stored(connection, "fast"), stored(connection, "slow")
     assert repr(fast) == repr(slow)  # repr: NaN != NaN
     assert len(fast) == 3
+
+
+def test_columns_of_different_lengths_are_refused(connection: Any) -> None:
+    with pytest.raises(ValueError, match="different lengths"), connection.cursor() as cursor, cursor.copy(
+            "COPY fast (n, label) FROM STDIN") as copy:
+        copy_text.write_columns(copy, connection, {"n": [1, 2, 3], "label": ["a", "b"]}, {})
+
+
+def test_a_sql_ascii_database_gets_text_as_psycopg_sends_it(postgres_server: PostgresServer) -> None:
+    """SQL_ASCII (initdb's default under the C locale): psycopg sends UTF-8, and so must the column-wise path."""
+    name = f"test_{uuid.uuid4().hex[:12]}"
+    with postgres_server.admin() as admin:
+        admin.execute(f'CREATE DATABASE "{name}" ENCODING \'SQL_ASCII\' LC_COLLATE \'C\' LC_CTYPE \'C\' '
+                      "TEMPLATE template0")
+    url = postgres_server.url(name).replace("postgresql+psycopg://", "postgresql://")
+    try:
+        with psycopg.connect(url) as conn:
+            assert conn.info.encoding == "ascii"
+            conn.execute(f"CREATE TABLE fast ({COLUMNS})")
+            conn.execute(f"CREATE TABLE slow ({COLUMNS})")
+            copy_both(conn, {"label": STRINGS}, {"note": "annotator Zoë 漢"})
+            assert stored(conn, "fast") == stored(conn, "slow")
+            assert [row[2].decode() for row in stored(conn, "fast")] == STRINGS  # SQL_ASCII text comes back as bytes
+    finally:
+        postgres_server.drop_database(name)

@@ -21,7 +21,7 @@ import contextlib
 import logging
 from collections.abc import Collection, Iterator
 
-from sqlalchemy import Table, text
+from sqlalchemy import Table, TextClause, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
@@ -54,7 +54,7 @@ def built_at_end(session: Session, table: Table, key_columns: Collection[str]) -
     restore = _drop(session, table, key_columns)
     yield bool(restore)
     for statement in restore:  # one sort per index, one join per key: seconds, not a minute
-        session.execute(text(statement))
+        session.execute(_literal(statement))
 
 
 def _drop(session: Session, table: Table, key_columns: Collection[str]) -> list[str]:
@@ -63,7 +63,7 @@ def _drop(session: Session, table: Table, key_columns: Collection[str]) -> list[
     if session.get_bind().dialect.name == "sqlite":
         indexes = list(session.execute(_SQLITE_INDEXES, {"table": table.name}))
         for name, _ in indexes:
-            session.execute(text(f"DROP INDEX {quote(name)}"))
+            session.execute(_literal(f"DROP INDEX {quote(name)}"))
         return [definition for _, definition in indexes]
     keys = [(name, definition) for name, definition, columns in session.execute(_PG_FOREIGN_KEYS, {"table": table.name})
             if set(columns) <= set(key_columns)]
@@ -78,7 +78,7 @@ def _drop(session: Session, table: Table, key_columns: Collection[str]) -> list[
         with session.begin_nested():  # a refusal leaves the transaction usable
             session.execute(text("SELECT set_config('lock_timeout', :wait, true)"), {"wait": LOCK_WAIT})
             for statement in drops:
-                session.execute(text(statement))
+                session.execute(_literal(statement))
     except DBAPIError as exc:  # not the owner, or another session holds a lock: row by row
         log.info("%s keeps its indexes and per-row key checks: %s", table.name, " ".join(str(exc.orig).split()))
         return []
@@ -86,3 +86,9 @@ def _drop(session: Session, table: Table, key_columns: Collection[str]) -> list[
         session.execute(text("SELECT set_config('lock_timeout', :wait, true)"), {"wait": previous})
     return [definition for _, definition in indexes] + [
         f"ALTER TABLE {quote(table.name)} ADD CONSTRAINT {quote(name)} {definition}" for name, definition in keys]
+
+
+def _literal(statement: str) -> TextClause:
+    """DDL as the database wrote it: a ``:name`` inside it (a partial index's string literal) is text, not a
+    bind parameter; casts (``::text``) render unchanged."""
+    return text(statement.replace(":", "\\:"))

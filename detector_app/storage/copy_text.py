@@ -31,16 +31,24 @@ def write_columns(copy: psycopg.Copy, connection: psycopg.Connection, varying: M
     """Send rows whose columns are ``varying`` (lists of one length) followed by ``shared`` (one value for every
     row), in that order: the COPY's column list must name them so."""
     count = len(next(iter(varying.values()), ()))
+    if any(len(values) != count for values in varying.values()):
+        raise ValueError("columns of different lengths")  # checked here: islice below would cut them silently
     texts = [_column_text(values) for values in varying.values()]
     if not texts or any(text is None for text in texts):
         _write_rows(copy, varying, shared, count)
         return
-    encoding = connection.info.encoding
-    tail = "".join("\t" + _dumped(connection, value) for value in shared.values()) + "\n"
+    encoding = _encoding(connection)
+    tail = "".join("\t" + _dumped(connection, value, encoding) for value in shared.values()) + "\n"
     rows = zip(*texts, strict=True)
     for start in range(0, count, _BLOCK):
         block = itertools.islice(rows, min(_BLOCK, count - start))
         copy.write("".join("\t".join(fields) + tail for fields in block).encode(encoding))
+
+
+def _encoding(connection: psycopg.Connection) -> str:
+    """The encoding psycopg sends text in: the connection's, but UTF-8 for a SQL_ASCII database."""
+    encoding = connection.info.encoding
+    return "utf-8" if encoding == "ascii" else encoding
 
 
 def _write_rows(copy: psycopg.Copy, varying: Mapping[str, Sequence[Any]], shared: Mapping[str, Any],
@@ -67,11 +75,11 @@ def _column_text(values: Sequence[Any]) -> list[str] | None:
     return [NULL if v is None else v.translate(_ESCAPES) if type(v) is str else repr(v) for v in values]
 
 
-def _dumped(connection: psycopg.Connection, value: Any) -> str:
-    """``value`` as psycopg would send it in a COPY field, escaped."""
+def _dumped(connection: psycopg.Connection, value: Any, encoding: str) -> str:
+    """``value`` as psycopg would send it in a COPY field (in ``encoding``), escaped."""
     if value is None:
         return NULL
     from psycopg.adapt import PyFormat, Transformer
 
     dumped = Transformer(connection).get_dumper(value, PyFormat.TEXT).dump(value)
-    return bytes(dumped).decode().translate(_ESCAPES)
+    return bytes(dumped).decode(encoding).translate(_ESCAPES)

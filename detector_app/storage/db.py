@@ -147,7 +147,8 @@ def insert_columns(session: Session, table: Table, columns: Mapping[str, Sequenc
         try:
             with driver.cursor() as cursor, cursor.copy(f"COPY {quote(table.name)} ({listed}) FROM STDIN") as copy:
                 write_columns(copy, driver, varying, shared)
-        except psycopg.Error as exc:  # a value a column refuses, e.g. a COCO id beyond PostgreSQL's integer
+        except (psycopg.Error, UnicodeError) as exc:  # a value the server refuses, e.g. a COCO id beyond its
+            # integer, or text the database's encoding cannot hold
             raise StorageError("could not write the project database: " + "; ".join(str(exc).splitlines())) from exc
         return
     rows = zip(*varying.values(), *(itertools.repeat(value, count) for value in shared.values()), strict=True)
