@@ -4,6 +4,7 @@ bad file with the same one line."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 from pathlib import Path
@@ -12,6 +13,7 @@ import pytest
 
 from detector_app.core import image_batch
 from detector_app.core.images import CheckedImage
+from detector_app.formats import coco_validate
 from detector_app.formats.coco_validate import CocoValidationError
 from detector_app.storage import Project, label_import
 from detector_app.transfer.importing import import_coco
@@ -100,3 +102,37 @@ def test_images_written_while_later_ones_are_checked_are_rolled_back_by_a_bad_on
         assert [p.split(":")[0] for p in refused.value.problems] == [
             f"image id {data['images'][i]['id']}" for i in (4, 6)]
         assert dump_database(project.db_path) == before
+
+
+def test_checks_start_once_the_images_validate_and_stop_at_a_bad_box(
+        tmp_path: Path, project_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The file checks overlap the boxes' validation (every name is confined first); a bad box stops them and
+    the import changes nothing."""
+    monkeypatch.setattr(image_batch, "PARALLEL_FROM", 2)
+    order: list[str] = []
+    real_checks, real_boxes = image_batch.streamed_checks, coco_validate._check_annotations
+
+    @contextlib.contextmanager
+    def checks(paths, workers=None):  # type: ignore[no-untyped-def]
+        order.append("checks started")
+        try:
+            with real_checks(paths, workers) as results:
+                yield results
+        finally:
+            order.append("checks stopped")
+
+    def boxes(*args):  # type: ignore[no-untyped-def]
+        order.append("boxes checked")
+        return real_boxes(*args)
+
+    monkeypatch.setattr(image_batch, "streamed_checks", checks)
+    monkeypatch.setattr(coco_validate, "_check_annotations", boxes)
+    json_path, images_dir = small_dataset(tmp_path / "set", n_images=4)
+    data = json.loads(json_path.read_text())
+    data["annotations"][-1]["bbox"] = [1, 2, -3, 4]
+    json_path.write_text(json.dumps(data))
+    with Project.open(project_dir) as project:
+        with pytest.raises(CocoValidationError, match="positive width and height"):
+            import_coco(project.repo, json_path, images_dir)
+        assert project.repo.count_images() == 0
+    assert order == ["checks started", "boxes checked", "checks stopped"]

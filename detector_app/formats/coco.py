@@ -15,7 +15,7 @@ without one has no split. A value that is not a split is kept for the label-set 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -41,13 +41,14 @@ def read_coco(json_path: str | Path, images_dir: str | Path) -> LabelSet:
     return label_set_from_coco(read_coco_data(json_path, images_dir), images_dir)
 
 
-def read_coco_data(json_path: Path, images_dir: Path) -> dict[str, Any]:
+def read_coco_data(json_path: Path, images_dir: Path,
+                   images_valid: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
     """The parsed COCO dict of ``json_path`` once :func:`validate_coco` accepts it with ``images_dir``; raises
-    ``CocoValidationError`` naming the problems otherwise."""
+    ``CocoValidationError`` naming the problems otherwise. ``images_valid``: as for :func:`validate_coco`."""
     if not _is_dir(images_dir):
         raise CocoValidationError(str(json_path), [f"image folder {printable(images_dir)} not found"])
     data = load_coco_json(json_path)
-    problems = validate_coco(data, images_dir)
+    problems = validate_coco(data, images_dir, images_valid)
     if problems:
         raise CocoValidationError(str(json_path), problems)
     return data

@@ -11,7 +11,7 @@ import json
 import math
 import os
 import reprlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -96,10 +96,13 @@ def load_coco_json(path: str | Path, max_bytes: int | None = None) -> Any:
         raise CocoValidationError(str(path), ["not enough memory to parse it"]) from exc
 
 
-def validate_coco(data: Any, images_dir: str | Path | None = None) -> list[str]:
+def validate_coco(data: Any, images_dir: str | Path | None = None,
+                  images_valid: Callable[[dict[str, Any]], None] | None = None) -> list[str]:
     """Problems found in a parsed COCO dataset (empty when it can be imported).
 
     With ``images_dir`` each image's ``file_name`` must name an existing file inside that folder.
+    ``images_valid(data)`` is called once the categories and images are found valid, before the annotations
+    are checked: an import starts reading the image files then.
     """
     problems = _Problems()
     if not isinstance(data, Mapping):
@@ -119,6 +122,8 @@ def validate_coco(data: Any, images_dir: str | Path | None = None) -> list[str]:
         return problems.items
     categories = _check_categories(sections["categories"], problems)
     images = _check_images(sections["images"], problems, Path(images_dir) if images_dir is not None else None)
+    if images_valid is not None and not problems.items:
+        images_valid(data)
     _check_annotations(sections["annotations"], images, categories, problems)
     return problems.items
 

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from detector_app.core.gc_pause import collector_paused
 from detector_app.errors import LabelSetError
@@ -11,6 +14,9 @@ from detector_app.formats.coco_validate import CocoValidationError
 from detector_app.storage.label_import import ImportReport, import_label_set
 from detector_app.storage.repository import Repository
 from detector_app.transfer.formats import find_format
+
+if TYPE_CHECKING:
+    from detector_app.core.images import CheckedImage
 
 
 def import_labels(repo: Repository, format_name: str, path: str | Path,
@@ -37,14 +43,20 @@ def import_coco(repo: Repository, json_path: str | Path, images_dir: str | Path)
     from detector_app.core.image_batch import streamed_checks
 
     json_path, images_dir = Path(json_path), Path(images_dir)
-    with collector_paused():
-        data = read_coco_data(json_path, images_dir)
-        # Worker processes check the image files from here on, while this process builds the label set and
-        # writes it (100,000 images: the second core is no longer idle while the boxes are read).
-        paths = image_paths(data, images_dir)
-        with streamed_checks(paths) as checks:
-            return import_label_set(repo, label_set_from_coco(data, images_dir, paths), json_path,
-                                    CocoValidationError, checks)
+    with collector_paused(), contextlib.ExitStack() as stack:
+        started: list[tuple[list[Path], Iterator[CheckedImage | str]]] = []
+
+        def start_checks(data: dict[str, Any]) -> None:
+            # Worker processes check the image files from here on (every name is confined by now), while this
+            # process checks the boxes, builds the label set and writes it (100,000 images: the second core is
+            # no longer idle meanwhile). A problem found in the boxes stops them.
+            paths = image_paths(data, images_dir)
+            started.append((paths, stack.enter_context(streamed_checks(paths))))
+
+        data = read_coco_data(json_path, images_dir, start_checks)
+        paths, checks = started[0]  # a valid file had valid images
+        return import_label_set(repo, label_set_from_coco(data, images_dir, paths), json_path, CocoValidationError,
+                                checks)
 
 
 def import_message(report: object) -> str:
