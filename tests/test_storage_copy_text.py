@@ -7,11 +7,15 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from detector_app.storage import copy_text
+from detector_app.errors import StorageError
+from detector_app.storage import Project, copy_text
+from detector_app.storage.db import insert_columns
+from detector_app.storage.models import Image, utcnow
 
 from .pg_server import PostgresServer
 
@@ -105,5 +109,23 @@ def test_a_sql_ascii_database_gets_text_as_psycopg_sends_it(postgres_server: Pos
             copy_both(conn, {"label": STRINGS}, {"note": "annotator Zoë 漢"})
             assert stored(conn, "fast") == stored(conn, "slow")
             assert [row[2].decode() for row in stored(conn, "fast")] == STRINGS  # SQL_ASCII text comes back as bytes
+    finally:
+        postgres_server.drop_database(name)
+
+
+def test_a_value_the_server_refuses_is_one_storage_error_line(postgres_server: PostgresServer,
+                                                              tmp_path: Path) -> None:
+    """COPY's refusal (here an id beyond BIGINT, which only a caller past the file checks could send) reaches
+    the user as one StorageError line, and the transaction writes nothing."""
+    name = f"test_{uuid.uuid4().hex[:12]}"
+    url = postgres_server.create_database(name)
+    try:
+        with Project.open(url, media_root=tmp_path) as project:
+            with pytest.raises(StorageError, match="out of range") as refused, project.repo.transaction() as s:
+                insert_columns(s, Image.__table__, {"path": ["a.png", "b.png"], "width": [4, 4], "height": [3, 3],
+                                                    "coco_id": [1, 2**63]},
+                               same={"origin": "file", "created_at": utcnow()})
+            assert "\n" not in str(refused.value)
+            assert project.repo.count_images() == 0
     finally:
         postgres_server.drop_database(name)

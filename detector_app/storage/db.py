@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 
 # The newest revision in migrations/versions (tests/test_storage_migrations.py checks that it is). Opening a
 # project at this revision needs no alembic at all, which keeps commands such as `stats` quick to start.
-SCHEMA_HEAD = "0006"
+SCHEMA_HEAD = "0007"
 
 log = logging.getLogger(__name__)
 

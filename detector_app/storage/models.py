@@ -11,6 +11,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     CheckConstraint,
     DateTime,
@@ -57,6 +58,11 @@ def _in(column: str, values: tuple[str, ...]) -> str:
     return f"{column} IN ({', '.join(repr(v) for v in values)})"
 
 
+# COCO ids are 64-bit (real COCO annotation ids reach 900,100,087,038; the file checks allow up to 2**63 - 1):
+# BIGINT on PostgreSQL (revision 0007), where INTEGER stops at 2**31 - 1; SQLite's INTEGER is 64-bit already.
+COCO_ID = BigInteger().with_variant(Integer(), "sqlite")
+
+
 class Base(DeclarativeBase):
     type_annotation_map = {datetime: UTCDateTime, dict[str, Any]: JSON, list[str]: JSON}
 
@@ -83,7 +89,7 @@ class Image(Base):
     reviewed_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     # Id of the image in the COCO file it was imported from, reused by exports (revision 0002).
-    coco_id: Mapped[int | None] = mapped_column(Integer)
+    coco_id: Mapped[int | None] = mapped_column(COCO_ID)
     # train / val / test as the user or an imported dataset chose it; NULL when none (revision 0003).
     split: Mapped[str | None] = mapped_column(String(8))
     # Who marked it reviewed, and who holds it for review now ("next image for me") since when (revision 0004).
@@ -98,7 +104,7 @@ class Category(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String, unique=True)
     # Category id in COCO exports: kept from imports, never renumbered.
-    coco_id: Mapped[int] = mapped_column(Integer, unique=True)
+    coco_id: Mapped[int] = mapped_column(COCO_ID, unique=True)
     color: Mapped[str] = mapped_column(String(9))
     supercategory: Mapped[str] = mapped_column(String, default="")
     # Place in the user's class list (number keys follow it); NULL sorts after, by coco_id (revision 0003).
@@ -156,7 +162,7 @@ class Annotation(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
     # Id of the annotation in the COCO file it was imported from (revision 0002).
-    coco_id: Mapped[int | None] = mapped_column(Integer)
+    coco_id: Mapped[int | None] = mapped_column(COCO_ID)
     # The model's proposal as it was (revision 0004): kept when a person moves, relabels or rejects the box, so
     # core.provenance.correction_action can tell what they did. NULL for drawn boxes and for boxes corrected
     # before provenance was recorded. proposal_category_id has no foreign key: it outlives a deleted class.
